@@ -1,0 +1,650 @@
+"""The line directory: `config/lines.yaml` loaded once into frozen, validated values.
+
+Every error names the file, the line and the key path, so that the administrator who keeps
+the directory can fix it without reading code. This module does no network or database IO.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+import yaml
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
+ALWAYS = ("24/7", "always")
+
+_PREFIX_RE = re.compile(r"^\+[1-9]\d{1,13}\*$")
+_DIGIT_RE = re.compile(r"^[0-9]$")
+_CODE_RE = re.compile(r"^[0-9]{2,8}$")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_SPAN_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+class DirectoryError(Exception):
+    """The directory file is invalid; `problems` lists each problem with file, line and key."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path or '(top level)'}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Span:
+    """An opening span within one day, in minutes since local midnight (end may be 1440)."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class WeeklyHours:
+    """Opening spans per weekday, Monday first."""
+
+    days: tuple[tuple[Span, ...], ...]
+
+    @property
+    def always(self) -> bool:
+        return all(d == (Span(0, 1440),) for d in self.days)
+
+
+@dataclass(frozen=True)
+class Line:
+    id: str
+    organisation_id: str
+    topic: str
+    spoken_topic: str
+    digit: str
+    keywords: tuple[str, ...]
+    numbers: tuple[str, ...]
+    urgent_numbers: tuple[str, ...]
+    ring_seconds: int
+    hours: WeeklyHours
+    closed_on: frozenset[date]
+    open_on_holidays: bool
+
+
+@dataclass(frozen=True)
+class Organisation:
+    id: str
+    name: str
+    spoken_name: str
+    digit: str
+    public_wait_minutes: int
+    public_number: str | None
+    lines: tuple[Line, ...]
+
+    def line_by_digit(self, digit: str) -> Line | None:
+        return next((ln for ln in self.lines if ln.digit == digit), None)
+
+
+@dataclass(frozen=True)
+class Caller:
+    id: str
+    name: str
+    spoken_name: str
+    code: str
+    pin_hash: str | None
+    numbers: tuple[str, ...]
+    prefixes: tuple[str, ...]
+    hours: WeeklyHours | None
+
+
+@dataclass(frozen=True)
+class Directory:
+    source: str
+    timezone: str
+    language: str
+    voice: str
+    holidays: str
+    internal_number: str
+    callers: tuple[Caller, ...]
+    organisations: tuple[Organisation, ...]
+    # Lookup tables, built once after validation.
+    _by_number: dict[str, Caller] = field(default_factory=dict, repr=False, compare=False)
+    _by_prefix: dict[str, Caller] = field(default_factory=dict, repr=False, compare=False)
+    _prefix_lengths: tuple[int, ...] = field(default=(), repr=False, compare=False)
+    _by_code: dict[str, Caller] = field(default_factory=dict, repr=False, compare=False)
+    _orgs: dict[str, Organisation] = field(default_factory=dict, repr=False, compare=False)
+    _org_by_digit: dict[str, Organisation] = field(default_factory=dict, repr=False, compare=False)
+    _lines: dict[str, Line] = field(default_factory=dict, repr=False, compare=False)
+    _callers: dict[str, Caller] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def organisation(self, org_id: str | None) -> Organisation | None:
+        return self._orgs.get(org_id or "")
+
+    def organisation_by_digit(self, digit: str) -> Organisation | None:
+        return self._org_by_digit.get(digit)
+
+    def line(self, line_id: str | None) -> Line | None:
+        return self._lines.get(line_id or "")
+
+    def caller(self, caller_id: str | None) -> Caller | None:
+        return self._callers.get(caller_id or "")
+
+    def caller_by_code(self, code: str) -> Caller | None:
+        return self._by_code.get(code)
+
+    @property
+    def lines(self) -> tuple[Line, ...]:
+        return tuple(self._lines.values())
+
+
+# --------------------------------------------------------------------------- YAML with lines
+
+
+class _Located:
+    """Plain Python values from YAML nodes plus the source line of every key path."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.lines: dict[str, int] = {}
+        self.problems: list[Problem] = []
+
+    def error(self, path: str, message: str, line: int | None = None) -> None:
+        if line is None:
+            line = self.line_of(path)
+        self.problems.append(Problem(self.file, line, path, message))
+
+    def line_of(self, path: str) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", path)
+        return self.lines.get("")
+
+    def convert(self, node: yaml.Node, path: str) -> Any:
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = str(self._scalar(key_node))
+                sub = f"{path}.{key}" if path else key
+                if key in out:
+                    self.error(sub, "duplicate key", key_node.start_mark.line + 1)
+                    continue
+                self.lines[sub] = key_node.start_mark.line + 1
+                out[key] = self.convert(value_node, sub)
+                self.lines[sub] = key_node.start_mark.line + 1
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    _constructor = yaml.SafeLoader("")
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        # The safe constructor resolves tags as PyYAML would; odd values (YAML 1.1's `8:30` is
+        # a number) are then caught by validation instead of being silently accepted.
+        return self._constructor.construct_object(node, deep=True)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def load(path: str | Path) -> Directory:
+    """Load and validate the directory file; raise DirectoryError listing every problem."""
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DirectoryError([Problem(file, None, "", f"cannot read file: {exc.strerror}")]) from None
+    return loads(text, file)
+
+
+def loads(text: str, file: str = "<string>") -> Directory:
+    loc = _Located(file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        msg = getattr(exc, "problem", None) or str(exc)
+        raise DirectoryError([Problem(file, line, "", f"not valid YAML: {msg}")]) from None
+    if node is None:
+        raise DirectoryError([Problem(file, 1, "", "the file is empty")])
+    data = loc.convert(node, "")
+    directory = _Validator(loc).directory(data)
+    if loc.problems or directory is None:
+        raise DirectoryError(loc.problems)
+    return directory
+
+
+class _Validator:
+    TOP_KEYS = {
+        "timezone", "language", "voice", "holidays", "internal_number", "callers", "organisations",
+    }
+    CALLER_KEYS = {"id", "name", "spoken_name", "numbers", "code", "pin_hash", "hours"}
+    ORG_KEYS = {
+        "id", "name", "spoken_name", "digit", "public_wait_minutes", "public_number", "lines",
+    }
+    LINE_KEYS = {
+        "id", "topic", "spoken_topic", "digit", "keywords", "numbers", "urgent_numbers",
+        "ring_seconds", "hours", "closed_on", "open_on_holidays",
+    }
+
+    def __init__(self, loc: _Located):
+        self.loc = loc
+
+    # -- small typed readers -------------------------------------------------
+
+    def mapping(self, value: Any, path: str) -> dict | None:
+        if not isinstance(value, dict):
+            self.loc.error(path, "expected a mapping of keys")
+            return None
+        return value
+
+    def keys(self, value: dict, allowed: set[str], path: str, required: set[str]) -> None:
+        for key in value:
+            if key not in allowed:
+                hint = ", ".join(sorted(allowed))
+                self.loc.error(self.sub(path, key), f"unknown key (allowed: {hint})")
+        for key in sorted(required - set(value)):
+            self.loc.error(path, f"missing required key '{key}'")
+
+    @staticmethod
+    def sub(path: str, key: str) -> str:
+        return f"{path}.{key}" if path else key
+
+    def text(self, value: Any, path: str, default: str | None = None) -> str | None:
+        if value is None:
+            return default
+        if not isinstance(value, str) or not value.strip():
+            self.loc.error(path, "expected a non-empty text")
+            return None
+        return value.strip()
+
+    def integer(self, value: Any, path: str, default: int, lo: int, hi: int) -> int:
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            self.loc.error(path, f"expected a whole number from {lo} to {hi}")
+            return default
+        return value
+
+    def boolean(self, value: Any, path: str, default: bool) -> bool:
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.loc.error(path, "expected true or false")
+            return default
+        return value
+
+    def ident(self, value: Any, path: str) -> str | None:
+        if not isinstance(value, str) or not _ID_RE.match(value):
+            self.loc.error(path, "expected an id of lower-case letters, digits, '-' or '_'")
+            return None
+        return value
+
+    def digit(self, value: Any, path: str) -> str | None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not _DIGIT_RE.match(value):
+            self.loc.error(path, "expected one menu key, 0-9")
+            return None
+        return value
+
+    def seq(self, value: Any, path: str, required: bool = False) -> list:
+        if value is None:
+            if required:
+                self.loc.error(path, "expected a non-empty list")
+            return []
+        if not isinstance(value, list) or (required and not value):
+            self.loc.error(path, "expected a non-empty list" if required else "expected a list")
+            return []
+        return value
+
+    def phone(self, value: Any, path: str) -> str | None:
+        """Parse a number as dialled from the Netherlands and return it as E.164."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            self.loc.error(path, "expected a phone number in quotes")
+            return None
+        try:
+            parsed = phonenumbers.parse(value, "NL")
+        except phonenumbers.NumberParseException:
+            self.loc.error(path, f"'{value}' is not a phone number")
+            return None
+        if not phonenumbers.is_valid_number(parsed):
+            self.loc.error(path, f"'{value}' is not a valid phone number")
+            return None
+        if parsed.country_code != 31 and not phonenumbers.can_be_internationally_dialled(parsed):
+            self.loc.error(path, f"'{value}' cannot be dialled from the Netherlands")
+            return None
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+    def hours(self, value: Any, path: str) -> WeeklyHours | None:
+        if value is None:
+            self.loc.error(path, "missing opening hours")
+            return None
+        if isinstance(value, str) and value.strip().lower() in ALWAYS:
+            return WeeklyHours(tuple((Span(0, 1440),) for _ in DAYS))
+        value = self.mapping(value, path)
+        if value is None:
+            return None
+        days: list[tuple[Span, ...] | None] = [None] * 7
+        ok = True
+        for key, spec in value.items():
+            kpath = self.sub(path, str(key))
+            indexes = self._day_range(str(key), kpath)
+            spans = self._spans(spec, kpath)
+            if indexes is None or spans is None:
+                ok = False
+                continue
+            for i in indexes:
+                if days[i] is not None:
+                    self.loc.error(kpath, f"{DAYS[i]} is given more than once (overlapping days)")
+                    ok = False
+                days[i] = spans
+        if not ok:
+            return None
+        return WeeklyHours(tuple(d or () for d in days))
+
+    def _day_range(self, key: str, path: str) -> list[int] | None:
+        key = key.strip().lower()
+        if key in ("daily", "mon-sun"):
+            return list(range(7))
+        parts = key.split("-")
+        if len(parts) == 1 and key in DAYS:
+            return [DAYS.index(key)]
+        if len(parts) == 2 and parts[0] in DAYS and parts[1] in DAYS:
+            a, b = DAYS.index(parts[0]), DAYS.index(parts[1])
+            if a < b:
+                return list(range(a, b + 1))
+        self.loc.error(path, f"'{key}' is not a day or day range such as mon-fri")
+        return None
+
+    def _spans(self, spec: Any, path: str) -> tuple[Span, ...] | None:
+        if spec is False or (isinstance(spec, str) and spec.strip().lower() == "closed"):
+            return ()
+        if not isinstance(spec, str):
+            self.loc.error(path, 'expected spans such as "08:30-12:00,13:00-17:00" or closed')
+            return None
+        spans = []
+        for part in spec.split(","):
+            m = _SPAN_RE.match(part.strip())
+            if not m:
+                self.loc.error(path, f"'{part.strip()}' is not a span such as 08:30-17:00")
+                return None
+            h1, m1, h2, m2 = (int(g) for g in m.groups())
+            if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2):
+                self.loc.error(path, f"'{part.strip()}' holds an impossible time")
+                return None
+            start, end = h1 * 60 + m1, h2 * 60 + m2
+            if end <= start:
+                self.loc.error(path, f"'{part.strip()}' ends before it starts")
+                return None
+            spans.append(Span(start, end))
+        spans.sort(key=lambda s: s.start)
+        for a, b in zip(spans, spans[1:], strict=False):
+            if b.start < a.end:
+                self.loc.error(path, "spans overlap")
+                return None
+        return tuple(spans)
+
+    def closed_on(self, value: Any, path: str) -> frozenset[date]:
+        out = set()
+        for i, item in enumerate(self.seq(value, path)):
+            if isinstance(item, date):
+                out.add(item)
+            elif isinstance(item, str):
+                try:
+                    out.add(date.fromisoformat(item))
+                except ValueError:
+                    self.loc.error(f"{path}[{i}]", f"'{item}' is not a date such as 2026-12-24")
+            else:
+                self.loc.error(f"{path}[{i}]", "expected a date such as 2026-12-24")
+        return frozenset(out)
+
+    # -- sections --------------------------------------------------------------
+
+    def directory(self, data: Any) -> Directory | None:
+        top = self.mapping(data, "")
+        if top is None:
+            return None
+        self.keys(top, self.TOP_KEYS, "", {"internal_number", "callers", "organisations"})
+        tz = self.text(top.get("timezone"), "timezone", "Europe/Amsterdam") or "Europe/Amsterdam"
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.loc.error("timezone", f"'{tz}' is not an IANA time zone such as Europe/Amsterdam")
+            tz = "Europe/Amsterdam"
+        language = self.text(top.get("language"), "language", "nl-NL") or "nl-NL"
+        voice = self.text(top.get("voice"), "voice", "Polly.Ruben") or "Polly.Ruben"
+        country = self.text(top.get("holidays"), "holidays", "NL") or "NL"
+        try:
+            import holidays as holidays_pkg
+
+            holidays_pkg.country_holidays(country)
+        except NotImplementedError:
+            self.loc.error("holidays", f"'{country}' is not a country code known for holidays")
+        internal = self.phone(top.get("internal_number"), "internal_number") if (
+            "internal_number" in top
+        ) else None
+
+        callers = [
+            c for i, raw in enumerate(self.seq(top.get("callers"), "callers", required=True))
+            if (c := self.caller(raw, f"callers[{i}]")) is not None
+        ]
+        orgs = [
+            o for i, raw in enumerate(self.seq(top.get("organisations"), "organisations", True))
+            if (o := self.organisation(raw, f"organisations[{i}]")) is not None
+        ]
+        self.unique_callers(callers, top.get("callers") or [])
+        self.unique_orgs(orgs, top.get("organisations") or [])
+        if self.loc.problems or internal is None:
+            return None
+        return _indexed(Directory(
+            source=self.loc.file, timezone=tz, language=language, voice=voice, holidays=country,
+            internal_number=internal, callers=tuple(callers), organisations=tuple(orgs),
+        ))
+
+    def caller(self, raw: Any, path: str) -> Caller | None:
+        raw = self.mapping(raw, path)
+        if raw is None:
+            return None
+        self.keys(raw, self.CALLER_KEYS, path, {"id", "name", "numbers", "code"})
+        cid = self.ident(raw.get("id"), f"{path}.id")
+        name = self.text(raw.get("name"), f"{path}.name")
+        spoken = self.text(raw.get("spoken_name"), f"{path}.spoken_name", name)
+        code = raw.get("code")
+        if isinstance(code, int) and not isinstance(code, bool):
+            self.loc.error(f"{path}.code", "put the code in quotes, e.g. \"0344\", so that "
+                                            "leading zeros are kept")
+            code = None
+        elif not isinstance(code, str) or not _CODE_RE.match(code):
+            self.loc.error(f"{path}.code", "expected a numeric code of 2 to 8 digits in quotes")
+            code = None
+        pin_hash = raw.get("pin_hash")
+        if pin_hash is not None and (
+            not isinstance(pin_hash, str) or not pin_hash.startswith("$argon2")
+        ):
+            self.loc.error(f"{path}.pin_hash", "expected an argon2 hash made by "
+                                                "'flask --app app lines hash-pin'")
+            pin_hash = None
+        numbers, prefixes = [], []
+        for i, item in enumerate(self.seq(raw.get("numbers"), f"{path}.numbers", required=True)):
+            ipath = f"{path}.numbers[{i}]"
+            if isinstance(item, str) and item.strip().endswith("*"):
+                block = item.strip().replace(" ", "")
+                if not _PREFIX_RE.match(block):
+                    self.loc.error(ipath, f"'{item}' is not a number block such as \"+3130286*\"")
+                else:
+                    prefixes.append(block[:-1])
+            elif (e164 := self.phone(item, ipath)) is not None:
+                numbers.append(e164)
+        hours = self.hours(raw["hours"], f"{path}.hours") if "hours" in raw else None
+        if None in (cid, name, code):
+            return None
+        return Caller(cid, name, spoken or name, code, pin_hash, tuple(numbers), tuple(prefixes),
+                      hours)
+
+    def organisation(self, raw: Any, path: str) -> Organisation | None:
+        raw = self.mapping(raw, path)
+        if raw is None:
+            return None
+        self.keys(raw, self.ORG_KEYS, path, {"id", "name", "digit", "lines"})
+        oid = self.ident(raw.get("id"), f"{path}.id")
+        name = self.text(raw.get("name"), f"{path}.name")
+        spoken = self.text(raw.get("spoken_name"), f"{path}.spoken_name", name)
+        digit = self.digit(raw.get("digit"), f"{path}.digit")
+        wait = self.integer(raw.get("public_wait_minutes"), f"{path}.public_wait_minutes", 0, 0,
+                            24 * 60)
+        public = (self.phone(raw["public_number"], f"{path}.public_number")
+                  if raw.get("public_number") is not None else None)
+        lines = []
+        raw_lines = self.seq(raw.get("lines"), f"{path}.lines", required=True)
+        for i, item in enumerate(raw_lines):
+            line = self.line(item, f"{path}.lines[{i}]", oid or "")
+            if line is not None:
+                lines.append(line)
+        seen: dict[str, int] = {}
+        for i, item in enumerate(raw_lines):
+            d = item.get("digit") if isinstance(item, dict) else None
+            d = str(d) if d is not None else None
+            if d is None:
+                continue
+            if d in seen:
+                self.loc.error(f"{path}.lines[{i}].digit",
+                               f"menu key {d} is already used by {path}.lines[{seen[d]}]")
+            else:
+                seen[d] = i
+        if None in (oid, name, digit):
+            return None
+        return Organisation(oid, name, spoken or name, digit, wait, public, tuple(lines))
+
+    def line(self, raw: Any, path: str, org_id: str) -> Line | None:
+        raw = self.mapping(raw, path)
+        if raw is None:
+            return None
+        self.keys(raw, self.LINE_KEYS, path, {"id", "topic", "digit", "numbers", "hours"})
+        lid = self.ident(raw.get("id"), f"{path}.id")
+        topic = self.text(raw.get("topic"), f"{path}.topic")
+        spoken = self.text(raw.get("spoken_topic"), f"{path}.spoken_topic", topic)
+        digit = self.digit(raw.get("digit"), f"{path}.digit")
+        keywords = []
+        for i, kw in enumerate(self.seq(raw.get("keywords"), f"{path}.keywords")):
+            if (k := self.text(kw, f"{path}.keywords[{i}]")) is not None:
+                keywords.append(k)
+        numbers = [
+            n for i, item in enumerate(self.seq(raw.get("numbers"), f"{path}.numbers", True))
+            if (n := self.phone(item, f"{path}.numbers[{i}]")) is not None
+        ]
+        urgent = [
+            n for i, item in enumerate(self.seq(raw.get("urgent_numbers"),
+                                                f"{path}.urgent_numbers"))
+            if (n := self.phone(item, f"{path}.urgent_numbers[{i}]")) is not None
+        ]
+        ring = self.integer(raw.get("ring_seconds"), f"{path}.ring_seconds", 20, 5, 120)
+        hours = self.hours(raw.get("hours"), f"{path}.hours")
+        closed = self.closed_on(raw.get("closed_on"), f"{path}.closed_on")
+        on_holidays = self.boolean(raw.get("open_on_holidays"), f"{path}.open_on_holidays", False)
+        if None in (lid, topic, digit, hours) or not numbers:
+            return None
+        return Line(lid, org_id, topic, spoken or topic, digit, tuple(keywords), tuple(numbers),
+                    tuple(urgent), ring, hours, closed, on_holidays)
+
+    def unique_callers(self, callers: list[Caller], raw: list) -> None:
+        ids: dict[str, str] = {}
+        codes: dict[str, str] = {}
+        numbers: dict[str, str] = {}
+        for i, c in enumerate(callers):
+            path = self._path_of(raw, "callers", c.id)
+            if c.id in ids:
+                self.loc.error(f"{path}.id", f"duplicate caller id '{c.id}'")
+            ids.setdefault(c.id, path)
+            if c.code in codes:
+                self.loc.error(f"{path}.code", f"code {c.code} is already used by {codes[c.code]}")
+            codes.setdefault(c.code, path)
+            for n in c.numbers + tuple(p + "*" for p in c.prefixes):
+                if n in numbers and numbers[n] != path:
+                    self.loc.error(f"{path}.numbers", f"{n} is already listed by {numbers[n]}")
+                numbers.setdefault(n, path)
+
+    def unique_orgs(self, orgs: list[Organisation], raw: list) -> None:
+        ids: dict[str, str] = {}
+        digits: dict[str, str] = {}
+        line_ids: dict[str, str] = {}
+        for o in orgs:
+            path = self._path_of(raw, "organisations", o.id)
+            if o.id in ids:
+                self.loc.error(f"{path}.id", f"duplicate organisation id '{o.id}'")
+            ids.setdefault(o.id, path)
+            if o.digit == "0":
+                self.loc.error(f"{path}.digit", "menu key 0 is reserved for life events")
+            elif o.digit in digits:
+                self.loc.error(f"{path}.digit",
+                               f"menu key {o.digit} is already used by {digits[o.digit]}")
+            digits.setdefault(o.digit, path)
+            for j, line in enumerate(o.lines):
+                lpath = f"{path}.lines[{j}]"
+                if line.id in line_ids:
+                    self.loc.error(f"{lpath}.id", f"duplicate line id '{line.id}' "
+                                                  f"(also {line_ids[line.id]})")
+                line_ids.setdefault(line.id, lpath)
+
+    @staticmethod
+    def _path_of(raw: list, section: str, ident: str) -> str:
+        # The first entry that carries this id; duplicates are reported at the later one.
+        hits = [i for i, r in enumerate(raw) if isinstance(r, dict) and r.get("id") == ident]
+        return f"{section}[{hits[-1] if hits else 0}]"
+
+
+def _indexed(d: Directory) -> Directory:
+    """Fill the lookup tables of a validated directory."""
+    d._by_number.update({n: c for c in d.callers for n in c.numbers})
+    d._by_prefix.update({p: c for c in d.callers for p in c.prefixes})
+    object.__setattr__(d, "_prefix_lengths",
+                       tuple(sorted({len(p) for p in d._by_prefix}, reverse=True)))
+    d._by_code.update({c.code: c for c in d.callers})
+    d._callers.update({c.id: c for c in d.callers})
+    d._orgs.update({o.id: o for o in d.organisations})
+    d._org_by_digit.update({o.digit: o for o in d.organisations})
+    d._lines.update({ln.id: ln for o in d.organisations for ln in o.lines})
+    return d
+
+
+def summary(d: Directory) -> str:
+    """A short human summary for `lines check`."""
+    n_lines = sum(len(o.lines) for o in d.organisations)
+    n_numbers = sum(len(ln.numbers) for o in d.organisations for ln in o.lines)
+    return (
+        f"{d.source}: OK\n"
+        f"  internal number {d.internal_number}, time zone {d.timezone}, holidays {d.holidays}\n"
+        f"  {len(d.callers)} caller organisations, {len(d.organisations)} organisations, "
+        f"{n_lines} lines, {n_numbers} professional numbers"
+    )
+
+
+def weekday_name_nl(index: int) -> str:
+    return DAY_NAMES_NL[index]
+
+
+__all__ = [
+    "Caller", "Directory", "DirectoryError", "Line", "Organisation", "Problem", "Span",
+    "WeeklyHours", "load", "loads", "summary",
+]

@@ -1,0 +1,186 @@
+"""Routing decisions: who is calling, and which line the caller chose.
+
+Pure functions over the directory; no IO.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import phonenumbers
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from callrouter.directory import Caller, Directory, Line, Organisation
+
+_hasher = PasswordHasher()
+
+
+def normalise_number(raw: str | None, region: str = "NL") -> str | None:
+    """E.164 form of a number as Twilio or a person gives it; None when it is no valid number."""
+    if not raw:
+        return None
+    try:
+        parsed = phonenumbers.parse(raw.strip(), region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def identify(directory: Directory, number: str | None) -> Caller | None:
+    """The caller organisation of a number: an exact number first, then the longest block."""
+    e164 = normalise_number(number)
+    if e164 is None:
+        return None
+    caller = directory._by_number.get(e164)
+    if caller is not None:
+        return caller
+    for length in directory._prefix_lengths:
+        if length <= len(e164):
+            caller = directory._by_prefix.get(e164[:length])
+            if caller is not None:
+                return caller
+    return None
+
+
+def check_pin(directory: Directory, code: str, pin: str) -> Caller | None:
+    """The caller organisation whose code and PIN match; None otherwise (same cost either way)."""
+    caller = directory.caller_by_code(code)
+    pin_hash = caller.pin_hash if caller is not None else None
+    if pin_hash is None:
+        # Spend the same effort so that timing does not reveal which codes exist.
+        pin_hash = _DUMMY_HASH
+        caller = None
+    try:
+        _hasher.verify(pin_hash, pin)
+    except (VerificationError, InvalidHashError):
+        return None
+    return caller
+
+
+_DUMMY_HASH = _hasher.hash("not-a-pin")
+
+
+def hash_pin(pin: str) -> str:
+    return _hasher.hash(pin)
+
+
+# --------------------------------------------------------------------------- menu
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the caller selected: an organisation, and a line when that is known already."""
+
+    organisation: Organisation
+    line: Line | None = None
+
+
+def resolve_digits(directory: Directory, digits: str,
+                   organisation: Organisation | None = None) -> Choice | None:
+    """Keys pressed in the organisation menu (one key, or a two-key line code) or topic menu."""
+    digits = (digits or "").strip()
+    if not digits.isdigit():
+        return None
+    if organisation is not None:
+        if len(digits) != 1:
+            return None
+        line = organisation.line_by_digit(digits)
+        return Choice(organisation, line) if line else None
+    org = directory.organisation_by_digit(digits[0])
+    if org is None or len(digits) > 2:
+        return None
+    if len(digits) == 2:
+        line = org.line_by_digit(digits[1])
+        return Choice(org, line) if line else None
+    # One key: the organisation; with a single line there is nothing left to choose.
+    return Choice(org, org.lines[0] if len(org.lines) == 1 else None)
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.lower())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return re.sub(r"[^a-z0-9]+", " ", text).strip()
+
+
+def _squeeze(text: str) -> str:
+    """Join single letters, so that 'de S V B', 'S.V.B.' and 'svb' compare equal."""
+    words = _fold(text).split()
+    out: list[str] = []
+    run = ""
+    for w in words:
+        if len(w) == 1 and w.isalpha():
+            run += w
+            continue
+        if run:
+            out.append(run)
+            run = ""
+        out.append(w)
+    if run:
+        out.append(run)
+    return " " + " ".join(out) + " "
+
+
+_ARTICLES = {"de", "het", "een"}
+
+
+def _org_terms(org: Organisation) -> set[str]:
+    terms = {org.id.replace("-", " "), org.name, org.spoken_name}
+    terms |= {part for part in re.split(r"[/]", org.name) if part.strip()}
+    return {t for t in (_squeeze(x).strip() for x in terms) if t and t not in _ARTICLES}
+
+
+def _line_terms(line: Line) -> set[str]:
+    terms = {line.topic, line.spoken_topic, *line.keywords}
+    return {t for t in (_squeeze(x).strip() for x in terms) if t and t not in _ARTICLES}
+
+
+def resolve_speech(directory: Directory, speech: str,
+                   organisation: Organisation | None = None) -> Choice | None:
+    """Match what the caller said against organisation names, topics and keywords.
+
+    A phrase that names a line's keyword selects that line; a phrase that names only an
+    organisation selects it. When words point to lines of several organisations and no single
+    organisation is named, the answer is unclear (None): better to ask again than to guess.
+    """
+    said = _squeeze(speech or "")
+    if not said.strip():
+        return None
+    orgs = [organisation] if organisation else list(directory.organisations)
+    named = [o for o in orgs if any(f" {t} " in said for t in _org_terms(o))]
+    scored: list[tuple[int, Organisation, Line]] = []
+    for org in named or orgs:
+        for line in org.lines:
+            best = max((len(t) for t in _line_terms(line) if f" {t} " in said), default=0)
+            if best:
+                scored.append((best, org, line))
+    if scored:
+        scored.sort(key=lambda s: s[0], reverse=True)
+        top = [s for s in scored if s[0] == scored[0][0]]
+        if len(top) == 1 or len({s[2].id for s in top}) == 1:
+            return Choice(top[0][1], top[0][2])
+        if len({s[1].id for s in top}) == 1:
+            return Choice(top[0][1])
+        return None
+    if len(named) == 1:
+        org = named[0]
+        return Choice(org, org.lines[0] if len(org.lines) == 1 else None)
+    return None
+
+
+def speech_hints(directory: Directory, organisation: Organisation | None = None) -> str:
+    """Comma-separated hints for Twilio's speech recognition (names, topics, keywords)."""
+    hints: list[str] = []
+    for org in [organisation] if organisation else directory.organisations:
+        hints += [org.name, org.spoken_name]
+        for line in org.lines:
+            hints += [line.topic, *line.keywords]
+    seen: dict[str, None] = {}
+    for h in hints:
+        seen.setdefault(h.replace(",", " ").strip(), None)
+    # Twilio limits hints to 500 entries of at most 100 characters.
+    return ", ".join(h[:100] for h in list(seen)[:500])

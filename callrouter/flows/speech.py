@@ -1,0 +1,187 @@
+"""What callers hear: every Dutch sentence of the service, and how times and numbers are spoken.
+
+Pure text; the web layer puts it in `<Say language="nl-NL">`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import phonenumbers
+
+from callrouter.directory import Caller, Directory, Line, Organisation
+
+MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
+          "september", "oktober", "november", "december")
+WEEKDAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
+
+
+def clock(moment: datetime) -> str:
+    """`8 uur 30`, `13 uur`: how a speaking clock says a time."""
+    if moment.minute:
+        return f"{moment.hour} uur {moment.minute:02d}"
+    return f"{moment.hour} uur"
+
+
+def when(moment: datetime, now: datetime) -> str:
+    """A future instant in words, relative to now, both in the directory's time zone."""
+    moment_local = moment.astimezone(now.tzinfo)
+    day = moment_local.date()
+    today = now.date()
+    if day == today:
+        return f"vandaag om {clock(moment_local)}"
+    if day == today + timedelta(days=1):
+        return f"morgen om {clock(moment_local)}"
+    text = f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]}"
+    if day - today > timedelta(days=300):
+        text += f" {day.year}"
+    return f"{text} om {clock(moment_local)}"
+
+
+def spell_number(number: str | None) -> str:
+    """A phone number as Dutch text-to-speech should read it: digits in groups."""
+    if not number:
+        return ""
+    try:
+        parsed = phonenumbers.parse(number, "NL")
+        national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    except phonenumbers.NumberParseException:
+        national = number
+    groups = [g for g in national.replace("-", " ").split() if g]
+    return ", ".join(" ".join(g) for g in groups)
+
+
+# --------------------------------------------------------------------------- intake
+
+def welcome(caller: Caller) -> str:
+    return f"Welkom bij de professionallijn. U belt namens {caller.spoken_name}."
+
+
+ASK_CODE = ("Welkom bij de professionallijn. Uw nummer is niet bekend. "
+            "Toets de code van uw organisatie, gevolgd door een hekje.")
+ASK_PIN = "Toets nu de pincode van uw organisatie, gevolgd door een hekje."
+WRONG_PIN = "Die combinatie van code en pincode klopt niet. Probeer het opnieuw."
+LOCKED = ("Het is niet gelukt om u te herkennen. Om veiligheidsredenen kunt u vanaf dit nummer "
+          "een kwartier niet inloggen. Probeer het later opnieuw, of bel vanaf een geregistreerd "
+          "toestel. Tot ziens.")
+UNAVAILABLE = ("De professionallijn is tijdelijk niet bereikbaar vanaf dit nummer. "
+               "Probeer het over enkele minuten opnieuw. Tot ziens.")
+
+
+# --------------------------------------------------------------------------- menu
+
+MENU_SHORT = ("Kies de organisatie met één toets, of de lijn direct met twee toetsen. "
+              "U kunt ook zeggen welke organisatie en welk onderwerp u zoekt.")
+NOT_UNDERSTOOD = "Dat heb ik niet goed begrepen."
+MENU_GIVE_UP = ("Het lukt helaas niet om uw keuze te herkennen. Bel gerust opnieuw, "
+                "dan proberen we het nog een keer. Tot ziens.")
+
+
+def menu_full(directory: Directory) -> str:
+    parts = [f"Voor {o.spoken_name}, toets {o.digit}." for o in directory.organisations]
+    return "Dit zijn de organisaties. " + " ".join(parts)
+
+
+def topic_menu(org: Organisation) -> str:
+    parts = [f"Voor {ln.spoken_topic}, toets {ln.digit}." for ln in org.lines]
+    return f"{org.spoken_name}. Kies het onderwerp. " + " ".join(parts)
+
+
+def options(org: Organisation, line: Line) -> str:
+    return (f"U wordt verbonden met {org.spoken_name} over {line.spoken_topic}. "
+            "Toets 1 als de inwoner toestemming geeft om de zaak te delen. "
+            "Toets 9 als het spoed heeft. Of wacht even, dan verbinden we direct door.")
+
+
+def connecting(org: Organisation, urgent: bool, consent: bool) -> str:
+    flags = []
+    if urgent:
+        flags.append("met spoed")
+    text = f"Een ogenblik, u wordt {' '.join(flags) + ' ' if flags else ''}doorverbonden met {org.spoken_name}."
+    if consent:
+        text += " De toestemming van de inwoner is genoteerd."
+    return text
+
+
+HOLD = "U wordt zo doorverbonden met een professional. Een ogenblik geduld alstublieft."
+PROFESSIONAL_HOLD = "Een ogenblik, de medewerker van de gemeente is zo weer terug."
+
+
+# --------------------------------------------------------------------------- closed and callbacks
+
+def closed(org: Organisation, line: Line, opens: datetime | None, now: datetime,
+           reason: str) -> str:
+    if reason == "holiday":
+        why = "is vandaag vanwege een feestdag gesloten"
+    elif reason == "closure":
+        why = "is vandaag gesloten"
+    else:
+        why = "is nu gesloten"
+    text = f"De lijn van {org.spoken_name} over {line.spoken_topic} {why}."
+    if opens is not None:
+        text += f" De lijn is weer open {when(opens, now)}."
+    return text
+
+
+def unanswered(org: Organisation) -> str:
+    return f"Het is helaas niet gelukt om iemand van {org.spoken_name} te bereiken."
+
+
+CALLBACK_OFFER = ("Toets 1 als u teruggebeld wilt worden zodra de lijn open is. "
+                  "Toets 2 om een andere organisatie te kiezen. Of hang op.")
+
+
+def callback_planned(planned: datetime | None, now: datetime) -> str:
+    if planned is None:
+        return "Uw terugbelverzoek is genoteerd. U wordt zo snel mogelijk teruggebeld. Tot ziens."
+    return (f"Uw terugbelverzoek is genoteerd. U wordt teruggebeld vanaf {when(planned, now)}. "
+            "Tot ziens.")
+
+
+GOODBYE = "Dank u wel voor het bellen. Tot ziens."
+
+
+# --------------------------------------------------------------------------- whisper and hand-over
+
+def whisper(caller_name: str, org: Organisation, line: Line, urgent: bool, consent: bool) -> str:
+    return (
+        f"Professionallijn. {caller_name} belt voor {org.spoken_name} over {line.spoken_topic}. "
+        + ("Dit gesprek heeft spoed. " if urgent else "Geen spoed. ")
+        + ("De inwoner geeft toestemming om de zaak te delen. " if consent
+           else "De inwoner heeft geen toestemming gegeven om de zaak te delen. ")
+        + "Toets 1 om het gesprek aan te nemen, 2 om dit opnieuw te horen, of 3 om te weigeren."
+    )
+
+
+WHISPER_GONE = "Deze doorverbinding is niet meer nodig. De beller heeft al opgehangen. Dank u wel."
+WHISPER_TAKEN = "Dit gesprek is al door een collega aangenomen. Dank u wel."
+WHISPER_DECLINED = "U heeft het gesprek geweigerd. Dank u wel."
+ACCEPTED = "U wordt nu verbonden."
+
+HANDOVER_MENU = ("Toets 1 om de inwoner aan het gesprek toe te voegen. "
+                 "Toets 2 om het gesprek over te dragen en zelf op te hangen. "
+                 "Toets 3 om terug te gaan naar het gesprek.")
+ASK_CITIZEN = "Toets het telefoonnummer van de inwoner, gevolgd door een hekje."
+CITIZEN_INVALID = "Dat is geen geldig telefoonnummer."
+CITIZEN_CALLING = "De inwoner wordt gebeld en komt zo in het gesprek. U gaat terug naar het gesprek."
+HANDED_OVER = "U heeft het gesprek overgedragen. Dank u wel, tot ziens."
+ENDED_ALONE = "Er is nog niemand anders in het gesprek, dus het gesprek wordt beëindigd. Tot ziens."
+RETURNING = "U gaat terug naar het gesprek."
+TRANSFER_ABORTED = "De doorverbinding is afgebroken. U gaat terug naar het keuzemenu."
+CONVERSATION_ENDED = "Het gesprek is beëindigd."
+NEW_TRANSFER = "Toets 1 voor een nieuwe doorverbinding, of hang op."
+
+
+# --------------------------------------------------------------------------- errors
+
+ERROR = ("Excuses, er ging iets mis aan onze kant. Toets 1 om het opnieuw te proberen, "
+         "of hang op en bel zo nog eens.")
+
+
+def fallback(org: Organisation | None) -> str:
+    text = ("Excuses, de professionallijn heeft op dit moment een storing. "
+            "Probeer het over enkele minuten opnieuw.")
+    if org is not None and org.public_number:
+        text += (f" U kunt {org.spoken_name} ook bereiken via het publieke nummer "
+                 f"{spell_number(org.public_number)}.")
+    return text + " Tot ziens."

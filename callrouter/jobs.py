@@ -1,0 +1,222 @@
+"""Side-effect jobs: REST requests to the telephony provider, run by RQ after the webhook answered.
+
+Jobs take ids only (never numbers or names), are idempotent (RQ delivers at least once), and
+guard every outbound call with database state: a leg row is written before the REST request,
+and its unique (transfer, kind, position) key means a repeated job never rings twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from flask import g, has_request_context
+from redis.exceptions import RedisError
+from rq import Retry
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from callrouter import services
+from callrouter.flows import transfer as tflow
+from callrouter.models import Call, Leg, Transfer
+from callrouter.privacy import mask
+from callrouter.twilio_adapter import TelephonyError
+
+log = logging.getLogger(__name__)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def dispatch(func, *args, job_id: str | None = None) -> None:
+    """Run `func(*args)` in an RQ worker; if Redis is unreachable, after this response instead.
+
+    Either way the webhook's TwiML is never held back by a REST request.
+    """
+    svc = services.current()
+    try:
+        svc.queue().enqueue(func, *args, job_id=job_id, retry=Retry(max=3, interval=[1, 3, 10]),
+                            result_ttl=3600, failure_ttl=7 * 24 * 3600)
+        return
+    except (RedisError, OSError) as exc:
+        log.warning("queue unavailable (%s); running %s after the response",
+                    type(exc).__name__, func.__name__)
+    after_response(func, *args)
+
+
+def after_response(func, *args) -> None:
+    if has_request_context():
+        g.setdefault("after_response", []).append((func, args))
+    else:
+        func(*args)
+
+
+def run_after_response(response):
+    """Flask `after_request` hook: run the deferred work once the response has been sent."""
+    tasks = g.pop("after_response", None)
+    if tasks:
+        from flask import current_app
+
+        app = current_app._get_current_object()
+
+        def run():
+            with app.app_context():
+                for func, args in tasks:
+                    try:
+                        func(*args)
+                    except Exception:  # noqa: BLE001 - the caller has its TwiML already; log it
+                        log.exception("deferred %s failed", func.__name__)
+
+        response.call_on_close(run)
+    return response
+
+
+# --------------------------------------------------------------------------- the hunt group
+
+
+def place_leg(transfer_id: str, position: int) -> str | None:
+    """Ring number `position` of the transfer's hunt group; past the end, tell the worker."""
+    svc = services.current()
+    directory = svc.directory
+    with svc.sessions.begin() as s:
+        tr = s.get(Transfer, transfer_id)
+        if tr is None or tr.state != "dialling":
+            return None
+        line = directory.line(tr.line_id)
+        numbers = tflow.hunt_group(line, tr.urgent) if line else ()
+        if position >= len(numbers):
+            outcomes = [o for (o,) in s.execute(select(Leg.outcome).where(
+                Leg.transfer_id == tr.id, Leg.kind == "professional"))]
+            tr.state = "ended"
+            tr.outcome = tflow.transfer_outcome([o for o in outcomes if o])
+            tr.ended_at = now()
+            worker_sid = tr.worker_call_sid
+            redirect = True
+        else:
+            redirect = False
+            number = numbers[position]
+            leg = Leg(id=uuid.uuid4().hex, transfer_id=tr.id, kind="professional",
+                      position=position, number_hmac=svc.pseudonyms.pseudonym(number),
+                      number_masked=mask(number), status="queued", created_at=now())
+            tr.hunt_position = position
+            s.add(leg)
+            try:
+                s.flush()
+            except IntegrityError:
+                return None  # this position was placed already: at-least-once delivery
+            leg_id = leg.id
+            ring = line.ring_seconds
+    if redirect:
+        if worker_sid:
+            try:
+                svc.telephony.update_call(worker_sid, url=svc.url(f"/voice/unanswered?tr={transfer_id}"))
+            except TelephonyError:
+                log.warning("transfer %s: could not bring the worker back", transfer_id)
+        return None
+    try:
+        placed = svc.telephony.create_call(
+            to=number, from_=directory.internal_number,
+            url=svc.url(f"/voice/whisper?tr={transfer_id}&leg={leg_id}"),
+            status_callback=svc.url(f"/voice/status/leg?tr={transfer_id}&leg={leg_id}"),
+            timeout=ring,
+        )
+    except TelephonyError:
+        with svc.sessions.begin() as s:
+            leg = s.get(Leg, leg_id)
+            leg.status, leg.outcome, leg.ended_at = "failed", "failed", now()
+        log.warning("transfer %s: leg %s could not be placed", transfer_id, position)
+        return place_leg(transfer_id, position + 1)
+    with svc.sessions.begin() as s:
+        leg = s.get(Leg, leg_id)
+        leg.call_sid = placed.sid
+        if tflow.advances(leg.status, placed.status):
+            leg.status = placed.status
+        tr = s.get(Transfer, transfer_id)
+        tr.ringing_at = tr.ringing_at or now()
+        still_wanted = tr.state == "dialling"
+    if not still_wanted:
+        # The worker left while the request was in flight: take the call back at once.
+        cancel_legs(transfer_id)
+    return placed.sid
+
+
+def cancel_legs(transfer_id: str) -> int:
+    """Cancel every professional leg still ringing or whispering; returns how many were ended."""
+    svc = services.current()
+    with svc.sessions.begin() as s:
+        legs = s.scalars(select(Leg).where(Leg.transfer_id == transfer_id,
+                                           Leg.kind == "professional",
+                                           Leg.call_sid.is_not(None))).all()
+        live = [(leg.call_sid, leg.status) for leg in legs
+                if leg.status not in tflow.TERMINAL and leg.accepted_at is None]
+    ended = 0
+    for sid, status in live:
+        # Twilio: `canceled` ends a call that is queued or ringing, `completed` one in progress.
+        target = "completed" if status in ("in-progress", "answered") else "canceled"
+        try:
+            svc.telephony.update_call(sid, status=target)
+            ended += 1
+        except TelephonyError as exc:
+            if target == "canceled" and exc.status in (400, 409):
+                try:  # it was answered meanwhile
+                    svc.telephony.update_call(sid, status="completed")
+                    ended += 1
+                except TelephonyError:
+                    log.warning("transfer %s: a leg could not be ended", transfer_id)
+    return ended
+
+
+def hold_professional(transfer_id: str, hold: bool) -> None:
+    """Put the professional on hold (with a Dutch message) while the worker is in the * menu."""
+    svc = services.current()
+    with svc.sessions.begin() as s:
+        tr = s.get(Transfer, transfer_id)
+        leg = s.scalars(select(Leg).where(Leg.transfer_id == transfer_id,
+                                          Leg.kind == "professional",
+                                          Leg.accepted_at.is_not(None))).first()
+        if tr is None or leg is None or not tr.conference_sid or leg.status in tflow.TERMINAL:
+            return
+        conf, sid = tr.conference_sid, leg.call_sid
+    try:
+        svc.telephony.hold_participant(conf, sid, hold, svc.url("/voice/hold"))
+    except TelephonyError:
+        log.warning("transfer %s: hold=%s failed", transfer_id, hold)
+
+
+def end_conference(transfer_id: str) -> None:
+    svc = services.current()
+    with svc.sessions.begin() as s:
+        tr = s.get(Transfer, transfer_id)
+        conf = tr.conference_sid if tr else None
+    if conf:
+        try:
+            svc.telephony.end_conference(conf)
+        except TelephonyError:
+            log.warning("transfer %s: conference could not be ended", transfer_id)
+
+
+def add_citizen(transfer_id: str, leg_id: str, number: str) -> None:
+    """Dial the citizen into the conference. Runs in the web process after the response, so that
+    the number stays in memory only: it is never written to a queue or a table."""
+    svc = services.current()
+    try:
+        placed = svc.telephony.add_participant(
+            transfer_id, to=number, from_=svc.directory.internal_number,
+            status_callback=svc.url(f"/voice/status/leg?tr={transfer_id}&leg={leg_id}"))
+    except TelephonyError:
+        with svc.sessions.begin() as s:
+            leg = s.get(Leg, leg_id)
+            leg.status, leg.outcome, leg.ended_at = "failed", "failed", now()
+        return
+    with svc.sessions.begin() as s:
+        leg = s.get(Leg, leg_id)
+        leg.call_sid = placed.sid
+
+
+def call_of(session, call_sid: str) -> Call | None:
+    return session.scalar(select(Call).where(Call.call_sid == call_sid))

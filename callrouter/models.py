@@ -1,0 +1,147 @@
+"""The call log tables: inbound calls, transfers, outbound legs, webhook events, callbacks.
+
+Append-only events plus derived state: every webhook is kept once (deduplicated on its
+natural key) and the rows of calls, transfers and legs hold the state derived from them.
+Phone numbers appear only as keyed HMAC pseudonyms and masked display forms.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+TS = DateTime(timezone=True)
+
+
+class Call(Base):
+    """One inbound call to the internal number."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    caller_org: Mapped[str | None] = mapped_column(String(64), index=True)
+    identified_by: Mapped[str | None] = mapped_column(String(16))  # number | pin
+    from_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
+    from_masked: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(TS, index=True)
+    menu_done_at: Mapped[datetime | None] = mapped_column(TS)
+    ended_at: Mapped[datetime | None] = mapped_column(TS)
+    target_org: Mapped[str | None] = mapped_column(String(64), index=True)
+    line_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    selected_by: Mapped[str | None] = mapped_column(String(16))  # digits | speech
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    outcome: Mapped[str | None] = mapped_column(String(32), index=True)
+    status: Mapped[str | None] = mapped_column(String(20))
+    duration_s: Mapped[int | None] = mapped_column(Integer)
+
+
+class Transfer(Base):
+    """One warm transfer attempt from a call to a professional line (its hunt group)."""
+
+    __tablename__ = "transfers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # also the conference name
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    caller_org: Mapped[str | None] = mapped_column(String(64), index=True)
+    target_org: Mapped[str] = mapped_column(String(64), index=True)
+    line_id: Mapped[str] = mapped_column(String(64), index=True)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16))  # dialling | connected | ended
+    outcome: Mapped[str | None] = mapped_column(String(32), index=True)
+    hunt_position: Mapped[int] = mapped_column(Integer, default=0)
+    worker_call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    conference_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(TS, index=True)
+    ringing_at: Mapped[datetime | None] = mapped_column(TS)
+    accepted_at: Mapped[datetime | None] = mapped_column(TS)
+    citizen_added_at: Mapped[datetime | None] = mapped_column(TS)
+    worker_left_at: Mapped[datetime | None] = mapped_column(TS)
+    ended_at: Mapped[datetime | None] = mapped_column(TS)
+    time_to_answer_s: Mapped[float | None] = mapped_column(Float)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    minutes_saved: Mapped[float | None] = mapped_column(Float)
+
+
+class Leg(Base):
+    """One outbound call placed for a transfer: a professional's number or the citizen."""
+
+    __tablename__ = "legs"
+    __table_args__ = (UniqueConstraint("transfer_id", "kind", "position"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    transfer_id: Mapped[str] = mapped_column(ForeignKey("transfers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # professional | citizen
+    position: Mapped[int] = mapped_column(Integer)
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    number_hmac: Mapped[str] = mapped_column(String(64))
+    number_masked: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(20))  # queued ... completed | busy | no-answer ...
+    outcome: Mapped[str | None] = mapped_column(String(32))  # accepted | declined | no-answer ...
+    whisper_plays: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    answered_at: Mapped[datetime | None] = mapped_column(TS)
+    accepted_at: Mapped[datetime | None] = mapped_column(TS)
+    ended_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class Event(Base):
+    """A webhook as received, kept once. The natural key makes duplicates no-ops."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("source", "sid", "event", "sequence"),
+                      Index("ix_events_call_received", "call_id", "received_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16))  # call | leg | conference | voice
+    sid: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(96))
+    sequence: Mapped[int] = mapped_column(Integer, default=-1)
+    call_id: Mapped[str | None] = mapped_column(String(32))
+    transfer_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    received_at: Mapped[datetime] = mapped_column(TS)
+    detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class CallbackRequest(Base):
+    """A request to call the worker back when the line is open (scheduled by the worker)."""
+
+    __tablename__ = "callback_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), unique=True)
+    transfer_id: Mapped[str | None] = mapped_column(String(32))
+    caller_org: Mapped[str | None] = mapped_column(String(64), index=True)
+    target_org: Mapped[str] = mapped_column(String(64), index=True)
+    line_id: Mapped[str] = mapped_column(String(64), index=True)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(16))  # closed | unanswered | asked
+    worker_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    worker_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
+    worker_masked: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending | ... | done | cancelled
+    requested_at: Mapped[datetime] = mapped_column(TS)
+    planned_at: Mapped[datetime | None] = mapped_column(TS, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(TS)

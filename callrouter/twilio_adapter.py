@@ -1,0 +1,102 @@
+"""The one adapter that talks to Twilio's REST API (or a Twilio-compatible provider).
+
+It wraps the twilio SDK's REST client, honours `TWILIO_API_BASE_URL`, and turns the SDK's
+exceptions into `TelephonyError` so that callers never depend on `twilio.rest` directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+log = logging.getLogger(__name__)
+
+
+class TelephonyError(Exception):
+    """A REST request to the telephony provider failed."""
+
+    def __init__(self, message: str, status: int | None = None, code: int | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    sid: str
+    status: str
+
+
+class TwilioAdapter:
+    """Calls, conference participants and messages, through the twilio SDK."""
+
+    def __init__(self, account_sid: str, auth_token: str, api_base_url: str, timeout: float = 10):
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
+
+        self._client = Client(account_sid, auth_token,
+                              http_client=TwilioHttpClient(timeout=timeout))
+        if api_base_url and urlparse(api_base_url).hostname != "api.twilio.com":
+            # The SDK has no constructor argument for this; region/edge would rewrite the host.
+            self._client.api.base_url = api_base_url
+            self._client.region = None
+            self._client.edge = None
+
+    def _wrap(self, what: str, fn, *args, **kwargs):
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        try:
+            return fn(*args, **kwargs)
+        except TwilioRestException as exc:
+            log.warning("telephony %s failed: HTTP %s, code %s", what, exc.status, exc.code)
+            raise TelephonyError(f"{what} failed: {exc.msg}", exc.status, exc.code) from None
+        except (TwilioException, OSError) as exc:
+            log.warning("telephony %s failed: %s", what, type(exc).__name__)
+            raise TelephonyError(f"{what} failed: {type(exc).__name__}") from None
+
+    def create_call(self, *, to: str, from_: str, url: str, status_callback: str,
+                    timeout: int, status_events: tuple[str, ...] = (
+                        "initiated", "ringing", "answered", "completed")) -> PlacedCall:
+        call = self._wrap("create call", self._client.calls.create, to=to, from_=from_, url=url,
+                          method="POST", status_callback=status_callback,
+                          status_callback_method="POST",
+                          status_callback_event=list(status_events), timeout=timeout)
+        return PlacedCall(call.sid, call.status)
+
+    def update_call(self, sid: str, *, status: str | None = None, url: str | None = None) -> None:
+        kwargs = {}
+        if status:
+            kwargs["status"] = status
+        if url:
+            kwargs["url"] = url
+            kwargs["method"] = "POST"
+        self._wrap("update call", self._client.calls(sid).update, **kwargs)
+
+    def add_participant(self, conference: str, *, to: str, from_: str, status_callback: str,
+                        timeout: int = 30, end_conference_on_exit: bool = False) -> PlacedCall:
+        p = self._wrap("add participant", self._client.conferences(conference).participants.create,
+                       from_=from_, to=to, status_callback=status_callback,
+                       status_callback_method="POST",
+                       status_callback_event=["initiated", "ringing", "answered", "completed"],
+                       timeout=timeout, beep="false", early_media=True,
+                       start_conference_on_enter=True,
+                       end_conference_on_exit=end_conference_on_exit)
+        return PlacedCall(p.call_sid, getattr(p, "status", "queued") or "queued")
+
+    def hold_participant(self, conference_sid: str, call_sid: str, hold: bool,
+                         hold_url: str | None = None) -> None:
+        kwargs = {"hold": hold}
+        if hold and hold_url:
+            kwargs.update(hold_url=hold_url, hold_method="GET")
+        self._wrap("hold participant",
+                   self._client.conferences(conference_sid).participants(call_sid).update, **kwargs)
+
+    def end_conference(self, conference_sid: str) -> None:
+        self._wrap("end conference", self._client.conferences(conference_sid).update,
+                   status="completed")
+
+    def send_sms(self, *, to: str, from_: str, body: str) -> str:
+        msg = self._wrap("send message", self._client.messages.create, to=to, from_=from_,
+                         body=body)
+        return msg.sid

@@ -1,0 +1,93 @@
+"""The one place that builds TwiML, with the twilio SDK's `VoiceResponse`."""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import VoiceResponse
+
+LANGUAGE = "nl-NL"
+VOICE = "Polly.Ruben"
+
+
+class Renderer:
+    """TwiML in the directory's language and voice; `url` turns a path into a public URL."""
+
+    def __init__(self, url, language: str = LANGUAGE, voice: str = VOICE):
+        self.url = url
+        self.language = language
+        self.voice = voice
+
+    def _say(self, node, text: str, loop: int | None = None) -> None:
+        kwargs = {"language": self.language, "voice": self.voice}
+        if loop is not None:
+            kwargs["loop"] = loop
+        node.say(text, **kwargs)
+
+    def say(self, *texts: str, hangup: bool = False, redirect: str | None = None) -> str:
+        r = VoiceResponse()
+        for text in texts:
+            if text:
+                self._say(r, text)
+        if redirect:
+            r.redirect(self.url(redirect), method="POST")
+        if hangup:
+            r.hangup()
+        return str(r)
+
+    def ask(self, action: str, *texts: str, speech: bool = False, hints: str | None = None,
+            num_digits: int | None = 1, timeout: int = 5, finish_on_key: str | None = None,
+            after: str | None = None) -> str:
+        """A `<Gather>` that always calls `action`, also when nothing was entered."""
+        r = VoiceResponse()
+        kwargs = {
+            "action": self.url(action), "method": "POST", "timeout": timeout,
+            "action_on_empty_result": True, "language": self.language,
+            "input": "dtmf speech" if speech else "dtmf",
+        }
+        if num_digits:
+            kwargs["num_digits"] = num_digits
+        if finish_on_key is not None:
+            kwargs["finish_on_key"] = finish_on_key
+        if speech:
+            kwargs["speech_timeout"] = "auto"
+            if hints:
+                kwargs["hints"] = hints
+        g = r.gather(**kwargs)
+        for text in texts:
+            if text:
+                self._say(g, text)
+        if after:  # only reached if the Gather itself falls through (a provider without actionOnEmptyResult)
+            r.redirect(self.url(after), method="POST")
+        return str(r)
+
+    def conference(self, name: str, *, intro: str | None, action: str, wait_url: str | None,
+                   status_callback: str, start_on_enter: bool, end_on_exit: bool,
+                   hangup_on_star: bool, label: str) -> str:
+        r = VoiceResponse()
+        if intro:
+            self._say(r, intro)
+        dial_kwargs = {"action": self.url(action), "method": "POST"}
+        if hangup_on_star:
+            dial_kwargs["hangup_on_star"] = True
+        dial = r.dial(**dial_kwargs)
+        conf_kwargs = {
+            "start_conference_on_enter": start_on_enter,
+            "end_conference_on_exit": end_on_exit,
+            "beep": "false",
+            "status_callback": self.url(status_callback),
+            "status_callback_method": "POST",
+            # A list would be written literally as "['a', 'b']": Twilio wants spaces.
+            "status_callback_event": "start end join leave",
+            "participant_label": label,
+        }
+        if wait_url:
+            conf_kwargs.update(wait_url=self.url(wait_url), wait_method="GET")
+        dial.conference(name, **conf_kwargs)
+        return str(r)
+
+    def hold_loop(self, text: str, again: str) -> str:
+        """Wait audio: the message, a pause, then fetch this same TwiML again (GET, cacheable)."""
+        r = VoiceResponse()
+        self._say(r, text)
+        r.pause(length=8)
+        r.redirect(self.url(again), method="GET")
+        return str(r)

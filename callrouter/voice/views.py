@@ -1,0 +1,803 @@
+"""Voice webhooks: thin handlers that verify, parse, decide (flows), record and render TwiML.
+
+Every URL here is reached only through URLs that the service itself hands to Twilio, built
+from `PUBLIC_BASE_URL`. Each handler commits its log rows before it dispatches side effects, and
+no REST request runs before the TwiML is answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, Response, abort, request
+from redis.exceptions import RedisError
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
+
+from callrouter import jobs, services, signatures
+from callrouter.flows import menu as mflow
+from callrouter.flows import routing, speech
+from callrouter.flows import transfer as tflow
+from callrouter.models import Call, CallbackRequest, Event, Leg, Transfer
+from callrouter.privacy import mask
+from callrouter.twiml import Renderer
+
+log = logging.getLogger(__name__)
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+PIN_TRIES = 3
+LOCK_SECONDS = 15 * 60
+_ID = re.compile(r"^[0-9a-f]{32}$")
+_SAFE = re.compile(r"[^0-9A-Za-z_.:-]")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+@bp.before_request
+def verify_signature():
+    svc = services.current()
+    s = svc.settings
+    tokens = [s.twilio_auth_token, s.twilio_auth_token_secondary or ""]
+    if not signatures.is_valid(request, s.public_base_url, tokens):
+        log.warning("rejected %s %s: bad or missing X-Twilio-Signature", request.method,
+                    request.path)
+        abort(403)
+    return None
+
+
+@bp.errorhandler(Exception)
+def voice_error(exc):
+    if isinstance(exc, HTTPException):
+        return exc
+    log.exception("voice handler %s failed for call %s", request.path, _sid("CallSid"))
+    return twiml(_r().ask("/voice/retry", speech.ERROR, timeout=6))
+
+
+@bp.after_request
+def deferred(response):
+    return jobs.run_after_response(response)
+
+
+def twiml(body: str) -> Response:
+    return Response(body, mimetype="text/xml")
+
+
+def _r() -> Renderer:
+    svc = services.current()
+    return Renderer(svc.url, svc.directory.language, svc.directory.voice)
+
+
+def _sid(name: str) -> str:
+    """A Twilio SID from the form, reduced to safe characters (it goes into logs and URLs)."""
+    return _SAFE.sub("", request.form.get(name, ""))[:64]
+
+
+def _digits(limit: int = 20) -> str:
+    return "".join(ch for ch in request.form.get("Digits", "") if ch in "0123456789*#")[:limit]
+
+
+def _arg_id(name: str) -> str | None:
+    value = request.args.get(name, "")
+    return value if _ID.match(value) else None
+
+
+def _arg_int(name: str, default: int = 0, hi: int = 10) -> int:
+    value = request.args.get(name, "")
+    return min(int(value), hi) if value.isdigit() else default
+
+
+def _record_event(s, source: str, sid: str, event: str, sequence: int, **ids) -> bool:
+    """Keep a webhook once; False when it was seen before (a duplicate delivery)."""
+    try:
+        with s.begin_nested():
+            s.add(Event(source=source, sid=sid or "-", event=event[:96], sequence=sequence,
+                        received_at=now(), detail=_detail(), **ids))
+    except IntegrityError:
+        return False
+    return True
+
+
+# Webhook fields worth keeping with an event; none of them holds a phone number or a name.
+_DETAIL_FIELDS = ("CallStatus", "CallDuration", "Duration", "StatusCallbackEvent", "Timestamp",
+                  "ConferenceSid", "SequenceNumber", "ErrorCode", "AnsweredBy", "Reason",
+                  "DialCallStatus", "Hold", "Muted", "ParticipantLabel")
+
+
+def _detail() -> dict:
+    return {k: request.form[k][:64] for k in _DETAIL_FIELDS if k in request.form}
+
+
+def _sequence() -> int:
+    value = request.form.get("SequenceNumber", "")
+    return int(value) if value.isdigit() and len(value) < 10 else -1
+
+
+def _call(s) -> Call | None:
+    sid = _sid("CallSid")
+    return jobs.call_of(s, sid) if sid else None
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+@bp.post("/incoming")
+def incoming():
+    svc = services.current()
+    sid = _sid("CallSid")
+    if not sid:
+        return twiml(_r().say(speech.UNAVAILABLE, hangup=True))
+    raw_from = request.form.get("From", "")[:64]
+    caller = routing.identify(svc.directory, raw_from)
+    number = routing.normalise_number(raw_from)
+    with svc.sessions.begin() as s:
+        call = jobs.call_of(s, sid)
+        if call is None:  # a retried webhook finds the call it made before
+            call = Call(id=uuid.uuid4().hex, call_sid=sid, received_at=now(),
+                        from_hmac=svc.pseudonyms.pseudonym(number or raw_from or None),
+                        from_masked=mask(number or raw_from or None), status="in-progress")
+            s.add(call)
+        if caller is not None:
+            call.caller_org, call.identified_by = caller.id, "number"
+    if caller is not None:
+        return twiml(_menu_prompt(0, intro=speech.welcome(caller)))
+    try:
+        if _locked(call.from_hmac):
+            _set_outcome(call.id, "locked")
+            return twiml(_r().say(speech.LOCKED, hangup=True))
+    except RedisError:
+        log.warning("call %s: lock store unavailable; PIN entry refused", sid)
+        return twiml(_r().say(speech.UNAVAILABLE, hangup=True))
+    return twiml(_ask_code(0))
+
+
+@bp.post("/fallback")
+def fallback():
+    """Twilio's Fallback URL: calm Dutch, needs neither the database nor Redis."""
+    svc = services.current()
+    failed_url = request.form.get("ErrorUrl", "")
+    org = None
+    m = re.search(r"[?&]org=([a-z0-9_-]+)", failed_url)
+    if m:
+        org = svc.directory.organisation(m.group(1))
+    m = re.search(r"[?&]line=([a-z0-9_-]+)", failed_url)
+    if org is None and m and (line := svc.directory.line(m.group(1))):
+        org = svc.directory.organisation(line.organisation_id)
+    log.warning("fallback for call %s after error %s", _sid("CallSid"),
+                _SAFE.sub("", request.form.get("ErrorCode", ""))[:10])
+    return twiml(_r().say(speech.fallback(org), hangup=True))
+
+
+@bp.post("/retry")
+def retry():
+    """After an error: 1 tries the menu again; anything else ends the call kindly."""
+    if _digits() == "1":
+        with services.current().sessions() as s:
+            call = _call(s)
+            if call is not None and call.caller_org:
+                return twiml(_menu_prompt(0))
+        return twiml(_r().say(redirect="/voice/incoming"))
+    return twiml(_r().say(speech.GOODBYE, hangup=True))
+
+
+# --------------------------------------------------------------------------- intake by PIN
+
+
+def _lock_keys(from_hmac: str | None) -> tuple[str, str]:
+    key = from_hmac or "unknown"
+    return f"callrouter:pin-lock:{key}", f"callrouter:pin-fail:{key}"
+
+
+def _locked(from_hmac: str | None) -> bool:
+    lock, _ = _lock_keys(from_hmac)
+    return bool(services.current().redis.exists(lock))
+
+
+def _ask_code(tries: int, intro: str | None = None) -> str:
+    return _r().ask(f"/voice/intake/code?try={tries}", intro or "", speech.ASK_CODE if not intro
+                    else "Toets de code van uw organisatie, gevolgd door een hekje.",
+                    num_digits=None, finish_on_key="#", timeout=8)
+
+
+@bp.post("/intake/code")
+def intake_code():
+    tries = _arg_int("try", hi=PIN_TRIES)
+    code = _digits().rstrip("#")
+    if not code.isdigit():
+        return _pin_failed(tries)
+    return twiml(_r().ask(f"/voice/intake/pin?try={tries}&code={code[:8]}", speech.ASK_PIN,
+                          num_digits=None, finish_on_key="#", timeout=8))
+
+
+@bp.post("/intake/pin")
+def intake_pin():
+    svc = services.current()
+    tries = _arg_int("try", hi=PIN_TRIES)
+    code = "".join(ch for ch in request.args.get("code", "") if ch.isdigit())[:8]
+    pin = _digits().rstrip("#")
+    with svc.sessions() as s:
+        call = _call(s)
+        from_hmac = call.from_hmac if call else None
+    try:
+        if _locked(from_hmac):
+            return twiml(_r().say(speech.LOCKED, hangup=True))
+    except RedisError:
+        return twiml(_r().say(speech.UNAVAILABLE, hangup=True))
+    caller = routing.check_pin(svc.directory, code, pin) if code and pin.isdigit() else None
+    if caller is None or call is None:
+        return _pin_failed(tries, from_hmac)
+    with svc.sessions.begin() as s:
+        row = s.get(Call, call.id)
+        row.caller_org, row.identified_by = caller.id, "pin"
+    try:
+        svc.redis.delete(_lock_keys(from_hmac)[1])
+    except RedisError:
+        pass
+    return twiml(_menu_prompt(0, intro=f"Dank u wel. U belt namens {caller.spoken_name}."))
+
+
+def _pin_failed(tries: int, from_hmac: str | None = None):
+    svc = services.current()
+    if from_hmac is None:
+        with svc.sessions() as s:
+            call = _call(s)
+            from_hmac = call.from_hmac if call else None
+    lock, fails = _lock_keys(from_hmac)
+    try:
+        pipe = svc.redis.pipeline()
+        pipe.incr(fails)
+        pipe.expire(fails, LOCK_SECONDS)
+        failed_total = pipe.execute()[0]
+        if tries + 1 >= PIN_TRIES or failed_total >= PIN_TRIES:
+            svc.redis.set(lock, "1", ex=LOCK_SECONDS)
+            svc.redis.delete(fails)
+            with svc.sessions() as s:
+                call = _call(s)
+            if call is not None:
+                _set_outcome(call.id, "locked")
+            log.info("call %s: PIN entry locked for 15 minutes", _sid("CallSid"))
+            return twiml(_r().say(speech.LOCKED, hangup=True))
+    except RedisError:
+        return twiml(_r().say(speech.UNAVAILABLE, hangup=True))
+    return twiml(_ask_code(tries + 1, intro=speech.WRONG_PIN))
+
+
+def _set_outcome(call_id: str, outcome: str, only_if_empty: bool = False) -> None:
+    with services.current().sessions.begin() as s:
+        call = s.get(Call, call_id)
+        if call is not None and not (only_if_empty and call.outcome):
+            call.outcome = outcome
+
+
+# --------------------------------------------------------------------------- the menu
+
+
+def _menu_prompt(tries: int, intro: str | None = None, full: bool = False) -> str:
+    svc = services.current()
+    body = speech.menu_full(svc.directory) if full else speech.MENU_SHORT
+    return _r().ask(f"/voice/menu?try={tries}", intro or "", body, speech=True,
+                    hints=routing.speech_hints(svc.directory), num_digits=2, timeout=5)
+
+
+def _identified_call(s) -> Call | None:
+    call = _call(s)
+    if call is None or not call.caller_org:
+        return None
+    return call
+
+
+@bp.post("/menu")
+def menu():
+    svc = services.current()
+    with svc.sessions() as s:
+        call = _identified_call(s)
+    if call is None:
+        return twiml(_r().say(redirect="/voice/incoming"))
+    tries = _arg_int("try", hi=mflow.MENU_TRIES)
+    step = mflow.choose(svc.directory, _digits(4), request.form.get("SpeechResult", "")[:300],
+                        tries)
+    return _menu_step(call, step)
+
+
+@bp.post("/topic")
+def topic():
+    svc = services.current()
+    org = svc.directory.organisation(request.args.get("org"))
+    with svc.sessions() as s:
+        call = _identified_call(s)
+    if call is None:
+        return twiml(_r().say(redirect="/voice/incoming"))
+    if org is None:
+        return twiml(_menu_prompt(0))
+    tries = _arg_int("try", hi=mflow.MENU_TRIES)
+    step = mflow.choose(svc.directory, _digits(2), request.form.get("SpeechResult", "")[:300],
+                        tries, organisation=org)
+    return _menu_step(call, step, org)
+
+
+def _topic_prompt(org, tries: int) -> str:
+    svc = services.current()
+    return _r().ask(f"/voice/topic?org={org.id}&try={tries}",
+                    speech.NOT_UNDERSTOOD if tries else "", speech.topic_menu(org), speech=True,
+                    hints=routing.speech_hints(svc.directory, org), num_digits=1, timeout=5)
+
+
+def _menu_step(call: Call, step, org=None):
+    if isinstance(step, mflow.AskAgain):
+        if org is not None:
+            return twiml(_topic_prompt(org, step.tries))
+        return twiml(_menu_prompt(step.tries, intro=speech.NOT_UNDERSTOOD,
+                                  full=step.read_full_list))
+    if isinstance(step, mflow.GiveUp):
+        _set_outcome(call.id, "menu-failed", only_if_empty=True)
+        return twiml(_r().say(speech.MENU_GIVE_UP, hangup=True))
+    if isinstance(step, mflow.AskTopic):
+        return twiml(_topic_prompt(step.organisation, 0))
+    return _line_chosen(call, step.organisation, step.line, step.selected_by)
+
+
+def _line_chosen(call: Call, org, line, selected_by: str):
+    svc = services.current()
+    at = now()
+    with svc.sessions.begin() as s:
+        row = s.get(Call, call.id)
+        row.target_org, row.line_id, row.selected_by = org.id, line.id, selected_by
+        row.menu_done_at = at
+    avail = mflow.availability(svc.directory, line, at)
+    if not avail.open:
+        _set_outcome(call.id, "closed")
+        local_now = at.astimezone(svc.directory.tz)
+        return twiml(_r().ask(f"/voice/callback?line={line.id}&reason=closed",
+                              speech.closed(org, line, avail.opens_at, local_now, avail.reason),
+                              speech.CALLBACK_OFFER, timeout=6))
+    return twiml(_r().ask(f"/voice/transfer?line={line.id}", speech.options(org, line),
+                          num_digits=2, finish_on_key="#", timeout=4))
+
+
+# --------------------------------------------------------------------------- the warm transfer
+
+
+def _worker_conference(tr_id: str, intro: str | None, start_on_enter: bool) -> str:
+    return _r().conference(
+        tr_id, intro=intro, action=f"/voice/conference/done?tr={tr_id}",
+        wait_url=f"/voice/wait?tr={tr_id}", status_callback=f"/voice/status/conference?tr={tr_id}",
+        start_on_enter=start_on_enter, end_on_exit=False, hangup_on_star=True, label="worker")
+
+
+@bp.post("/transfer")
+def transfer():
+    svc = services.current()
+    line = svc.directory.line(request.args.get("line"))
+    with svc.sessions() as s:
+        call = _identified_call(s)
+    if call is None:
+        return twiml(_r().say(redirect="/voice/incoming"))
+    if line is None:
+        return twiml(_menu_prompt(0))
+    org = svc.directory.organisation(line.organisation_id)
+    opts = mflow.parse_options(_digits(4))
+    at = now()
+    if not mflow.availability(svc.directory, line, at).open:
+        return _line_chosen(call, org, line, call.selected_by or "digits")
+    with svc.sessions.begin() as s:
+        row = s.get(Call, call.id)
+        row.urgent, row.consent = opts.urgent, opts.consent
+        # A webhook retried by Twilio must not start a second transfer.
+        recent = s.scalar(select(Transfer).where(
+            Transfer.call_id == call.id, Transfer.line_id == line.id,
+            Transfer.state == "dialling", Transfer.created_at >= at - timedelta(seconds=30)))
+        tr = recent or Transfer(
+            id=uuid.uuid4().hex, call_id=call.id, caller_org=call.caller_org, target_org=org.id,
+            line_id=line.id, urgent=opts.urgent, consent=opts.consent, state="dialling",
+            worker_call_sid=call.call_sid, created_at=at)
+        if recent is None:
+            s.add(tr)
+        tr_id = tr.id
+    if recent is None:
+        jobs.dispatch(jobs.place_leg, tr_id, 0, job_id=f"leg-{tr_id}-0")
+    return twiml(_worker_conference(tr_id, speech.connecting(org, opts.urgent, opts.consent),
+                                    start_on_enter=False))
+
+
+@bp.route("/wait", methods=["GET", "POST"])
+def wait():
+    return twiml(_r().hold_loop(speech.HOLD, "/voice/wait"))
+
+
+@bp.route("/hold", methods=["GET", "POST"])
+def hold():
+    return twiml(_r().hold_loop(speech.PROFESSIONAL_HOLD, "/voice/hold"))
+
+
+def _transfer_and_leg(s):
+    tr_id, leg_id = _arg_id("tr"), _arg_id("leg")
+    tr = s.get(Transfer, tr_id) if tr_id else None
+    leg = s.get(Leg, leg_id) if leg_id else None
+    if tr is None or leg is None or leg.transfer_id != tr.id:
+        return None, None
+    return tr, leg
+
+
+def _whisper_prompt(tr: Transfer, leg: Leg) -> str:
+    svc = services.current()
+    d = svc.directory
+    caller = d.caller(tr.caller_org)
+    org, line = d.organisation(tr.target_org), d.line(tr.line_id)
+    text = speech.whisper(caller.spoken_name if caller else "Een gemeente", org, line,
+                          tr.urgent, tr.consent)
+    return _r().ask(f"/voice/whisper/answer?tr={tr.id}&leg={leg.id}", text, timeout=8)
+
+
+@bp.post("/whisper")
+def whisper():
+    """The professional answered: whisper who calls and why, and ask to accept."""
+    svc = services.current()
+    with svc.sessions.begin() as s:
+        tr, leg = _transfer_and_leg(s)
+        if tr is None:
+            return twiml(_r().say(speech.WHISPER_GONE, hangup=True))
+        leg.call_sid = leg.call_sid or _sid("CallSid") or None
+        leg.answered_at = leg.answered_at or now()
+        if tflow.advances(leg.status, "in-progress"):
+            leg.status = "in-progress"
+        if tr.state != "dialling":
+            gone = speech.WHISPER_TAKEN if tr.state == "connected" else speech.WHISPER_GONE
+            return twiml(_r().say(gone, hangup=True))
+        leg.whisper_plays += 1
+        return twiml(_whisper_prompt(tr, leg))
+
+
+@bp.post("/whisper/answer")
+def whisper_answer():
+    svc = services.current()
+    key = _digits(1)
+    with svc.sessions.begin() as s:
+        tr, leg = _transfer_and_leg(s)
+        if tr is None:
+            return twiml(_r().say(speech.WHISPER_GONE, hangup=True))
+        if tr.state != "dialling":
+            gone = speech.WHISPER_TAKEN if tr.state == "connected" else speech.WHISPER_GONE
+            return twiml(_r().say(gone, hangup=True))
+        if key == "1":
+            at = now()
+            won = s.execute(update(Transfer).where(Transfer.id == tr.id,
+                                                   Transfer.state == "dialling")
+                            .values(state="connected")).rowcount
+            if not won:
+                return twiml(_r().say(speech.WHISPER_GONE, hangup=True))
+            org = svc.directory.organisation(tr.target_org)
+            s.refresh(tr)
+            tr.accepted_at = at
+            tr.outcome = "connected"
+            tr.time_to_answer_s = round((at - _aware(tr.created_at)).total_seconds(), 2)
+            tr.minutes_saved = tflow.minutes_saved(org.public_wait_minutes if org else 0,
+                                                   _aware(tr.created_at), at)
+            leg.accepted_at, leg.outcome = at, "accepted"
+            call = s.get(Call, tr.call_id)
+            call.outcome = "connected"
+            tr_id = tr.id
+            body = _r().conference(
+                tr_id, intro=speech.ACCEPTED, action=f"/voice/professional/done?tr={tr_id}",
+                wait_url=None, status_callback=f"/voice/status/conference?tr={tr_id}",
+                start_on_enter=True, end_on_exit=True, hangup_on_star=False,
+                label="professional")
+            return twiml(body)
+        if key in ("2", "") and leg.whisper_plays < 3:
+            leg.whisper_plays += 1
+            return twiml(_whisper_prompt(tr, leg))
+        leg.outcome = "declined"
+        tr_id, next_position = tr.id, leg.position + 1
+    # Move on at once; the leg's final status callback would do the same (and finds it done).
+    jobs.dispatch(jobs.place_leg, tr_id, next_position, job_id=f"leg-{tr_id}-{next_position}")
+    return twiml(_r().say(speech.WHISPER_DECLINED, hangup=True))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@bp.post("/professional/done")
+def professional_done():
+    return twiml(_r().say(hangup=True))
+
+
+def _worker_gone(s, tr: Transfer) -> bool:
+    """The worker left before anyone accepted: end the attempt; True if legs must be cancelled."""
+    won = s.execute(update(Transfer).where(Transfer.id == tr.id, Transfer.state == "dialling")
+                    .values(state="ended", outcome="abandoned", ended_at=now())).rowcount
+    if won:
+        call = s.get(Call, tr.call_id)
+        if call is not None and call.outcome in (None, "closed"):
+            call.outcome = "abandoned"
+    return bool(won)
+
+
+@bp.post("/conference/done")
+def conference_done():
+    """The worker left the conference: hung up, pressed *, or the conference ended."""
+    svc = services.current()
+    tr_id = _arg_id("tr")
+    worker_hung_up = request.form.get("CallStatus") in tflow.TERMINAL
+    with svc.sessions.begin() as s:
+        tr = s.get(Transfer, tr_id) if tr_id else None
+        if tr is None:
+            return twiml(_r().say(redirect="/voice/incoming"))
+        if worker_hung_up:
+            cancel = _worker_gone(s, tr)
+            if tr.state == "connected" and tr.worker_left_at is None:
+                tr.worker_left_at = now()
+            state = "gone"
+        elif tr.accepted_at is None:
+            # * while the professional's phone rings: abort the transfer, keep the call. (The
+            # conference's participant-leave may have ended the attempt a moment earlier.)
+            cancel = tr.state == "dialling" or tr.outcome == "abandoned"
+            if cancel:
+                tr.state, tr.outcome, tr.ended_at = "ended", "cancelled", tr.ended_at or now()
+            state = "aborted" if cancel or tr.outcome == "cancelled" else "unanswered"
+        else:
+            cancel = False
+            prof = s.scalar(select(Leg).where(Leg.transfer_id == tr.id, Leg.kind == "professional",
+                                              Leg.accepted_at.is_not(None)))
+            live = (tr.state == "connected" and prof is not None
+                    and prof.status not in tflow.TERMINAL)
+            state = "menu" if live else "ended"
+    if cancel:
+        jobs.dispatch(jobs.cancel_legs, tr_id)
+    if state == "gone":
+        return twiml(_r().say())
+    if state == "aborted":
+        return twiml(_menu_prompt(0, intro=speech.TRANSFER_ABORTED))
+    if state == "unanswered":
+        return twiml(_r().say(redirect=f"/voice/unanswered?tr={tr_id}"))
+    if state == "menu":
+        jobs.dispatch(jobs.hold_professional, tr_id, True)
+        return twiml(_r().ask(f"/voice/handover?tr={tr_id}", speech.HANDOVER_MENU, timeout=8))
+    return twiml(_r().ask("/voice/again", speech.CONVERSATION_ENDED, speech.NEW_TRANSFER,
+                          timeout=6))
+
+
+@bp.post("/again")
+def again():
+    if _digits(1) == "1":
+        return twiml(_menu_prompt(0))
+    return twiml(_r().say(speech.GOODBYE, hangup=True))
+
+
+@bp.post("/handover")
+def handover():
+    svc = services.current()
+    tr_id = _arg_id("tr")
+    key = _digits(1)
+    with svc.sessions.begin() as s:
+        tr = s.get(Transfer, tr_id) if tr_id else None
+        if tr is None:
+            return twiml(_r().say(redirect="/voice/incoming"))
+        if tr.state != "connected":
+            return twiml(_r().ask("/voice/again", speech.CONVERSATION_ENDED, speech.NEW_TRANSFER,
+                                  timeout=6))
+        if key == "1":
+            return twiml(_ask_citizen(tr.id, 0))
+        if key == "2":
+            citizen = s.scalar(select(func.count()).select_from(Leg).where(
+                Leg.transfer_id == tr.id, Leg.kind == "citizen",
+                Leg.status.not_in(tflow.TERMINAL)))
+            tr.worker_left_at = now()
+            handed_over = bool(citizen)
+    if key == "2":
+        if handed_over:
+            jobs.dispatch(jobs.hold_professional, tr_id, False)
+            return twiml(_r().say(speech.HANDED_OVER, hangup=True))
+        jobs.dispatch(jobs.end_conference, tr_id)
+        return twiml(_r().say(speech.ENDED_ALONE, hangup=True))
+    jobs.dispatch(jobs.hold_professional, tr_id, False)
+    return twiml(_worker_conference(tr_id, speech.RETURNING, start_on_enter=True))
+
+
+def _ask_citizen(tr_id: str, tries: int, intro: str = "") -> str:
+    return _r().ask(f"/voice/citizen?tr={tr_id}&try={tries}", intro, speech.ASK_CITIZEN,
+                    num_digits=None, finish_on_key="#", timeout=10)
+
+
+@bp.post("/citizen")
+def citizen():
+    svc = services.current()
+    tr_id = _arg_id("tr")
+    tries = _arg_int("try", hi=3)
+    number = routing.normalise_number(_digits(16).rstrip("#"))
+    with svc.sessions.begin() as s:
+        tr = s.get(Transfer, tr_id) if tr_id else None
+        if tr is None:
+            return twiml(_r().say(redirect="/voice/incoming"))
+        if tr.state != "connected":
+            return twiml(_r().ask("/voice/again", speech.CONVERSATION_ENDED, speech.NEW_TRANSFER,
+                                  timeout=6))
+        if number is None:
+            if tries + 1 < 3:
+                return twiml(_ask_citizen(tr.id, tries + 1, speech.CITIZEN_INVALID))
+            jobs.dispatch(jobs.hold_professional, tr.id, False)
+            return twiml(_worker_conference(tr.id, speech.CITIZEN_INVALID + " "
+                                            + speech.RETURNING, start_on_enter=True))
+        position = s.scalar(select(func.count()).select_from(Leg).where(
+            Leg.transfer_id == tr.id, Leg.kind == "citizen")) or 0
+        leg = Leg(id=uuid.uuid4().hex, transfer_id=tr.id, kind="citizen", position=position,
+                  number_hmac=svc.pseudonyms.pseudonym(number), number_masked=mask(number),
+                  status="queued", created_at=now())
+        s.add(leg)
+        tr.citizen_added_at = tr.citizen_added_at or now()
+        leg_id = leg.id
+    # The citizen's number stays in this process's memory: never in a queue or a table.
+    jobs.after_response(jobs.add_citizen, tr_id, leg_id, number)
+    jobs.dispatch(jobs.hold_professional, tr_id, False)
+    return twiml(_worker_conference(tr_id, speech.CITIZEN_CALLING, start_on_enter=True))
+
+
+# --------------------------------------------------------------------------- unanswered, callbacks
+
+
+@bp.post("/unanswered")
+def unanswered():
+    """Every number of the hunt group failed: the worker was redirected here from the wait."""
+    svc = services.current()
+    tr_id = _arg_id("tr")
+    with svc.sessions.begin() as s:
+        tr = s.get(Transfer, tr_id) if tr_id else None
+        if tr is None:
+            return twiml(_menu_prompt(0))
+        call = s.get(Call, tr.call_id)
+        if call is not None and call.outcome in (None, "abandoned"):
+            call.outcome = tr.outcome or "no-answer"
+        org = svc.directory.organisation(tr.target_org)
+        line_id = tr.line_id
+    return twiml(_r().ask(f"/voice/callback?line={line_id}&reason=unanswered&tr={tr_id}",
+                          speech.unanswered(org), speech.CALLBACK_OFFER, timeout=6))
+
+
+@bp.post("/callback")
+def callback():
+    svc = services.current()
+    line = svc.directory.line(request.args.get("line"))
+    key = _digits(1)
+    with svc.sessions() as s:
+        call = _identified_call(s)
+    if call is None:
+        return twiml(_r().say(redirect="/voice/incoming"))
+    if key == "2" or line is None:
+        return twiml(_menu_prompt(0))
+    if key != "1":
+        return twiml(_r().say(speech.GOODBYE, hangup=True))
+    at = now()
+    reason = "unanswered" if request.args.get("reason") == "unanswered" else "closed"
+    avail = mflow.availability(svc.directory, line, at)
+    planned = avail.opens_at if not avail.open else at + timedelta(minutes=15)
+    number = routing.normalise_number(request.form.get("From", "")[:64])
+    with svc.sessions.begin() as s:
+        req = s.scalar(select(CallbackRequest).where(CallbackRequest.call_id == call.id))
+        if req is None:  # one request per call, also when the webhook is delivered twice
+            req = CallbackRequest(
+                id=uuid.uuid4().hex, call_id=call.id, transfer_id=_arg_id("tr"),
+                caller_org=call.caller_org, target_org=line.organisation_id, line_id=line.id,
+                urgent=call.urgent, consent=call.consent, reason=reason,
+                worker_number_enc=svc.pseudonyms.encrypt(number) if number else None,
+                worker_hmac=svc.pseudonyms.pseudonym(number), worker_masked=mask(number),
+                state="pending", requested_at=at, planned_at=planned, updated_at=at)
+            s.add(req)
+        row = s.get(Call, call.id)
+        row.outcome = "callback-requested"
+        planned = req.planned_at
+    local_now = at.astimezone(svc.directory.tz)
+    return twiml(_r().say(speech.callback_planned(planned and _aware(planned), local_now),
+                          hangup=True))
+
+
+# --------------------------------------------------------------------------- status callbacks
+
+
+@bp.post("/status/call")
+def status_call():
+    """Status callback of the inbound call (configured on the internal number)."""
+    svc = services.current()
+    sid, status = _sid("CallSid"), _SAFE.sub("", request.form.get("CallStatus", ""))[:20]
+    cancel: list[str] = []
+    with svc.sessions.begin() as s:
+        call = jobs.call_of(s, sid) if sid else None
+        if not _record_event(s, "call", sid, status or "-", _sequence(),
+                             call_id=call.id if call else None):
+            return twiml(_r().say())
+        if call is None:
+            return twiml(_r().say())
+        if tflow.advances(call.status, status):
+            call.status = status
+        if status in tflow.TERMINAL:
+            call.ended_at = call.ended_at or now()
+            duration = request.form.get("CallDuration", "")
+            if duration.isdigit():
+                call.duration_s = int(duration)
+            if call.outcome is None:
+                call.outcome = "abandoned"
+            for tr in s.scalars(select(Transfer).where(Transfer.call_id == call.id,
+                                                       Transfer.state == "dialling")):
+                if _worker_gone(s, tr):
+                    cancel.append(tr.id)
+    for tr_id in cancel:
+        jobs.dispatch(jobs.cancel_legs, tr_id)
+    return twiml(_r().say())
+
+
+@bp.post("/status/leg")
+def status_leg():
+    """Status callbacks of the outbound legs (professionals and citizens)."""
+    svc = services.current()
+    status = _SAFE.sub("", request.form.get("CallStatus", ""))[:20]
+    sid = _sid("CallSid")
+    next_position = None
+    with svc.sessions.begin() as s:
+        tr, leg = _transfer_and_leg(s)
+        if tr is None:
+            return twiml(_r().say())
+        if not _record_event(s, "leg", sid or leg.id, status or "-", _sequence(),
+                             call_id=tr.call_id, transfer_id=tr.id):
+            return twiml(_r().say())
+        leg.call_sid = leg.call_sid or sid or None
+        if not tflow.advances(leg.status, status):
+            return twiml(_r().say())  # late or out of order: never move back
+        leg.status = status
+        if status in ("in-progress", "answered"):
+            leg.answered_at = leg.answered_at or now()
+        if status in tflow.TERMINAL:
+            leg.ended_at = now()
+            leg.outcome = leg.outcome or tflow.leg_outcome(
+                status, leg.answered_at is not None, leg.accepted_at is not None)
+            if leg.kind == "professional" and tr.state == "dialling" and leg.accepted_at is None:
+                next_position = leg.position + 1
+            elif leg.kind == "professional" and leg.accepted_at is not None:
+                _end_transfer(tr)
+    if next_position is not None:
+        jobs.dispatch(jobs.place_leg, tr.id, next_position, job_id=f"leg-{tr.id}-{next_position}")
+    return twiml(_r().say())
+
+
+def _end_transfer(tr: Transfer) -> None:
+    if tr.state == "connected":
+        tr.state = "ended"
+    if tr.ended_at is None:
+        tr.ended_at = now()
+        if tr.accepted_at is not None:
+            tr.duration_s = round((tr.ended_at - _aware(tr.accepted_at)).total_seconds(), 2)
+
+
+@bp.post("/status/conference")
+def status_conference():
+    svc = services.current()
+    tr_id = _arg_id("tr")
+    event = _SAFE.sub("", request.form.get("StatusCallbackEvent", ""))[:32]
+    conf_sid, sid = _sid("ConferenceSid"), _sid("CallSid")
+    cancel = False
+    with svc.sessions.begin() as s:
+        tr = s.get(Transfer, tr_id) if tr_id else None
+        if tr is None:
+            return twiml(_r().say())
+        if not _record_event(s, "conference", conf_sid or tr.id, f"{event}:{sid}", _sequence(),
+                             call_id=tr.call_id, transfer_id=tr.id):
+            return twiml(_r().say())
+        if conf_sid and not tr.conference_sid:
+            tr.conference_sid = conf_sid
+        is_worker = bool(sid) and sid == tr.worker_call_sid
+        if event == "participant-leave" and is_worker:
+            if tr.state == "dialling":
+                cancel = _worker_gone(s, tr)
+        elif event == "conference-end":
+            if tr.state == "dialling":
+                cancel = _worker_gone(s, tr)
+            else:
+                _end_transfer(tr)
+    if cancel:
+        jobs.dispatch(jobs.cancel_legs, tr_id)
+    return twiml(_r().say())

@@ -1,0 +1,30 @@
+"""RQ worker entry point: `python worker.py` runs a worker with the scheduler.
+
+It serves the `calls` queue (transfer legs, where seconds matter) before `default`, inside the
+application context so that jobs reach the directory, the database and the telephony adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from rq import Worker
+
+from callrouter import create_app
+from callrouter.services import QUEUE_CALLS, QUEUE_DEFAULT, current
+
+
+def main(argv: list[str] | None = None) -> int:
+    app = create_app()
+    with app.app_context():
+        svc = current()
+        worker = Worker([QUEUE_CALLS, QUEUE_DEFAULT], connection=svc.redis)
+        logging.getLogger(__name__).info("worker listening on %s", ", ".join(worker.queue_names()))
+        burst = "--burst" in (argv or sys.argv[1:])
+        worker.work(with_scheduler=True, burst=burst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
