@@ -67,3 +67,5 @@ def _configure_logging(app: Flask) -> None:
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The SDK logs every request's headers at INFO; keep our logs to what we say ourselves.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

@@ -7,7 +7,7 @@ Phone numbers appear only as keyed HMAC pseudonyms and masked display forms.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -28,7 +29,30 @@ class Base(DeclarativeBase):
     pass
 
 
-TS = DateTime(timezone=True)
+class UTCDateTime(TypeDecorator):
+    """Instants stored in UTC and read back timezone-aware, on SQLite as on PostgreSQL.
+
+    (SQLite keeps no offset: without this, a local time would be read back as if it were UTC.)
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+TS = UTCDateTime()
 
 
 class Call(Base):
