@@ -36,7 +36,9 @@ def leg_outcome(status: str, answered: bool, accepted: bool) -> str:
     if accepted:
         return "connected"
     if status == "completed":
-        return "declined" if answered else "no-answer"
+        # Twilio reports `completed` only for a call that was answered: a professional who
+        # picked up and hung up without accepting declined it. (Unanswered is `no-answer`.)
+        return "declined"
     if status == "canceled":
         return "cancelled"
     return status  # busy | no-answer | failed
