@@ -93,6 +93,8 @@ class Organisation:
     lines: tuple[Line, ...]
 
     def line_by_digit(self, digit: str) -> Line | None:
+        if not digit:
+            return None
         return next((ln for ln in self.lines if ln.digit == digit), None)
 
 
@@ -127,6 +129,8 @@ class Directory:
     _org_by_digit: dict[str, Organisation] = field(default_factory=dict, repr=False, compare=False)
     _lines: dict[str, Line] = field(default_factory=dict, repr=False, compare=False)
     _callers: dict[str, Caller] = field(default_factory=dict, repr=False, compare=False)
+    # Filled on first use by the routing module's speech matcher.
+    _speech: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -136,7 +140,7 @@ class Directory:
         return self._orgs.get(org_id or "")
 
     def organisation_by_digit(self, digit: str) -> Organisation | None:
-        return self._org_by_digit.get(digit)
+        return self._org_by_digit.get(digit) if digit else None
 
     def line(self, line_id: str | None) -> Line | None:
         return self._lines.get(line_id or "")
@@ -320,7 +324,9 @@ class _Validator:
     def phone(self, value: Any, path: str) -> str | None:
         """Parse a number as dialled from the Netherlands and return it as E.164."""
         if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
+            # YAML reads an unquoted 0612345670 as an octal number: refuse rather than guess.
+            self.loc.error(path, "put the phone number in quotes, e.g. \"+31302860000\"")
+            return None
         if not isinstance(value, str):
             self.loc.error(path, "expected a phone number in quotes")
             return None
@@ -507,11 +513,12 @@ class _Validator:
         raw = self.mapping(raw, path)
         if raw is None:
             return None
-        self.keys(raw, self.ORG_KEYS, path, {"id", "name", "digit", "lines"})
+        self.keys(raw, self.ORG_KEYS, path, {"id", "name", "lines"})
         oid = self.ident(raw.get("id"), f"{path}.id")
         name = self.text(raw.get("name"), f"{path}.name")
         spoken = self.text(raw.get("spoken_name"), f"{path}.spoken_name", name)
-        digit = self.digit(raw.get("digit"), f"{path}.digit")
+        # Without a digit an organisation is reached by speech only (large directories).
+        digit = self.digit(raw["digit"], f"{path}.digit") if raw.get("digit") is not None else ""
         wait = self.integer(raw.get("public_wait_minutes"), f"{path}.public_wait_minutes", 0, 0,
                             24 * 60)
         public = (self.phone(raw["public_number"], f"{path}.public_number")
@@ -541,17 +548,18 @@ class _Validator:
         raw = self.mapping(raw, path)
         if raw is None:
             return None
-        self.keys(raw, self.LINE_KEYS, path, {"id", "topic", "digit", "numbers", "hours"})
+        self.keys(raw, self.LINE_KEYS, path, {"id", "topic", "numbers", "hours"})
         lid = self.ident(raw.get("id"), f"{path}.id")
         topic = self.text(raw.get("topic"), f"{path}.topic")
         spoken = self.text(raw.get("spoken_topic"), f"{path}.spoken_topic", topic)
-        digit = self.digit(raw.get("digit"), f"{path}.digit")
+        digit = self.digit(raw["digit"], f"{path}.digit") if raw.get("digit") is not None else ""
         keywords = []
         for i, kw in enumerate(self.seq(raw.get("keywords"), f"{path}.keywords")):
             if (k := self.text(kw, f"{path}.keywords[{i}]")) is not None:
                 keywords.append(k)
         numbers = [
-            n for i, item in enumerate(self.seq(raw.get("numbers"), f"{path}.numbers", True))
+            n for i, item in enumerate(self.seq(raw.get("numbers"), f"{path}.numbers",
+                                                "numbers" in raw))
             if (n := self.phone(item, f"{path}.numbers[{i}]")) is not None
         ]
         urgent = [
@@ -560,7 +568,7 @@ class _Validator:
             if (n := self.phone(item, f"{path}.urgent_numbers[{i}]")) is not None
         ]
         ring = self.integer(raw.get("ring_seconds"), f"{path}.ring_seconds", 20, 5, 120)
-        hours = self.hours(raw.get("hours"), f"{path}.hours")
+        hours = self.hours(raw["hours"], f"{path}.hours") if "hours" in raw else None
         closed = self.closed_on(raw.get("closed_on"), f"{path}.closed_on")
         on_holidays = self.boolean(raw.get("open_on_holidays"), f"{path}.open_on_holidays", False)
         if None in (lid, topic, digit, hours) or not numbers:
@@ -572,7 +580,7 @@ class _Validator:
         ids: dict[str, str] = {}
         codes: dict[str, str] = {}
         numbers: dict[str, str] = {}
-        for i, c in enumerate(callers):
+        for c in callers:
             path = self._path_of(raw, "callers", c.id)
             if c.id in ids:
                 self.loc.error(f"{path}.id", f"duplicate caller id '{c.id}'")
@@ -591,27 +599,35 @@ class _Validator:
         line_ids: dict[str, str] = {}
         for o in orgs:
             path = self._path_of(raw, "organisations", o.id)
+            raw_org = raw[int(path[path.index("[") + 1:-1])] if raw else {}
+            raw_lines = raw_org.get("lines") if isinstance(raw_org, dict) else None
             if o.id in ids:
                 self.loc.error(f"{path}.id", f"duplicate organisation id '{o.id}'")
             ids.setdefault(o.id, path)
             if o.digit == "0":
                 self.loc.error(f"{path}.digit", "menu key 0 is reserved for life events")
+            elif not o.digit:
+                pass
             elif o.digit in digits:
                 self.loc.error(f"{path}.digit",
                                f"menu key {o.digit} is already used by {digits[o.digit]}")
             digits.setdefault(o.digit, path)
-            for j, line in enumerate(o.lines):
-                lpath = f"{path}.lines[{j}]"
+            for line in o.lines:
+                lpath = self._path_of(raw_lines if isinstance(raw_lines, list) else [],
+                                      f"{path}.lines", line.id)
                 if line.id in line_ids:
                     self.loc.error(f"{lpath}.id", f"duplicate line id '{line.id}' "
                                                   f"(also {line_ids[line.id]})")
                 line_ids.setdefault(line.id, lpath)
 
-    @staticmethod
-    def _path_of(raw: list, section: str, ident: str) -> str:
-        # The first entry that carries this id; duplicates are reported at the later one.
+    def _path_of(self, raw: list, section: str, ident: str) -> str:
+        """The key path of the n-th entry with this id, n counting the calls for it so far,
+        so that a duplicate is reported at its own place."""
+        seen = self.__dict__.setdefault("_seen", {})
+        n = seen.get((section, ident), 0)
+        seen[(section, ident)] = n + 1
         hits = [i for i, r in enumerate(raw) if isinstance(r, dict) and r.get("id") == ident]
-        return f"{section}[{hits[-1] if hits else 0}]"
+        return f"{section}[{hits[min(n, len(hits) - 1)] if hits else 0}]"
 
 
 def _indexed(d: Directory) -> Directory:
@@ -623,7 +639,7 @@ def _indexed(d: Directory) -> Directory:
     d._by_code.update({c.code: c for c in d.callers})
     d._callers.update({c.id: c for c in d.callers})
     d._orgs.update({o.id: o for o in d.organisations})
-    d._org_by_digit.update({o.digit: o for o in d.organisations})
+    d._org_by_digit.update({o.digit: o for o in d.organisations if o.digit})
     d._lines.update({ln.id: ln for o in d.organisations for ln in o.lines})
     return d
 

@@ -38,15 +38,17 @@ def org(org_id: str, digit: str, *lines: str, extra: str = "") -> str:
 
 
 def line(line_id: str, digit: str = "1", numbers: tuple[str, ...] = ('"+31883001001"',),
-         hours: str = '      mon-fri: "08:30-17:00"\n', extra: str = "") -> str:
-    """The YAML text of one line; `hours` is the indented body under `hours:` (or inline)."""
+         hours: str | dict[str, str] | None = None, extra: str = "") -> str:
+    """The YAML text of one line. `hours` maps day keys to raw YAML values, or is inline text."""
+    if hours is None:
+        hours = {"mon-fri": '"08:30-17:00"'}
     body = (f"      - id: {line_id}\n"
             f"        topic: onderwerp {line_id}\n"
             f"        digit: {digit}\n"
             f"{extra}"
             f"        numbers:\n" + "".join(f"          - {n}\n" for n in numbers))
-    if hours.startswith(" "):
-        body += "        hours:\n" + "".join("  " + h + "\n" for h in hours.splitlines())
+    if isinstance(hours, dict):
+        body += "        hours:\n" + "".join(f"          {k}: {v}\n" for k, v in hours.items())
     else:
         body += f"        hours: {hours}\n"
     return body
@@ -168,33 +170,33 @@ ORG_LINE_CASES = {
         "digit: 3", "id: uwv", "organisations[1].digit", "already used by organisations[0]",
     ),
     "hours-without-leading-zero-and-minutes": (
-        HEAD + org("svb", "3", line("svb-aow", hours='      mon-fri: "8:30-17"\n')),
+        HEAD + org("svb", "3", line("svb-aow", hours={"mon-fri": '"8:30-17"'})),
         "mon-fri:", None, "organisations[0].lines[0].hours.mon-fri", "'8:30-17'",
     ),
     "hours-ending-before-start": (
-        HEAD + org("svb", "3", line("svb-aow", hours='      mon-fri: "17:00-08:00"\n')),
+        HEAD + org("svb", "3", line("svb-aow", hours={"mon-fri": '"17:00-08:00"'})),
         "mon-fri:", None, "organisations[0].lines[0].hours.mon-fri", "ends before it starts",
     ),
     "hours-overlapping-spans": (
         HEAD + org("svb", "3", line("svb-aow",
-                                    hours='      mon-fri: "08:00-12:30,12:00-17:00"\n')),
+                                    hours={"mon-fri": '"08:00-12:30,12:00-17:00"'})),
         "mon-fri:", None, "organisations[0].lines[0].hours.mon-fri", "overlap",
     ),
     "hours-impossible-time": (
-        HEAD + org("svb", "3", line("svb-aow", hours='      mon-fri: "08:00-25:00"\n')),
+        HEAD + org("svb", "3", line("svb-aow", hours={"mon-fri": '"08:00-25:00"'})),
         "mon-fri:", None, "organisations[0].lines[0].hours.mon-fri", "impossible time",
     ),
     "hours-day-given-twice": (
-        HEAD + org("svb", "3", line("svb-aow", hours=(
-            '      mon-fri: "08:30-17:00"\n      wed: "08:30-12:00"\n'))),
+        HEAD + org("svb", "3", line("svb-aow", hours={
+            "mon-fri": '"08:30-17:00"', "wed": '"08:30-12:00"'})),
         "wed:", None, "organisations[0].lines[0].hours.wed", "more than once",
     ),
     "hours-unknown-day": (
-        HEAD + org("svb", "3", line("svb-aow", hours='      maandag: "08:30-17:00"\n')),
+        HEAD + org("svb", "3", line("svb-aow", hours={"maandag": '"08:30-17:00"'})),
         "maandag:", None, "organisations[0].lines[0].hours.maandag", "not a day",
     ),
     "hours-yaml-sexagesimal-number": (
-        HEAD + org("svb", "3", line("svb-aow", hours="      mon: 8:30\n")),
+        HEAD + org("svb", "3", line("svb-aow", hours={"mon": "8:30"})),
         "mon: 8:30", None, "organisations[0].lines[0].hours.mon", "expected spans",
     ),
     "unknown-line-key": (
@@ -251,7 +253,8 @@ CALLER_CASES = {
         "code: 344", None, "callers[0].code", "quotes",
     ),
     "pin-hash-not-argon2": (
-        HEAD.replace('    code: "0344"\n', '    code: "0344"\n    pin_hash: "$2b$12$abcdefghijk"\n'),
+        HEAD.replace('    code: "0344"\n',
+                     '    code: "0344"\n    pin_hash: "$2b$12$abcdefghijk"\n'),
         "pin_hash:", None, "callers[0].pin_hash", "argon2",
     ),
     "unknown-caller-key": (
@@ -279,13 +282,11 @@ CALLER_CASES = {
 }
 
 
-def _with_valid_org(text: str) -> str:
-    return text if "  - id: svb" in text or "lines:" in text else text + org(
-        "svb", "3", line("svb-aow"))
-
-
-ALL_CASES = {**ORG_LINE_CASES, **{k: (_with_valid_org(v[0]), *v[1:])
-                                  for k, v in CALLER_CASES.items()}}
+ALL_CASES = {
+    **ORG_LINE_CASES,
+    **{k: (text + org("svb", "3", line("svb-aow")), *rest)
+       for k, (text, *rest) in CALLER_CASES.items()},
+}
 
 
 @pytest.mark.parametrize(("text", "needle", "after", "path", "message"), ALL_CASES.values(),
@@ -319,8 +320,19 @@ def test_several_problems_are_all_reported():
         "callers[0].code", "organisations[0].digit", "organisations[0].lines[0].topc"]
 
 
+def test_duplicate_line_id_is_reported_at_its_own_line_after_an_invalid_line():
+    """A duplicate line id is reported at its own line even when an earlier line is invalid."""
+    text = (HEAD + org("svb", "3", line("svb-aow"))
+            + org("uwv", "2", line("BAD ID", "1"), line("svb-aow", "2")))
+    with pytest.raises(DirectoryError) as info:
+        loads(text, "x.yaml")
+    dup = [p for p in info.value.problems if "duplicate line id" in p.message]
+    assert [(p.path, p.line) for p in dup] == [
+        ("organisations[1].lines[1].id", line_of(text, "id: svb-aow", after="id: BAD ID"))]
+
+
 def test_unquoted_octal_looking_number_is_not_silently_changed():
-    """An unquoted 0612345670 (octal to YAML 1.1) is rejected or kept, never a different number."""
+    """Unquoted 0612345670 (octal in YAML 1.1) is rejected or kept, never made another number."""
     text = HEAD + org("svb", "3", line("svb-aow", numbers=("0612345670",)))
     try:
         d = loads(text, "x.yaml")
@@ -394,7 +406,8 @@ def test_problem_str_is_file_line_path_message(tmp_path):
 @pytest.mark.parametrize(
     ("problem", "expected"),
     [
-        (Problem("lines.yaml", 12, "callers[0].code", "bad"), "lines.yaml:12: callers[0].code: bad"),
+        (Problem("lines.yaml", 12, "callers[0].code", "bad"),
+         "lines.yaml:12: callers[0].code: bad"),
         (Problem("lines.yaml", 3, "", "bad"), "lines.yaml:3: (top level): bad"),
         (Problem("lines.yaml", None, "", "bad"), "lines.yaml: (top level): bad"),
     ],

@@ -139,6 +139,39 @@ def _line_terms(line: Line) -> set[str]:
     return {t for t in (_squeeze(x).strip() for x in terms) if t and t not in _ARTICLES}
 
 
+@dataclass(frozen=True)
+class _SpeechIndex:
+    orgs: dict[str, tuple[str, ...]]  # term -> organisation ids
+    lines: dict[str, tuple[Line, ...]]  # term -> lines
+    max_words: int
+
+
+def _speech_index(directory: Directory) -> _SpeechIndex:
+    """Terms of every name, topic and keyword, built once per directory."""
+    cached = directory._speech.get("index")
+    if cached is not None:
+        return cached
+    orgs: dict[str, list[str]] = {}
+    lines: dict[str, list[Line]] = {}
+    for org in directory.organisations:
+        for term in _org_terms(org):
+            orgs.setdefault(term, []).append(org.id)
+        for line in org.lines:
+            for term in _line_terms(line):
+                lines.setdefault(term, []).append(line)
+    words = max((len(t.split()) for t in [*orgs, *lines]), default=1)
+    index = _SpeechIndex({k: tuple(v) for k, v in orgs.items()},
+                         {k: tuple(v) for k, v in lines.items()}, words)
+    directory._speech["index"] = index
+    return index
+
+
+def _phrases(said: str, max_words: int) -> set[str]:
+    words = said.split()
+    return {" ".join(words[i:i + n]) for n in range(1, max_words + 1)
+            for i in range(len(words) - n + 1)}
+
+
 def resolve_speech(directory: Directory, speech: str,
                    organisation: Organisation | None = None) -> Choice | None:
     """Match what the caller said against organisation names, topics and keywords.
@@ -146,28 +179,33 @@ def resolve_speech(directory: Directory, speech: str,
     A phrase that names a line's keyword selects that line; a phrase that names only an
     organisation selects it. When words point to lines of several organisations and no single
     organisation is named, the answer is unclear (None): better to ask again than to guess.
+    The cost depends on the length of the phrase, not on the size of the directory.
     """
-    said = _squeeze(speech or "")
-    if not said.strip():
+    said = _squeeze(speech or "").strip()
+    if not said:
         return None
-    orgs = [organisation] if organisation else list(directory.organisations)
-    named = [o for o in orgs if any(f" {t} " in said for t in _org_terms(o))]
-    scored: list[tuple[int, Organisation, Line]] = []
-    for org in named or orgs:
-        for line in org.lines:
-            best = max((len(t) for t in _line_terms(line) if f" {t} " in said), default=0)
-            if best:
-                scored.append((best, org, line))
+    index = _speech_index(directory)
+    phrases = _phrases(said, index.max_words)
+    named_ids = {oid for p in phrases for oid in index.orgs.get(p, ())}
+    if organisation is not None:
+        named_ids = {organisation.id}
+    best: dict[str, tuple[int, Line]] = {}
+    for p in phrases:
+        for line in index.lines.get(p, ()):
+            if len(p) > best.get(line.id, (0, None))[0]:
+                best[line.id] = (len(p), line)
+    scored = [(n, line) for n, line in best.values()
+              if not named_ids or line.organisation_id in named_ids]
     if scored:
-        scored.sort(key=lambda s: s[0], reverse=True)
-        top = [s for s in scored if s[0] == scored[0][0]]
-        if len(top) == 1 or len({s[2].id for s in top}) == 1:
-            return Choice(top[0][1], top[0][2])
-        if len({s[1].id for s in top}) == 1:
-            return Choice(top[0][1])
+        top_score = max(n for n, _ in scored)
+        top = [line for n, line in scored if n == top_score]
+        if len(top) == 1:
+            return Choice(directory.organisation(top[0].organisation_id), top[0])
+        if len({line.organisation_id for line in top}) == 1:
+            return Choice(directory.organisation(top[0].organisation_id))
         return None
-    if len(named) == 1:
-        org = named[0]
+    if organisation is None and len(named_ids) == 1:
+        org = directory.organisation(next(iter(named_ids)))
         return Choice(org, org.lines[0] if len(org.lines) == 1 else None)
     return None
 

@@ -1,0 +1,68 @@
+"""`make run`: the web service (gunicorn) and an RQ worker on the embedded defaults.
+
+Starts the embedded Redis when `REDIS_URL` is unset, checks the directory and migrates the
+database once, then runs `gunicorn app:app` and `python worker.py` side by side until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from callrouter import create_app, redis_conn
+from callrouter.settings import from_env
+
+
+def main() -> int:
+    settings = from_env()
+    bind = os.environ.get("CALLROUTER_BIND", "127.0.0.1:8000")
+    env = dict(os.environ)
+    started_redis = False
+    if settings.redis_url is None:
+        started_redis = not _redis_running(settings.instance_path)
+        redis_conn.ensure_embedded(settings.instance_path)
+    create_app()  # validates the directory and migrates the database before the children start
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "gunicorn", "app:app", "--bind", bind,
+                          "--workers", os.environ.get("WEB_CONCURRENCY", "2"),
+                          "--access-logfile", "-"], env=env),
+        subprocess.Popen([sys.executable, "worker.py"], env=env),
+    ]
+    print(f"callrouter: web on http://{bind} (webhooks under /voice), worker running. "
+          "Ctrl-C stops both.", flush=True)
+
+    def stop(*_):
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    finally:
+        stop()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if started_redis:
+            redis_conn.stop_embedded(settings.instance_path)
+    return max((p.returncode or 0) for p in procs)
+
+
+def _redis_running(instance) -> bool:
+    try:
+        return bool(redis_conn.connect(f"unix://{redis_conn.socket_path(instance)}",
+                                       instance).ping())
+    except Exception:  # noqa: BLE001 - not running
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())
