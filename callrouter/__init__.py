@@ -1,71 +1,16 @@
-"""callrouter: warm transfers from the municipal front desk to professional lines."""
+"""callrouter: warm transfers from the municipal front desk to professional lines.
+
+The package root imports nothing heavy, so that the pure core (`callrouter.flows`,
+`callrouter.directory`) can be imported without Flask, Redis or a database driver.
+"""
 
 from __future__ import annotations
-
-import logging
-import sys
-from collections.abc import Mapping
-
-from flask import Flask
-
-from callrouter import directory as directory_mod
-from callrouter.settings import Settings, from_env
 
 __all__ = ["create_app"]
 
 
-def create_app(test_config: Mapping | None = None, environ: Mapping[str, str] | None = None,
-               adapter=None) -> Flask:
-    """Build the web application.
+def create_app(*args, **kwargs):
+    """Build the Flask application (see `callrouter.factory.create_app`)."""
+    from callrouter.factory import create_app as factory
 
-    `environ` replaces the process environment (tests pass their own); `test_config` is merged
-    into Flask's config; `adapter` replaces the telephony adapter.
-    """
-    settings = from_env(environ)
-    app = Flask(__name__, instance_path=str(settings.instance_path))
-    app.config.update(SECRET_KEY=settings.secret_key, CALLROUTER_SETTINGS=settings)
-    if test_config:
-        app.config.update(test_config)
-    _configure_logging(app)
-
-    directory = load_directory_or_exit(settings)
-
-    from callrouter.services import Services
-
-    svc = Services(settings, directory, adapter=adapter)
-    app.extensions["callrouter"] = svc
-    if settings.auto_migrate:
-        from callrouter import db
-
-        db.upgrade(svc.engine, settings.instance_path)
-
-    from callrouter import health, voice
-
-    app.register_blueprint(voice.bp)
-    app.register_blueprint(health.bp)
-
-    from callrouter import cli
-
-    cli.init_app(app)
-    return app
-
-
-def load_directory_or_exit(settings: Settings) -> directory_mod.Directory:
-    """Load the directory; on a bad file print every problem and refuse to start."""
-    try:
-        return directory_mod.load(settings.lines_path)
-    except directory_mod.DirectoryError as exc:
-        print("callrouter: the line directory is invalid; the service does not start.",
-              file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-def _configure_logging(app: Flask) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # The SDK logs every request's headers at INFO; keep our logs to what we say ourselves.
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    return factory(*args, **kwargs)
