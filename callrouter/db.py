@@ -62,3 +62,17 @@ def upgrade(engine: Engine, lock_dir: Path) -> None:
             cfg = _alembic_config(engine)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+
+def insert_ignore(session: Session, table, values: dict) -> bool:
+    """INSERT that does nothing when the row exists (on any unique key); True if inserted.
+
+    One statement instead of select-then-insert: the webhook's hot path, and safe when two
+    deliveries of the same webhook race.
+    """
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    result = session.execute(insert(table).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)

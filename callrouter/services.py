@@ -32,6 +32,7 @@ class Services:
         self.sessions: sessionmaker[Session] = db.make_sessionmaker(self.engine)
         self.pseudonyms = Pseudonymiser(settings.secret_key)
         self._adapter = adapter
+        self.rendered: dict = {}  # TwiML that depends only on the directory
 
     @cached_property
     def redis(self):

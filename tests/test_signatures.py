@@ -87,9 +87,10 @@ def test_validator_raising_fails_closed(app, monkeypatch):
     def boom(*_a, **_k):
         raise RuntimeError("validator exploded")
 
-    monkeypatch.setattr(signatures.RequestValidator, "validate", boom)
-    client = app.test_client()
     sig = signatures.sign(TOKEN, PUBLIC + "/voice/incoming", PARAMS)
+    monkeypatch.setattr(signatures.RequestValidator, "validate", boom)
+    monkeypatch.setattr(signatures.RequestValidator, "compute_signature", boom)
+    client = app.test_client()
     assert _send(client, "/voice/incoming", "POST", sig).status_code == 403
     assert _count(app, Call) == 0
 

@@ -31,9 +31,15 @@ def normalise_number(raw: str | None, region: str = "NL") -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
 def identify(directory: Directory, number: str | None) -> Caller | None:
-    """The caller organisation of a number: an exact number first, then the longest block."""
-    e164 = normalise_number(number)
+    """The caller organisation of a number: an exact number first, then the longest block.
+
+    Twilio sends `From` in E.164 already; other notations are normalised first.
+    """
+    e164 = number if number and _E164.match(number) else normalise_number(number)
     if e164 is None:
         return None
     caller = directory._by_number.get(e164)
@@ -212,6 +218,10 @@ def resolve_speech(directory: Directory, speech: str,
 
 def speech_hints(directory: Directory, organisation: Organisation | None = None) -> str:
     """Comma-separated hints for Twilio's speech recognition (names, topics, keywords)."""
+    key = ("hints", organisation.id if organisation else None)
+    cached = directory._speech.get(key)
+    if cached is not None:
+        return cached
     hints: list[str] = []
     for org in [organisation] if organisation else directory.organisations:
         hints += [org.name, org.spoken_name]
@@ -221,4 +231,6 @@ def speech_hints(directory: Directory, organisation: Organisation | None = None)
     for h in hints:
         seen.setdefault(h.replace(",", " ").strip(), None)
     # Twilio limits hints to 500 entries of at most 100 characters.
-    return ", ".join(h[:100] for h in list(seen)[:500])
+    text = ", ".join(h[:100] for h in list(seen)[:500])
+    directory._speech[key] = text
+    return text

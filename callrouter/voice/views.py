@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from callrouter import jobs, services, signatures
+from callrouter import db, jobs, services, signatures
 from callrouter.flows import menu as mflow
 from callrouter.flows import routing, speech
 from callrouter.flows import transfer as tflow
@@ -137,21 +137,23 @@ def incoming():
         return twiml(_r().say(speech.UNAVAILABLE, hangup=True))
     raw_from = request.form.get("From", "")[:64]
     caller = routing.identify(svc.directory, raw_from)
-    number = routing.normalise_number(raw_from)
+    number = raw_from if caller is not None else routing.normalise_number(raw_from)
+    from_hmac = svc.pseudonyms.pseudonym(number or raw_from or None)
     with svc.sessions.begin() as s:
-        call = jobs.call_of(s, sid)
-        if call is None:  # a retried webhook finds the call it made before
-            call = Call(id=uuid.uuid4().hex, call_sid=sid, received_at=now(),
-                        from_hmac=svc.pseudonyms.pseudonym(number or raw_from or None),
-                        from_masked=mask(number or raw_from or None), status="in-progress")
-            s.add(call)
-        if caller is not None:
-            call.caller_org, call.identified_by = caller.id, "number"
+        # A retried webhook finds the call it made before (the insert does nothing).
+        call_id = uuid.uuid4().hex
+        inserted = db.insert_ignore(s, Call.__table__, dict(
+            id=call_id, call_sid=sid, received_at=now(), from_hmac=from_hmac,
+            from_masked=mask(number or raw_from or None), status="in-progress",
+            caller_org=caller.id if caller else None,
+            identified_by="number" if caller else None, urgent=False, consent=False))
+        if not inserted:
+            call_id = s.scalar(select(Call.id).where(Call.call_sid == sid))
     if caller is not None:
         return twiml(_menu_prompt(0, intro=speech.welcome(caller)))
     try:
-        if _locked(call.from_hmac):
-            _set_outcome(call.id, "locked")
+        if _locked(from_hmac):
+            _set_outcome(call_id, "locked")
             return twiml(_r().say(speech.LOCKED, hangup=True))
     except RedisError:
         log.warning("call %s: lock store unavailable; PIN entry refused", sid)
@@ -282,9 +284,15 @@ def _set_outcome(call_id: str, outcome: str, only_if_empty: bool = False) -> Non
 
 def _menu_prompt(tries: int, intro: str | None = None, full: bool = False) -> str:
     svc = services.current()
-    body = speech.menu_full(svc.directory) if full else speech.MENU_SHORT
-    return _r().ask(f"/voice/menu?try={tries}", intro or "", body, speech=True,
-                    hints=routing.speech_hints(svc.directory), num_digits=2, timeout=5)
+    key = ("menu", tries, intro, full)
+    cached = svc.rendered.get(key)
+    if cached is None:  # the directory is fixed for the process's life, so is this TwiML
+        body = speech.menu_full(svc.directory) if full else speech.MENU_SHORT
+        cached = _r().ask(f"/voice/menu?try={tries}", intro or "", body, speech=True,
+                          hints=routing.speech_hints(svc.directory), num_digits=2, timeout=5)
+        if len(svc.rendered) < 10_000:
+            svc.rendered[key] = cached
+    return cached
 
 
 def _identified_call(s) -> Call | None:

@@ -1,0 +1,153 @@
+"""Webhook throughput under gunicorn on loopback, against a minimal Flask app in the same run.
+
+Measures `POST /voice/incoming` (signed, known caller, call logged in SQLite) and
+`POST /voice/status/call` (signed, deduplicated event + call state), each against
+`bench/baseline_app.py` returning fixed TwiML. Reports req/s, p50 and p99, and the ratio
+(target >= 0.5). Traffic goes to 127.0.0.1 only; every loop is bounded.
+
+Run: `.venv/bin/python bench/webhooks.py [--requests N] [--concurrency C]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from callrouter.signatures import sign  # noqa: E402
+
+TOKEN = "bench-token-0123456789abcdef0123"
+PUBLIC = "https://callrouter.bench.test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(module: str, env: dict, port: int, workers: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", module, "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{module} did not start: {proc.stderr.read().decode()[-2000:]}")
+
+
+def requests_for(path: str, n: int, make_params) -> list[tuple[str, bytes, dict]]:
+    out = []
+    for i in range(n):
+        params = make_params(i)
+        headers = {"Content-Type": "application/x-www-form-urlencoded",
+                   "X-Twilio-Signature": sign(TOKEN, PUBLIC + path, params)}
+        out.append((path, urlencode(params).encode(), headers))
+    return out
+
+
+def load(port: int, reqs: list, concurrency: int) -> dict:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    it = iter(reqs)
+
+    def worker():
+        while True:
+            with lock:
+                item = next(it, None)
+            if item is None:
+                return
+            path, body, headers = item
+            t0 = time.perf_counter()
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+                conn.request("POST", path, body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                ok = resp.status == 200
+                conn.close()
+            except OSError:
+                ok = False
+            dt = time.perf_counter() - t0
+            with lock:
+                latencies.append(dt)
+                errors[0] += 0 if ok else 1
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    latencies.sort()
+    return {"rps": len(latencies) / wall,
+            "p50": statistics.median(latencies) * 1e3,
+            "p99": latencies[int(len(latencies) * 0.99) - 1] * 1e3,
+            "errors": errors[0]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=1500)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    n = args.requests
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO", "CALLROUTER"))}
+        env.update(CALLROUTER_ENV="test", CALLROUTER_INSTANCE=tmp, TWILIO_AUTH_TOKEN=TOKEN,
+                   PUBLIC_BASE_URL=PUBLIC, SECRET_KEY="bench-secret-0123456789",
+                   CALLROUTER_LINES=str(ROOT / "config/lines.yaml"))
+        env.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.db")
+        results = {}
+        incoming = requests_for("/voice/incoming", n, lambda i: {
+            "CallSid": f"CAbench{i:026d}", "From": f"+3130286{i % 10000:04d}",
+            "To": "+31880100100", "CallStatus": "ringing", "AccountSid": "AC" + "0" * 32})
+        status = requests_for("/voice/status/call", n, lambda i: {
+            "CallSid": f"CAbench{i:026d}", "CallStatus": "completed", "CallDuration": "61",
+            "SequenceNumber": "3", "AccountSid": "AC" + "0" * 32})
+        for name, module in (("baseline", "bench.baseline_app:app"), ("callrouter", "app:app")):
+            port = free_port()
+            proc = start(module, env, port, args.workers)
+            try:
+                load(port, incoming[:50], args.concurrency)  # warm-up (also creates 50 calls)
+                results[(name, "incoming")] = load(port, incoming[50:], args.concurrency)
+                results[(name, "status")] = load(port, status, args.concurrency)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+        ok = True
+        for ep in ("incoming", "status"):
+            base, ours = results[("baseline", ep)], results[("callrouter", ep)]
+            ratio = ours["rps"] / base["rps"]
+            ok &= ratio >= 0.5 and ours["errors"] == 0
+            for name, r in (("baseline", base), ("callrouter", ours)):
+                print(f"{ep:9s} {name:10s} {r['rps']:8.1f} req/s  p50 {r['p50']:6.1f} ms  "
+                      f"p99 {r['p99']:6.1f} ms  errors {r['errors']}")
+            print(f"{ep:9s} ratio callrouter/baseline: {ratio:.2f} (target >= 0.5) "
+                  f"{'OK' if ratio >= 0.5 else 'UNDER TARGET'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
