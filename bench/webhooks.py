@@ -38,11 +38,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(module: str, env: dict, port: int, workers: int) -> subprocess.Popen:
+def start(module: str, env: dict, port: int, workers: int, log: Path) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", module, "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -51,7 +51,7 @@ def start(module: str, env: dict, port: int, workers: int) -> subprocess.Popen:
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError(f"{module} did not start: {proc.stderr.read().decode()[-2000:]}")
+    raise RuntimeError(f"{module} did not start: {log.read_text()[-2000:]}")
 
 
 def requests_for(path: str, n: int, make_params) -> list[tuple[str, bytes, dict]]:
@@ -128,7 +128,8 @@ def main() -> int:
             "SequenceNumber": "3", "AccountSid": "AC" + "0" * 32})
         for name, module in (("baseline", "bench.baseline_app:app"), ("callrouter", "app:app")):
             port = free_port()
-            proc = start(module, env, port, args.workers)
+            log = Path(tmp) / f"{name}.log"
+            proc = start(module, env, port, args.workers, log)
             try:
                 load(port, incoming[:50], args.concurrency)  # warm-up (also creates 50 calls)
                 results[(name, "incoming")] = load(port, incoming[50:], args.concurrency)
@@ -136,6 +137,11 @@ def main() -> int:
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
+            problems = [ln for ln in log.read_text().splitlines()
+                        if " ERROR " in ln or "Traceback" in ln]
+            if problems:
+                print(f"{name}: {len(problems)} errors in the server log, first: {problems[0]}")
+                results[(name, "incoming")]["errors"] += len(problems)
         ok = True
         for ep in ("incoming", "status"):
             base, ours = results[("baseline", ep)], results[("callrouter", ep)]

@@ -8,6 +8,8 @@ rollback journal would make that the bottleneck of every call.
 from __future__ import annotations
 
 import fcntl
+import os
+import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -16,11 +18,54 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+class _WriteGate:
+    """Serialise SQLite transactions across processes with a file lock.
+
+    SQLite lets one writer in at a time and makes the others poll with growing sleeps
+    (1, 2, 5, 10 ms ...); under several gunicorn workers that polling, not the writing, is
+    what costs. A blocking `flock` hands the turn over the moment it is free. Re-entrant per
+    thread, so a nested session in the same thread does not wait for itself.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._local = threading.local()
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = -1
+
+    def acquire(self) -> None:
+        depth = getattr(self._local, "depth", 0)
+        self._local.depth = depth + 1
+        if depth:
+            return
+        self._thread_lock.acquire()
+        if self._fd is None or self._pid != os.getpid():  # a forked child needs its own fd
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        depth = getattr(self._local, "depth", 0)
+        if depth <= 0:
+            return
+        self._local.depth = depth - 1
+        if depth == 1:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._thread_lock.release()
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        file_db = url.startswith("sqlite:///") and url != "sqlite:///:memory:"
+        if file_db:
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 15})
+        if file_db:
+            gate = _WriteGate(Path(url[len("sqlite:///"):] + ".write-lock"))
+            event.listen(engine, "begin", lambda conn: gate.acquire())
+            event.listen(engine, "commit", lambda conn: gate.release())
+            event.listen(engine, "rollback", lambda conn: gate.release())
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DB-API connection
@@ -64,15 +109,24 @@ def upgrade(engine: Engine, lock_dir: Path) -> None:
             command.upgrade(cfg, "head")
 
 
-def insert_ignore(session: Session, table, values: dict) -> bool:
+_INSERT_IGNORE: dict = {}
+
+
+def insert_ignore(conn, table, values: dict) -> bool:
     """INSERT that does nothing when the row exists (on any unique key); True if inserted.
 
     One statement instead of select-then-insert: the webhook's hot path, and safe when two
-    deliveries of the same webhook race.
+    deliveries of the same webhook race. The statement is built once per table and dialect.
     """
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    result = session.execute(insert(table).values(**values).on_conflict_do_nothing())
+    dialect = conn.bind.dialect.name if hasattr(conn, "bind") and conn.bind is not None \
+        else conn.dialect.name
+    key = (dialect, table.name)
+    stmt = _INSERT_IGNORE.get(key)
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = _INSERT_IGNORE[key] = insert(table).on_conflict_do_nothing()
+    result = conn.execute(stmt, values)
     return bool(result.rowcount)

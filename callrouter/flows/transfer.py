@@ -23,6 +23,14 @@ def advances(current: str | None, new: str | None) -> bool:
     return new is not None and rank(new) > rank(current)
 
 
+def earlier_than(status: str | None) -> tuple[str, ...]:
+    """The statuses that `status` may replace (those of a lower rank)."""
+    r = rank(status)
+    if r < 0:
+        return ()
+    return tuple(sorted(st for st in (*_RANK, *TERMINAL) if rank(st) < r))
+
+
 def hunt_group(line: Line, urgent: bool) -> tuple[str, ...]:
     """The numbers rung in order; urgent calls try the urgent numbers first."""
     if urgent and line.urgent_numbers:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, abort, request
 from redis.exceptions import RedisError
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
@@ -67,6 +67,9 @@ def deferred(response):
     return jobs.run_after_response(response)
 
 
+_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+
+
 def twiml(body: str) -> Response:
     return Response(body, mimetype="text/xml")
 
@@ -97,13 +100,9 @@ def _arg_int(name: str, default: int = 0, hi: int = 10) -> int:
 
 def _record_event(s, source: str, sid: str, event: str, sequence: int, **ids) -> bool:
     """Keep a webhook once; False when it was seen before (a duplicate delivery)."""
-    try:
-        with s.begin_nested():
-            s.add(Event(source=source, sid=sid or "-", event=event[:96], sequence=sequence,
-                        received_at=now(), detail=_detail(), **ids))
-    except IntegrityError:
-        return False
-    return True
+    return db.insert_ignore(s, Event.__table__, dict(
+        source=source, sid=sid or "-", event=event[:96], sequence=sequence, received_at=now(),
+        detail=_detail(), call_id=ids.get("call_id"), transfer_id=ids.get("transfer_id")))
 
 
 # Webhook fields worth keeping with an event; none of them holds a phone number or a name.
@@ -713,30 +712,43 @@ def status_call():
     """Status callback of the inbound call (configured on the internal number)."""
     svc = services.current()
     sid, status = _sid("CallSid"), _SAFE.sub("", request.form.get("CallStatus", ""))[:20]
+    if not sid:
+        return twiml(_EMPTY)
     cancel: list[str] = []
+    # No read first: the event (joined to the call by its CallSid) and two conditional updates.
     with svc.sessions.begin() as s:
-        call = jobs.call_of(s, sid) if sid else None
-        if not _record_event(s, "call", sid, status or "-", _sequence(),
-                             call_id=call.id if call else None):
-            return twiml(_r().say())
-        if call is None:
-            return twiml(_r().say())
-        if tflow.advances(call.status, status):
-            call.status = status
+        if not _record_event(s, "call", sid, status or "-", _sequence()):
+            return twiml(_EMPTY)
+        earlier = tflow.earlier_than(status)
+        calls, transfers = Call.__table__, Transfer.__table__  # Core: no ORM bookkeeping here
+        values: dict = {}
+        if earlier:  # move forward only: a late or repeated status never moves the call back
+            values["status"] = case((or_(calls.c.status.is_(None), calls.c.status.in_(earlier)),
+                                     status), else_=calls.c.status)
         if status in tflow.TERMINAL:
-            call.ended_at = call.ended_at or now()
+            values["ended_at"] = func.coalesce(calls.c.ended_at, now())
+            values["outcome"] = func.coalesce(calls.c.outcome, "abandoned")
             duration = request.form.get("CallDuration", "")
-            if duration.isdigit():
-                call.duration_s = int(duration)
-            if call.outcome is None:
-                call.outcome = "abandoned"
-            for tr in s.scalars(select(Transfer).where(Transfer.call_id == call.id,
-                                                       Transfer.state == "dialling")):
-                if _worker_gone(s, tr):
-                    cancel.append(tr.id)
+            if duration.isdigit() and len(duration) < 9:
+                values["duration_s"] = int(duration)
+        if not values:
+            return twiml(_EMPTY)
+        # Written out: in RETURNING, SQLAlchemy leaves the updated table's columns unqualified,
+        # and an unqualified `id` inside the subquery would mean transfers.id.
+        ringing = literal_column("EXISTS (SELECT 1 FROM transfers AS t WHERE "
+                                 "t.call_id = calls.id AND t.state = 'dialling')")
+        row = s.execute(update(calls).where(calls.c.call_sid == sid).values(**values)
+                        .returning(calls.c.id, ringing)).first()
+        if row is not None and row[1] and status in tflow.TERMINAL:
+            # The worker is gone: end every attempt still ringing.
+            cancel = list(s.scalars(
+                update(transfers)
+                .where(transfers.c.call_id == row[0], transfers.c.state == "dialling")
+                .values(state="ended", outcome="abandoned", ended_at=now())
+                .returning(transfers.c.id)))
     for tr_id in cancel:
         jobs.dispatch(jobs.cancel_legs, tr_id)
-    return twiml(_r().say())
+    return twiml(_EMPTY)
 
 
 @bp.post("/status/leg")
