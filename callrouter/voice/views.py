@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, abort, request
 from redis.exceptions import RedisError
-from sqlalchemy import case, func, literal_column, or_, select, update
+from sqlalchemy import Integer, bindparam, case, func, literal, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
@@ -22,6 +22,7 @@ from callrouter import db, jobs, services, signatures
 from callrouter.flows import menu as mflow
 from callrouter.flows import routing, speech
 from callrouter.flows import transfer as tflow
+from callrouter.models import TS as UTC_TS
 from callrouter.models import Call, CallbackRequest, Event, Leg, Transfer
 from callrouter.privacy import mask
 from callrouter.twiml import Renderer
@@ -707,6 +708,39 @@ def callback():
 # --------------------------------------------------------------------------- status callbacks
 
 
+_STATUS_UPDATES: dict = {}
+
+
+def _call_status_update(status: str):
+    """The UPDATE for an inbound call's status, built once per status value (Core, bound
+    parameters): moves the status forward only, fills the end once, and returns whether a
+    transfer of the call is still ringing. None when the status changes nothing."""
+    if status in _STATUS_UPDATES:
+        return _STATUS_UPDATES[status]
+    calls = Call.__table__
+    earlier = tflow.earlier_than(status)
+    values: dict = {}
+    if earlier:  # a late or repeated status never moves the call back
+        values["status"] = case((or_(calls.c.status.is_(None), calls.c.status.in_(earlier)),
+                                 literal(status)), else_=calls.c.status)
+    if status in tflow.TERMINAL:
+        values["ended_at"] = func.coalesce(calls.c.ended_at, bindparam("now", type_=UTC_TS))
+        values["outcome"] = func.coalesce(calls.c.outcome, literal("abandoned"))
+        values["duration_s"] = func.coalesce(bindparam("duration", type_=Integer),
+                                             calls.c.duration_s)
+    stmt = None
+    if values:
+        # Written out: in RETURNING, SQLAlchemy leaves the updated table's columns unqualified,
+        # and an unqualified `id` inside the subquery would mean transfers.id.
+        ringing = literal_column("EXISTS (SELECT 1 FROM transfers AS t WHERE "
+                                 "t.call_id = calls.id AND t.state = 'dialling')")
+        stmt = (update(calls).where(calls.c.call_sid == bindparam("sid")).values(**values)
+                .returning(calls.c.id, ringing))
+    if len(_STATUS_UPDATES) < 64:  # statuses are validated to a short safe alphabet
+        _STATUS_UPDATES[status] = stmt
+    return stmt
+
+
 @bp.post("/status/call")
 def status_call():
     """Status callback of the inbound call (configured on the internal number)."""
@@ -719,28 +753,17 @@ def status_call():
     with svc.sessions.begin() as s:
         if not _record_event(s, "call", sid, status or "-", _sequence()):
             return twiml(_EMPTY)
-        earlier = tflow.earlier_than(status)
-        calls, transfers = Call.__table__, Transfer.__table__  # Core: no ORM bookkeeping here
-        values: dict = {}
-        if earlier:  # move forward only: a late or repeated status never moves the call back
-            values["status"] = case((or_(calls.c.status.is_(None), calls.c.status.in_(earlier)),
-                                     status), else_=calls.c.status)
-        if status in tflow.TERMINAL:
-            values["ended_at"] = func.coalesce(calls.c.ended_at, now())
-            values["outcome"] = func.coalesce(calls.c.outcome, "abandoned")
-            duration = request.form.get("CallDuration", "")
-            if duration.isdigit() and len(duration) < 9:
-                values["duration_s"] = int(duration)
-        if not values:
+        stmt = _call_status_update(status)
+        if stmt is None:
             return twiml(_EMPTY)
-        # Written out: in RETURNING, SQLAlchemy leaves the updated table's columns unqualified,
-        # and an unqualified `id` inside the subquery would mean transfers.id.
-        ringing = literal_column("EXISTS (SELECT 1 FROM transfers AS t WHERE "
-                                 "t.call_id = calls.id AND t.state = 'dialling')")
-        row = s.execute(update(calls).where(calls.c.call_sid == sid).values(**values)
-                        .returning(calls.c.id, ringing)).first()
+        duration = request.form.get("CallDuration", "")
+        row = s.execute(stmt, {
+            "sid": sid, "now": now(),
+            "duration": int(duration) if duration.isdigit() and len(duration) < 9 else None,
+        }).first()
         if row is not None and row[1] and status in tflow.TERMINAL:
             # The worker is gone: end every attempt still ringing.
+            transfers = Transfer.__table__
             cancel = list(s.scalars(
                 update(transfers)
                 .where(transfers.c.call_id == row[0], transfers.c.state == "dialling")
