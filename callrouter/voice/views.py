@@ -749,8 +749,9 @@ def status_call():
     if not sid:
         return twiml(_EMPTY)
     cancel: list[str] = []
-    # No read first: the event (joined to the call by its CallSid) and two conditional updates.
-    with svc.sessions.begin() as s:
+    # No read first: the event (joined to the call by its CallSid) and one conditional update;
+    # a plain connection, since no ORM object is loaded here.
+    with svc.engine.begin() as s:
         if not _record_event(s, "call", sid, status or "-", _sequence()):
             return twiml(_EMPTY)
         stmt = _call_status_update(status)
