@@ -24,7 +24,7 @@ _PREFIX_RE = re.compile(r"^\+[1-9]\d{1,13}\*$")
 _DIGIT_RE = re.compile(r"^[0-9]$")
 _CODE_RE = re.compile(r"^[0-9]{2,8}$")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_SPAN_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+_SPAN_RE = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
 
 
 class DirectoryError(Exception):
@@ -165,6 +165,7 @@ class _Located:
     def __init__(self, file: str):
         self.file = file
         self.lines: dict[str, int] = {}
+        self.raw: dict[str, str] = {}  # the source text of every plain scalar
         self.problems: list[Problem] = []
 
     def error(self, path: str, message: str, line: int | None = None) -> None:
@@ -195,6 +196,8 @@ class _Located:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.ScalarNode):
+            self.raw[path] = node.value
         return self._scalar(node)
 
     _constructor = yaml.SafeLoader("")
@@ -324,9 +327,9 @@ class _Validator:
     def phone(self, value: Any, path: str) -> str | None:
         """Parse a number as dialled from the Netherlands and return it as E.164."""
         if isinstance(value, int) and not isinstance(value, bool):
-            # YAML reads an unquoted 0612345670 as an octal number: refuse rather than guess.
-            self.loc.error(path, "put the phone number in quotes, e.g. \"+31302860000\"")
-            return None
+            # YAML reads an unquoted 0612345670 as an octal number and drops a leading '+':
+            # take the text as written instead.
+            value = self.loc.raw.get(path, str(value))
         if not isinstance(value, str):
             self.loc.error(path, "expected a phone number in quotes")
             return None
@@ -374,6 +377,14 @@ class _Validator:
         key = key.strip().lower()
         if key in ("daily", "mon-sun"):
             return list(range(7))
+        if "," in key:  # "sat,sun"
+            out: list[int] = []
+            for part in key.split(","):
+                sub = self._day_range(part, path)
+                if sub is None:
+                    return None
+                out += sub
+            return out
         parts = key.split("-")
         if len(parts) == 1 and key in DAYS:
             return [DAYS.index(key)]
@@ -479,10 +490,8 @@ class _Validator:
         spoken = self.text(raw.get("spoken_name"), f"{path}.spoken_name", name)
         code = raw.get("code")
         if isinstance(code, int) and not isinstance(code, bool):
-            self.loc.error(f"{path}.code", "put the code in quotes, e.g. \"0344\", so that "
-                                            "leading zeros are kept")
-            code = None
-        elif not isinstance(code, str) or not _CODE_RE.match(code):
+            code = self.loc.raw.get(f"{path}.code", str(code))  # keeps a leading zero as written
+        if not isinstance(code, str) or not _CODE_RE.match(code):
             self.loc.error(f"{path}.code", "expected a numeric code of 2 to 8 digits in quotes")
             code = None
         pin_hash = raw.get("pin_hash")
