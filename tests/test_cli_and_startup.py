@@ -90,3 +90,17 @@ def test_gunicorn_refuses_to_start_on_bad_file(tmp_path):
     assert out.returncode == 2
     assert f"{path}:{line}: organisations[0].lines[0].numbers[1]" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_hash_pin_prompts_and_prints_a_verifiable_hash(app):
+    """`lines hash-pin` reads the PIN twice at a prompt and prints an argon2 hash of it."""
+    from argon2 import PasswordHasher
+
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["lines", "hash-pin"], input="4821\n4821\n")
+    assert result.exit_code == 0
+    digest = result.output.strip().splitlines()[-1]
+    assert digest.startswith("$argon2id$") and "4821" not in digest
+    assert PasswordHasher().verify(digest, "4821")
+    bad = runner.invoke(args=["lines", "hash-pin"], input="12\n12\n")
+    assert bad.exit_code != 0
