@@ -38,6 +38,7 @@ def create_app(test_config: Mapping | None = None, environ: Mapping[str, str] | 
         from callrouter import db
 
         db.upgrade(svc.engine, settings.instance_path)
+        svc.engine.dispose()  # no connection made before a fork is carried into it
 
     from callrouter import health, voice
 

@@ -8,6 +8,7 @@ first use, so that a webhook that needs neither (the fallback) works while they 
 from __future__ import annotations
 
 import logging
+import os
 from functools import cached_property
 
 from flask import current_app
@@ -33,6 +34,12 @@ class Services:
         self.pseudonyms = Pseudonymiser(settings.secret_key)
         self._adapter = adapter
         self.rendered: dict = {}  # TwiML that depends only on the directory
+        # RQ forks a work horse per job: a child must never reuse the parent's pooled
+        # database connections (SQLAlchemy's advice for multiprocessing).
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self.engine.dispose(close=False)
 
     @cached_property
     def redis(self):
