@@ -19,6 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app()
     with app.app_context():
         svc = current()
+        from callrouter import callbacks
+
+        # The database is the source of truth: enqueue whatever it holds that the queue lost
+        # (Redis down or emptied), then keep sweeping every minute.
+        counts = callbacks.sweep()
+        callbacks.schedule_sweep()
+        logging.getLogger(__name__).info("callback sweep at start: %s", counts)
         worker = Worker([QUEUE_CALLS, QUEUE_DEFAULT], connection=svc.redis)
         logging.getLogger(__name__).info("worker listening on %s", ", ".join(worker.queue_names()))
         burst = "--burst" in (argv or sys.argv[1:])

@@ -108,6 +108,7 @@ class Caller:
     numbers: tuple[str, ...]
     prefixes: tuple[str, ...]
     hours: WeeklyHours | None
+    sms_confirmation: bool = False
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,8 @@ class _Validator:
     TOP_KEYS = {
         "timezone", "language", "voice", "holidays", "internal_number", "callers", "organisations",
     }
-    CALLER_KEYS = {"id", "name", "spoken_name", "numbers", "code", "pin_hash", "hours"}
+    CALLER_KEYS = {"id", "name", "spoken_name", "numbers", "code", "pin_hash", "hours",
+                   "sms_confirmation"}
     ORG_KEYS = {
         "id", "name", "spoken_name", "digit", "public_wait_minutes", "public_number", "lines",
     }
@@ -513,10 +515,11 @@ class _Validator:
             elif (e164 := self.phone(item, ipath)) is not None:
                 numbers.append(e164)
         hours = self.hours(raw["hours"], f"{path}.hours") if "hours" in raw else None
+        sms = self.boolean(raw.get("sms_confirmation"), f"{path}.sms_confirmation", False)
         if None in (cid, name, code):
             return None
         return Caller(cid, name, spoken or name, code, pin_hash, tuple(numbers), tuple(prefixes),
-                      hours)
+                      hours, sms)
 
     def organisation(self, raw: Any, path: str) -> Organisation | None:
         raw = self.mapping(raw, path)

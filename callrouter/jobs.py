@@ -33,15 +33,16 @@ def now() -> datetime:
 # --------------------------------------------------------------------------- dispatch
 
 
-def dispatch(func, *args, job_id: str | None = None) -> None:
+def dispatch(func, *args, job_id: str | None = None, queue: str = services.QUEUE_CALLS) -> None:
     """Run `func(*args)` in an RQ worker; if Redis is unreachable, after this response instead.
 
     Either way the webhook's TwiML is never held back by a REST request.
     """
     svc = services.current()
     try:
-        svc.queue().enqueue(func, *args, job_id=job_id, retry=Retry(max=3, interval=[1, 3, 10]),
-                            result_ttl=3600, failure_ttl=7 * 24 * 3600)
+        svc.queue(queue).enqueue(func, *args, job_id=job_id,
+                                 retry=Retry(max=3, interval=[1, 3, 10]), result_ttl=3600,
+                                 failure_ttl=svc.settings.retention_days * 24 * 3600)
         return
     except (RedisError, OSError) as exc:
         log.warning("queue unavailable (%s); running %s after the response",

@@ -148,11 +148,18 @@ class Event(Base):
 
 
 class CallbackRequest(Base):
-    """A request to call the worker back when the line is open (scheduled by the worker)."""
+    """A request to call the worker back when the line is open, professional first.
+
+    States: pending (scheduled) -> dialling (professional's phone rings) -> connecting
+    (professional accepted, worker being dialled) -> connected -> done; or back to pending
+    for a retry; finally failed or cancelled. The row, not the queue, is the source of truth.
+    """
 
     __tablename__ = "callback_requests"
+    __table_args__ = (Index("ix_callbacks_line_due", "line_id", "state", "planned_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(12), unique=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), unique=True)
     transfer_id: Mapped[str | None] = mapped_column(String(32))
     caller_org: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -164,8 +171,14 @@ class CallbackRequest(Base):
     worker_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     worker_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
     worker_masked: Mapped[str | None] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(String(16), index=True)  # pending | ... | done | cancelled
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(32))
     requested_at: Mapped[datetime] = mapped_column(TS)
     planned_at: Mapped[datetime | None] = mapped_column(TS, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)  # professional leg
+    worker_call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(TS)
+    done_at: Mapped[datetime | None] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS)

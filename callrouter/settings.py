@@ -36,6 +36,8 @@ class Settings:
     public_base_url: str
     secret_key: str
     auto_migrate: bool
+    callback_attempts: int
+    retention_days: int
 
     @property
     def production(self) -> bool:
@@ -57,6 +59,15 @@ def _local_secret(instance: Path, name: str, prefix: str = "") -> str:
         value = prefix + secrets.token_hex(16)
         fh.write(value)
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise SettingsError(f"{name} must be a whole number from {lo} to {hi}, not {raw!r}")
+    return int(raw)
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> Settings:
@@ -111,4 +122,6 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         public_base_url=public,
         secret_key=secret,
         auto_migrate=env.get("CALLROUTER_AUTO_MIGRATE", "1") not in ("0", "false", "no"),
+        callback_attempts=_int(env, "CALLROUTER_CALLBACK_ATTEMPTS", 3, 1, 20),
+        retention_days=_int(env, "CALLROUTER_RETENTION_DAYS", 90, 1, 3650),
     )

@@ -139,6 +139,21 @@ def callback_planned(planned: datetime | None, now: datetime) -> str:
 
 
 GOODBYE = "Dank u wel voor het bellen. Tot ziens."
+CALLBACK_IMPOSSIBLE = ("Deze lijn heeft geen openingstijden waarop wij kunnen terugbellen. "
+                       "Kies een andere organisatie of probeer het later opnieuw. Tot ziens.")
+
+
+def pending_callback(org_name: str, topic: str, planned: datetime | None, now: datetime) -> str:
+    text = f"U heeft een terugbelverzoek openstaan voor {org_name} over {topic}"
+    if planned is not None:
+        text += f", gepland {when(planned, now)}"
+    return text + ". Toets sterretje om het te annuleren, of kies een organisatie."
+
+
+CALLBACK_CANCELLED = "Uw terugbelverzoek is geannuleerd."
+CALLBACK_WORKER_UNREACHABLE = ("De medewerker van de gemeente neemt helaas niet op. "
+                               "We proberen het later opnieuw. Dank u wel.")
+CALLBACK_CALLING_WORKER = "De medewerker wordt nu gebeld. Een ogenblik alstublieft."
 
 
 # --------------------------------------------------------------------------- whisper and hand-over

@@ -18,7 +18,7 @@ from sqlalchemy import Integer, bindparam, case, func, literal, literal_column, 
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from callrouter import db, jobs, services, signatures
+from callrouter import callbacks, db, jobs, services, signatures
 from callrouter.flows import menu as mflow
 from callrouter.flows import routing, speech
 from callrouter.flows import transfer as tflow
@@ -150,6 +150,9 @@ def incoming():
         if not inserted:
             call_id = s.scalar(select(Call.id).where(Call.call_sid == sid))
     if caller is not None:
+        pending = callbacks.pending_for_worker(from_hmac)
+        if pending is not None:
+            return twiml(_menu_with_pending(caller, pending))
         return twiml(_menu_prompt(0, intro=speech.welcome(caller)))
     try:
         if _locked(from_hmac):
@@ -295,6 +298,19 @@ def _menu_prompt(tries: int, intro: str | None = None, full: bool = False) -> st
     return cached
 
 
+def _menu_with_pending(caller, pending) -> str:
+    """The menu, announcing the caller's pending callback request; `*` cancels it."""
+    svc = services.current()
+    d = svc.directory
+    org, line = d.organisation(pending.target_org), d.line(pending.line_id)
+    local_now = now().astimezone(d.tz)
+    text = speech.pending_callback(org.spoken_name if org else "een organisatie",
+                                   line.spoken_topic if line else "een onderwerp",
+                                   pending.planned_at, local_now)
+    return _r().ask(f"/voice/menu?try=0&cb={pending.id}", speech.welcome(caller), text,
+                    speech=True, hints=routing.speech_hints(d), num_digits=2, timeout=5)
+
+
 def _identified_call(s) -> Call | None:
     call = _call(s)
     if call is None or not call.caller_org:
@@ -310,9 +326,23 @@ def menu():
     if call is None:
         return twiml(_r().say(redirect="/voice/incoming"))
     tries = _arg_int("try", hi=mflow.MENU_TRIES)
+    cb_id = _arg_id("cb")
+    if cb_id and _digits(2).startswith("*"):
+        return twiml(_cancel_pending(call, cb_id))
     step = mflow.choose(svc.directory, _digits(4), request.form.get("SpeechResult", "")[:300],
                         tries)
     return _menu_step(call, step)
+
+
+def _cancel_pending(call: Call, request_id: str) -> str:
+    """Cancel the caller's own pending request (one key), then back to the menu."""
+    svc = services.current()
+    with svc.sessions() as s:
+        req = s.get(CallbackRequest, request_id)
+        own = req is not None and req.worker_hmac and req.worker_hmac == call.from_hmac
+    if own and callbacks.cancel(request_id, by="worker"):
+        return _menu_prompt(0, intro=speech.CALLBACK_CANCELLED)
+    return _menu_prompt(0)
 
 
 @bp.post("/topic")
@@ -683,26 +713,23 @@ def callback():
         return twiml(_r().say(speech.GOODBYE, hangup=True))
     at = now()
     reason = "unanswered" if request.args.get("reason") == "unanswered" else "closed"
-    avail = mflow.availability(svc.directory, line, at)
-    planned = avail.opens_at if not avail.open else at + timedelta(minutes=15)
     number = routing.normalise_number(request.form.get("From", "")[:64])
     with svc.sessions.begin() as s:
-        req = s.scalar(select(CallbackRequest).where(CallbackRequest.call_id == call.id))
-        if req is None:  # one request per call, also when the webhook is delivered twice
-            req = CallbackRequest(
-                id=uuid.uuid4().hex, call_id=call.id, transfer_id=_arg_id("tr"),
-                caller_org=call.caller_org, target_org=line.organisation_id, line_id=line.id,
-                urgent=call.urgent, consent=call.consent, reason=reason,
-                worker_number_enc=svc.pseudonyms.encrypt(number) if number else None,
-                worker_hmac=svc.pseudonyms.pseudonym(number), worker_masked=mask(number),
-                state="pending", requested_at=at, planned_at=planned, updated_at=at)
-            s.add(req)
+        # Written first; one request per call, also when the webhook is delivered twice.
+        req = callbacks.create(s, call_id=call.id, transfer_id=_arg_id("tr"),
+                               caller_org=call.caller_org, line_id=line.id, urgent=call.urgent,
+                               consent=call.consent, reason=reason, worker_number=number, at=at)
         row = s.get(Call, call.id)
         row.outcome = "callback-requested"
-        planned = req.planned_at
+        request_id, planned, state = req.id, req.planned_at, req.state
+    if state == "pending":
+        jobs.after_response(callbacks.schedule, request_id)
+        jobs.dispatch(callbacks.send_confirmation, request_id, queue="default",
+                      job_id=f"cb-sms-{request_id}")
     local_now = at.astimezone(svc.directory.tz)
-    return twiml(_r().say(speech.callback_planned(planned and _aware(planned), local_now),
-                          hangup=True))
+    if state != "pending":
+        return twiml(_r().say(speech.CALLBACK_IMPOSSIBLE, hangup=True))
+    return twiml(_r().say(speech.callback_planned(planned, local_now), hangup=True))
 
 
 # --------------------------------------------------------------------------- status callbacks

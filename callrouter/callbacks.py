@@ -1,0 +1,428 @@
+"""Callback requests: created by the voice flow, run by RQ, the database the source of truth.
+
+A request is written first, then enqueued with a deterministic job id (`cb-<id>-<attempt>`),
+so the same attempt is never queued twice. When its time comes, the job starts the due
+requests of that line in order (urgent first, then the oldest), no more at once than the
+line's hunt group has numbers. Each attempt moves the row from `pending` to `dialling` in one
+conditional UPDATE before any REST request: a job that RQ delivers twice, or that runs again
+after its worker was killed, finds the row moved on and places no second call.
+
+Jobs here take ids only; the worker's number is decrypted inside the job that dials it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import phonenumbers
+from redis.exceptions import RedisError
+from rq import Retry
+from rq.job import Job
+from sqlalchemy import func, select, update
+
+from callrouter import services
+from callrouter.flows import callback as cflow
+from callrouter.flows import transfer as tflow
+from callrouter.models import CallbackRequest
+from callrouter.privacy import mask
+from callrouter.twilio_adapter import TelephonyError
+
+log = logging.getLogger(__name__)
+
+QUEUE = "default"
+ACTIVE = ("dialling", "connecting", "connected")
+OPEN = ("pending", *ACTIVE)
+# An attempt that has been `dialling` this long without a call SID lost its job mid-way.
+STALE_DIALLING = timedelta(minutes=3)
+SWEEP_EVERY = timedelta(minutes=1)
+# Reference alphabet: no 0/O, 1/I/L, so that it reads well on a phone and in an SMS.
+_REF_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _reference() -> str:
+    return "".join(secrets.choice(_REF_ALPHABET) for _ in range(6))
+
+
+def job_id(request_id: str, attempt: int) -> str:
+    return f"cb-{request_id}-{attempt}"
+
+
+# --------------------------------------------------------------------------- creating
+
+
+def create(session, *, call_id: str, transfer_id: str | None, caller_org: str | None,
+           line_id: str, urgent: bool, consent: bool, reason: str, worker_number: str | None,
+           at: datetime) -> CallbackRequest:
+    """Write a request (or return the call's existing one: a repeated webhook adds nothing)."""
+    svc = services.current()
+    existing = session.scalar(select(CallbackRequest).where(CallbackRequest.call_id == call_id))
+    if existing is not None:
+        return existing
+    d = svc.directory
+    line = d.line(line_id)
+    planned = cflow.first_plan(d, line, d.caller(caller_org), at, reason)
+    req = CallbackRequest(
+        id=uuid.uuid4().hex, reference=_reference(), call_id=call_id, transfer_id=transfer_id,
+        caller_org=caller_org, target_org=line.organisation_id, line_id=line_id, urgent=urgent,
+        consent=consent, reason=reason,
+        worker_number_enc=svc.pseudonyms.encrypt(worker_number) if worker_number else None,
+        worker_hmac=svc.pseudonyms.pseudonym(worker_number), worker_masked=mask(worker_number),
+        state="pending" if planned else "failed", outcome=None if planned else "never-open",
+        requested_at=at, planned_at=planned, attempts=0,
+        max_attempts=svc.settings.callback_attempts, updated_at=at)
+    session.add(req)
+    session.flush()
+    return req
+
+
+def schedule(request_id: str) -> bool:
+    """Enqueue the request's next attempt at its planned time; False if Redis is unreachable
+    (the sweeper enqueues it once Redis is back)."""
+    svc = services.current()
+    with svc.sessions() as s:
+        req = s.get(CallbackRequest, request_id)
+        if req is None or req.state != "pending" or req.planned_at is None:
+            return False
+        jid, planned, attempt = job_id(req.id, req.attempts + 1), req.planned_at, req.attempts
+    try:
+        queue = svc.queue(QUEUE)
+        if Job.exists(jid, connection=svc.redis):
+            return True
+        ttl = svc.settings.retention_days * 24 * 3600
+        kwargs = dict(job_id=jid, result_ttl=3600, failure_ttl=ttl,
+                      retry=Retry(max=3, interval=[10, 60, 300]))
+        if planned <= now():
+            queue.enqueue(run_due, request_id, attempt + 1, **kwargs)
+        else:
+            queue.enqueue_at(planned, run_due, request_id, attempt + 1, **kwargs)
+        return True
+    except (RedisError, OSError) as exc:
+        log.warning("callback %s: queue unavailable (%s); the sweeper will enqueue it",
+                    request_id, type(exc).__name__)
+        return False
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_due(request_id: str, attempt: int) -> None:
+    """RQ job: the planned time of a request has come; start the line's due requests in order."""
+    svc = services.current()
+    with svc.sessions() as s:
+        req = s.get(CallbackRequest, request_id)
+        line_id = req.line_id if req is not None else None
+    if line_id:
+        start_due(line_id)
+
+
+def start_due(line_id: str) -> list[str]:
+    """Start due requests of a line, urgent first then oldest, within the hunt group's size."""
+    svc = services.current()
+    d = svc.directory
+    line = d.line(line_id)
+    if line is None:
+        return []
+    at = now()
+    started: list[str] = []
+    with svc.sessions() as s:
+        active = s.scalar(select(func.count()).select_from(CallbackRequest).where(
+            CallbackRequest.line_id == line_id, CallbackRequest.state.in_(ACTIVE))) or 0
+        due = s.scalars(select(CallbackRequest).where(
+            CallbackRequest.line_id == line_id, CallbackRequest.state == "pending",
+            CallbackRequest.planned_at <= at + timedelta(seconds=1))
+            .order_by(CallbackRequest.urgent.desc(), CallbackRequest.requested_at,
+                      CallbackRequest.id)).all()
+        candidates = [(r.id, r.caller_org) for r in due]
+    slots = len(line.numbers) - active
+    for request_id, caller_org in candidates:
+        if slots <= 0:
+            break
+        if not cflow.reachable(d, line, d.caller(caller_org), at):
+            _replan(request_id, cflow.plan(d, line, d.caller(caller_org), at))
+            continue
+        if _begin_attempt(request_id):
+            slots -= 1
+            started.append(request_id)
+    return started
+
+
+def _replan(request_id: str, planned: datetime | None) -> None:
+    svc = services.current()
+    with svc.sessions.begin() as s:
+        req = s.get(CallbackRequest, request_id)
+        if req is None or req.state != "pending":
+            return
+        req.planned_at, req.updated_at = planned, now()
+        if planned is None:
+            req.state, req.outcome = "failed", "never-open"
+    if planned is not None:
+        schedule(request_id)
+
+
+def _begin_attempt(request_id: str) -> bool:
+    """Move pending -> dialling (the guard), then ring the professional line."""
+    svc = services.current()
+    at = now()
+    with svc.sessions.begin() as s:
+        won = s.execute(update(CallbackRequest).where(
+            CallbackRequest.id == request_id, CallbackRequest.state == "pending")
+            .values(state="dialling", attempts=CallbackRequest.attempts + 1,
+                    last_attempt_at=at, updated_at=at, call_sid=None,
+                    worker_call_sid=None)).rowcount
+        if not won:
+            return False
+        req = s.get(CallbackRequest, request_id)
+        attempt, line_id = req.attempts, req.line_id
+    line = svc.directory.line(line_id)
+    numbers = line.numbers
+    number = numbers[(attempt - 1) % len(numbers)]
+    try:
+        placed = svc.telephony.create_call(
+            to=number, from_=svc.directory.internal_number,
+            url=svc.url(f"/voice/callback/whisper?cb={request_id}&att={attempt}"),
+            status_callback=svc.url(f"/voice/callback/status?cb={request_id}&att={attempt}"),
+            timeout=line.ring_seconds)
+    except TelephonyError:
+        attempt_failed(request_id, attempt, "failed")
+        return True
+    with svc.sessions.begin() as s:
+        s.execute(update(CallbackRequest).where(
+            CallbackRequest.id == request_id, CallbackRequest.attempts == attempt,
+            CallbackRequest.call_sid.is_(None)).values(call_sid=placed.sid))
+    return True
+
+
+def attempt_failed(request_id: str, attempt: int, reason: str) -> None:
+    """An attempt ended without the two parties talking: retry later, or give up."""
+    svc = services.current()
+    d = svc.directory
+    at = now()
+    with svc.sessions.begin() as s:
+        req = s.get(CallbackRequest, request_id)
+        if req is None or req.attempts != attempt or req.state not in ACTIVE:
+            return  # a late or repeated report of an attempt that is over already
+        line = d.line(req.line_id)
+        req.outcome, req.updated_at = reason, at
+        planned = None
+        if req.attempts < req.max_attempts and line is not None:
+            planned = cflow.retry_plan(d, line, d.caller(req.caller_org), at, req.attempts)
+        if planned is None:
+            req.state, req.done_at = "failed", at
+        else:
+            req.state, req.planned_at = "pending", planned
+        line_id, retry = req.line_id, planned is not None
+    if retry:
+        schedule(request_id)
+    start_due(line_id)  # a slot of the line is free again
+
+
+def finished(request_id: str, attempt: int, outcome: str) -> None:
+    """The call-back is over: record the final outcome and free the line's slot."""
+    svc = services.current()
+    at = now()
+    with svc.sessions.begin() as s:
+        req = s.get(CallbackRequest, request_id)
+        if req is None or req.attempts != attempt or req.state not in ACTIVE:
+            return
+        req.state, req.outcome, req.done_at, req.updated_at = "done", outcome, at, at
+        line_id = req.line_id
+    start_due(line_id)
+
+
+def dial_worker(request_id: str, attempt: int) -> None:
+    """RQ job: the professional accepted; dial the worker into the same conference."""
+    svc = services.current()
+    with svc.sessions() as s:
+        req = s.get(CallbackRequest, request_id)
+        if req is None or req.attempts != attempt or req.state != "connecting" \
+                or req.worker_call_sid:
+            return
+        number = svc.pseudonyms.decrypt(req.worker_number_enc)
+    if not number:
+        attempt_failed(request_id, attempt, "worker-unknown")
+        return
+    try:
+        placed = svc.telephony.add_participant(
+            conference_name(request_id, attempt), to=number,
+            from_=svc.directory.internal_number,
+            status_callback=svc.url(f"/voice/callback/worker-status?cb={request_id}"
+                                    f"&att={attempt}"), timeout=25)
+    except TelephonyError:
+        worker_unreachable(request_id, attempt)
+        return
+    with svc.sessions.begin() as s:
+        s.execute(update(CallbackRequest).where(
+            CallbackRequest.id == request_id, CallbackRequest.attempts == attempt)
+            .values(worker_call_sid=placed.sid))
+
+
+def worker_unreachable(request_id: str, attempt: int) -> None:
+    """The worker did not answer: tell the professional, and try again later."""
+    svc = services.current()
+    with svc.sessions() as s:
+        req = s.get(CallbackRequest, request_id)
+        prof_sid = req.call_sid if req is not None and req.attempts == attempt else None
+    if prof_sid:
+        try:
+            svc.telephony.update_call(prof_sid, url=svc.url(
+                f"/voice/callback/worker-unreachable?cb={request_id}&att={attempt}"))
+        except TelephonyError:
+            log.warning("callback %s: could not tell the professional", request_id)
+    attempt_failed(request_id, attempt, "worker-unreachable")
+
+
+def conference_name(request_id: str, attempt: int) -> str:
+    return f"cb{request_id}{attempt}"
+
+
+# --------------------------------------------------------------------------- sweeping
+
+
+def sweep() -> dict:
+    """Make the queue match the database: enqueue pending requests that have no job (Redis
+    was down, or lost its data), and close attempts whose job died before placing a call.
+    Runs when a worker starts and then every minute."""
+    svc = services.current()
+    at = now()
+    counts = {"enqueued": 0, "stale": 0}
+    with svc.sessions() as s:
+        pending = s.execute(select(CallbackRequest.id, CallbackRequest.attempts).where(
+            CallbackRequest.state == "pending")).all()
+        stale = s.execute(select(CallbackRequest.id, CallbackRequest.attempts).where(
+            CallbackRequest.state == "dialling", CallbackRequest.call_sid.is_(None),
+            CallbackRequest.last_attempt_at < at - STALE_DIALLING)).all()
+    for request_id, attempts in pending:
+        try:
+            exists = Job.exists(job_id(request_id, attempts + 1), connection=svc.redis)
+        except (RedisError, OSError):
+            return counts
+        if not exists and schedule(request_id):
+            counts["enqueued"] += 1
+    for request_id, attempts in stale:
+        # Its job was killed between the guard and the REST request (or during it). Whether
+        # that request reached the provider is unknown, so this attempt is not repeated: it
+        # counts as failed and the next attempt follows the retry plan.
+        attempt_failed(request_id, attempts, "lost")
+        counts["stale"] += 1
+    return counts
+
+
+def sweep_and_reschedule() -> dict:
+    """RQ job: sweep, then schedule the next sweep (one job per minute, by its id)."""
+    counts = sweep()
+    schedule_sweep()
+    return counts
+
+
+def schedule_sweep() -> None:
+    svc = services.current()
+    nxt = (now() + SWEEP_EVERY).replace(second=0, microsecond=0)
+    try:
+        svc.queue(QUEUE).enqueue_at(nxt, sweep_and_reschedule,
+                                    job_id=f"cb-sweep-{nxt:%Y%m%d%H%M}", result_ttl=600,
+                                    failure_ttl=3600)
+    except (RedisError, OSError):
+        log.warning("could not schedule the callback sweep")
+
+
+# --------------------------------------------------------------------------- confirmation
+
+
+def send_confirmation(request_id: str) -> str | None:
+    """RQ job: SMS the worker the planned time and reference (caller setting, mobiles only)."""
+    svc = services.current()
+    d = svc.directory
+    with svc.sessions() as s:
+        req = s.get(CallbackRequest, request_id)
+        if req is None or req.state != "pending" or req.planned_at is None:
+            return None
+        caller = d.caller(req.caller_org)
+        if caller is None or not caller.sms_confirmation:
+            return None
+        number = svc.pseudonyms.decrypt(req.worker_number_enc)
+        org, line = d.organisation(req.target_org), d.line(req.line_id)
+        planned, reference = req.planned_at, req.reference
+    if not number or not is_mobile(number):
+        return None
+    from callrouter.flows.speech import when
+
+    local_now = now().astimezone(d.tz)
+    body = (f"callrouter: uw terugbelverzoek {reference} voor {org.name} ({line.topic}) is "
+            f"gepland {when(planned, local_now)}. Annuleren: bel de professionallijn.")
+    try:
+        return svc.telephony.send_sms(to=number, from_=d.internal_number, body=body)
+    except TelephonyError:
+        return None
+
+
+def is_mobile(number: str) -> bool:
+    try:
+        kind = phonenumbers.number_type(phonenumbers.parse(number, "NL"))
+    except phonenumbers.NumberParseException:
+        return False
+    return kind in (phonenumbers.PhoneNumberType.MOBILE,
+                    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+# --------------------------------------------------------------------------- operators
+
+
+def cancel(request_id: str, by: str) -> bool:
+    """Cancel a request that has not started; True if it was cancelled."""
+    svc = services.current()
+    at = now()
+    with svc.sessions.begin() as s:
+        won = s.execute(update(CallbackRequest).where(
+            CallbackRequest.id == request_id, CallbackRequest.state == "pending")
+            .values(state="cancelled", outcome=f"cancelled-by-{by}", done_at=at,
+                    updated_at=at)).rowcount
+    if won:
+        try:  # the scheduled job would find the row cancelled anyway; tidy the queue
+            job = Job.fetch(job_id(request_id, _attempts(request_id) + 1), connection=svc.redis)
+            job.cancel()
+            job.delete()
+        except Exception:  # noqa: BLE001 - no job, or Redis down: the row decides
+            pass
+    return bool(won)
+
+
+def reschedule(request_id: str, planned: datetime) -> bool:
+    svc = services.current()
+    with svc.sessions.begin() as s:
+        req = s.get(CallbackRequest, request_id)
+        if req is None or req.state != "pending":
+            return False
+        old = job_id(req.id, req.attempts + 1)
+        req.planned_at, req.updated_at = planned, now()
+    try:
+        Job.fetch(old, connection=svc.redis).delete()
+    except Exception:  # noqa: BLE001 - nothing queued, or Redis down
+        pass
+    schedule(request_id)
+    return True
+
+
+def _attempts(request_id: str) -> int:
+    with services.current().sessions() as s:
+        req = s.get(CallbackRequest, request_id)
+        return req.attempts if req is not None else 0
+
+
+def pending_for_worker(worker_hmac: str | None) -> CallbackRequest | None:
+    if not worker_hmac:
+        return None
+    with services.current().sessions() as s:
+        return s.scalar(select(CallbackRequest).where(
+            CallbackRequest.worker_hmac == worker_hmac, CallbackRequest.state == "pending")
+            .order_by(CallbackRequest.planned_at))
+
+
+__all__ = ["cancel", "create", "dial_worker", "finished", "reschedule", "run_due", "schedule",
+           "send_confirmation", "start_due", "sweep", "tflow"]

@@ -1,0 +1,167 @@
+"""Voice webhooks of a call-back: the professional is called first, then the worker.
+
+Registered on the voice blueprint, so the same signature check and error handling apply.
+"""
+
+from __future__ import annotations
+
+from flask import request
+from sqlalchemy import update
+
+from callrouter import callbacks, jobs, services
+from callrouter.flows import callback as cflow
+from callrouter.flows import speech
+from callrouter.flows import transfer as tflow
+from callrouter.models import CallbackRequest
+from callrouter.voice.views import (
+    _EMPTY,
+    _SAFE,
+    _arg_id,
+    _arg_int,
+    _digits,
+    _r,
+    _record_event,
+    _sequence,
+    _sid,
+    bp,
+    now,
+    twiml,
+)
+
+NOT_NEEDED = "Dit terugbelverzoek is niet meer nodig. Dank u wel."
+
+
+def _request(s):
+    """The request and attempt named in the URL, if this attempt is still the current one."""
+    request_id, attempt = _arg_id("cb"), _arg_int("att", default=-1, hi=1000)
+    req = s.get(CallbackRequest, request_id) if request_id else None
+    if req is None or req.attempts != attempt:
+        return None, attempt
+    return req, attempt
+
+
+def _whisper(req: CallbackRequest, plays: int) -> str:
+    d = services.current().directory
+    caller, org, line = d.caller(req.caller_org), d.organisation(req.target_org), d.line(
+        req.line_id)
+    text = cflow.whisper(caller.spoken_name if caller else "Een gemeente",
+                         org.spoken_name if org else "", line.spoken_topic if line else "",
+                         req.requested_at.astimezone(d.tz), req.urgent)
+    return _r().ask(f"/voice/callback/answer?cb={req.id}&att={req.attempts}&n={plays}", text,
+                    timeout=8)
+
+
+@bp.post("/callback/whisper")
+def callback_whisper():
+    """The professional answered a call-back: say whose request it is and ask to accept."""
+    with services.current().sessions() as s:
+        req, _ = _request(s)
+        if req is None or req.state != "dialling":
+            return twiml(_r().say(NOT_NEEDED, hangup=True))
+        return twiml(_whisper(req, 1))
+
+
+@bp.post("/callback/answer")
+def callback_answer():
+    svc = services.current()
+    key = _digits(1)
+    plays = _arg_int("n", default=1, hi=10)
+    with svc.sessions.begin() as s:
+        req, attempt = _request(s)
+        if req is None or req.state != "dialling":
+            return twiml(_r().say(NOT_NEEDED, hangup=True))
+        if key != "1":
+            if plays < 3:
+                return twiml(_whisper(req, plays + 1))
+            # No acceptance: the leg's final status callback records the attempt as declined.
+            return twiml(_r().say(speech.WHISPER_DECLINED, hangup=True))
+        won = s.execute(update(CallbackRequest).where(
+            CallbackRequest.id == req.id, CallbackRequest.attempts == attempt,
+            CallbackRequest.state == "dialling")
+            .values(state="connecting", updated_at=now())).rowcount
+        if not won:
+            return twiml(_r().say(NOT_NEEDED, hangup=True))
+        request_id = req.id
+    jobs.dispatch(callbacks.dial_worker, request_id, attempt,
+                  job_id=f"cb-dial-{request_id}-{attempt}")
+    name = callbacks.conference_name(request_id, attempt)
+    # The professional waits (hearing why) until the worker joins and starts the conference.
+    return twiml(_r().conference(
+        name, intro=speech.CALLBACK_CALLING_WORKER,
+        action=f"/voice/professional/done?cb={request_id}", wait_url="/voice/hold",
+        status_callback=f"/voice/callback/conference?cb={request_id}&att={attempt}",
+        start_on_enter=False, end_on_exit=True, hangup_on_star=False, label="professional"))
+
+
+def _leg_event(source: str) -> tuple[str, str] | None:
+    status = _SAFE.sub("", request.form.get("CallStatus", ""))[:20]
+    sid = _sid("CallSid")
+    svc = services.current()
+    with svc.engine.begin() as conn:
+        if not _record_event(conn, source, sid or "-", status or "-", _sequence()):
+            return None
+    return sid, status
+
+
+@bp.post("/callback/status")
+def callback_status():
+    """Status of the professional's leg of a call-back attempt."""
+    seen = _leg_event("callback-professional")
+    if seen is None:
+        return twiml(_EMPTY)
+    sid, status = seen
+    if status not in tflow.TERMINAL:
+        return twiml(_EMPTY)
+    with services.current().sessions() as s:
+        req, attempt = _request(s)
+        state = req.state if req is not None else None
+    if state == "dialling":  # never accepted: busy, no answer, declined, failed
+        outcome = tflow.leg_outcome(status, answered=False, accepted=False)
+        jobs.dispatch(callbacks.attempt_failed, req.id, attempt, outcome, queue="default")
+    elif state == "connecting":  # hung up while the worker was being dialled
+        jobs.dispatch(callbacks.attempt_failed, req.id, attempt, "professional-left",
+                      queue="default")
+    elif state == "connected":
+        jobs.dispatch(callbacks.finished, req.id, attempt, "connected", queue="default")
+    return twiml(_EMPTY)
+
+
+@bp.post("/callback/worker-status")
+def callback_worker_status():
+    """Status of the worker's leg: answered connects; not answered is retried later."""
+    seen = _leg_event("callback-worker")
+    if seen is None:
+        return twiml(_EMPTY)
+    sid, status = seen
+    svc = services.current()
+    with svc.sessions.begin() as s:
+        req, attempt = _request(s)
+        if req is None:
+            return twiml(_EMPTY)
+        if status in ("in-progress", "answered") and req.state == "connecting":
+            req.state, req.updated_at = "connected", now()
+            req.worker_call_sid = req.worker_call_sid or sid or None
+            return twiml(_EMPTY)
+        state, request_id = req.state, req.id
+    if status in tflow.TERMINAL:
+        if state == "connecting":
+            jobs.dispatch(callbacks.worker_unreachable, request_id, attempt, queue="default")
+        elif state == "connected":
+            jobs.dispatch(callbacks.finished, request_id, attempt, "connected", queue="default")
+    return twiml(_EMPTY)
+
+
+@bp.post("/callback/conference")
+def callback_conference():
+    """Conference events of a call-back, kept for the timeline."""
+    event = _SAFE.sub("", request.form.get("StatusCallbackEvent", ""))[:32]
+    svc = services.current()
+    with svc.engine.begin() as conn:
+        _record_event(conn, "callback-conference", _sid("ConferenceSid") or _arg_id("cb") or "-",
+                      f"{event}:{_sid('CallSid')}", _sequence())
+    return twiml(_EMPTY)
+
+
+@bp.post("/callback/worker-unreachable")
+def callback_worker_unreachable():
+    return twiml(_r().say(speech.CALLBACK_WORKER_UNREACHABLE, hangup=True))
