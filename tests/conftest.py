@@ -34,6 +34,7 @@ TOKEN_2 = "test-auth-token-secondary-0123456"
 INTERNAL = "+31880100100"
 WORKER = "+31302860123"  # inside Utrecht's block +3130286*
 UNKNOWN = "+31201234567"
+WORKER_MOBILE = "+31687654321"
 
 DIRECTORY = """\
 timezone: Europe/Amsterdam
@@ -45,8 +46,9 @@ callers:
   - id: utrecht
     name: Gemeente Utrecht
     code: "0344"
-    numbers: ["+3130286*"]
+    numbers: ["+3130286*", "{mobile}"]
     pin_hash: "{pin_hash}"
+    sms_confirmation: true
   - id: amsterdam
     name: Gemeente Amsterdam
     code: "0363"
@@ -103,7 +105,7 @@ organisations:
 """
 
 ALL_NUMBERS = ["+31881001001", "+31883001001", "+31883001002", "+31883001009",
-               "+31883002001", "+31887001001", WORKER, UNKNOWN, "+31612345678"]
+               "+31883002001", "+31887001001", WORKER, UNKNOWN, "+31612345678", WORKER_MOBILE]
 
 
 @pytest.fixture(scope="session")
@@ -114,7 +116,8 @@ def pin_hash() -> str:
 @pytest.fixture(scope="session")
 def lines_file(tmp_path_factory, pin_hash) -> Path:
     path = tmp_path_factory.mktemp("config") / "lines.yaml"
-    path.write_text(DIRECTORY.format(internal=INTERNAL, pin_hash=pin_hash), encoding="utf-8")
+    path.write_text(DIRECTORY.format(internal=INTERNAL, pin_hash=pin_hash, mobile=WORKER_MOBILE),
+                    encoding="utf-8")
     return path
 
 
@@ -204,6 +207,7 @@ class TwilioStub:
         self.updates: list[tuple[str, dict]] = []
         self.participants: list[tuple[str, dict]] = []
         self.conference_updates: list[tuple[str, dict]] = []
+        self.messages: list[dict] = []
         self.fail_create = 0
         base = f"{API}/2010-04-01/Accounts/{ACCOUNT}"
         rsps.add_callback(responses.POST, f"{base}/Calls.json", callback=self._create)
@@ -220,6 +224,7 @@ class TwilioStub:
         rsps.add_callback(responses.POST,
                           re.compile(rf"{re.escape(base)}/Conferences/(CF\w+)\.json"),
                           callback=self._conference)
+        rsps.add_callback(responses.POST, f"{base}/Messages.json", callback=self._message)
 
     @staticmethod
     def _form(request) -> dict:
@@ -263,6 +268,12 @@ class TwilioStub:
         self.conference_updates.append((conf, self._form(request)))
         return 200, {}, '{"sid": "%s", "status": "completed", "account_sid": "%s"}' % (
             conf, ACCOUNT)
+
+    def _message(self, request):
+        form = self._form(request)
+        self.messages.append(form)
+        return 201, {}, ('{"sid": "SM%s", "status": "queued", "account_sid": "%s"}'
+                         % (uuid.uuid4().hex, ACCOUNT))
 
     def calls_to(self, number: str) -> list[dict]:
         return [c for c in self.created if c.get("To") == number]
@@ -311,6 +322,21 @@ class Phone:
         assert resp.status_code == 200
         return ET.fromstring(resp.data)
 
+    def fire_scheduled(self) -> int:
+        """Move every scheduled job to its queue now (as the RQ scheduler does at its time)."""
+        svc = self.app.extensions["callrouter"]
+        moved = 0
+        for name in ("calls", "default"):
+            queue = svc.queue(name)
+            registry = queue.scheduled_job_registry
+            for job_id in registry.get_job_ids():
+                job = queue.fetch_job(job_id)
+                registry.remove(job_id)
+                if job is not None:
+                    queue.enqueue_job(job)
+                    moved += 1
+        return moved
+
     def drain(self) -> None:
         """Run every queued job with a real RQ worker (burst mode), inside the app context."""
         svc = self.app.extensions["callrouter"]
@@ -345,6 +371,29 @@ def fixed_now(monkeypatch, moment: datetime) -> None:
     from callrouter.voice import views
 
     monkeypatch.setattr(views, "now", lambda: moment.astimezone(UTC))
+
+
+class Clock:
+    """One clock for the voice handlers, the jobs and the callbacks; tests move it."""
+
+    def __init__(self, monkeypatch, start: datetime):
+        from callrouter import callbacks, jobs
+        from callrouter.voice import callback_views, views
+
+        self.moment = start.astimezone(UTC)
+        for module in (views, jobs, callbacks, callback_views):
+            monkeypatch.setattr(module, "now", lambda: self.moment)
+
+    def set(self, moment: datetime) -> None:
+        self.moment = moment.astimezone(UTC)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from zoneinfo import ZoneInfo
+
+    # Wednesday 25 November 2026, 20:00 in Amsterdam: the weekday lines are closed.
+    return Clock(monkeypatch, datetime(2026, 11, 25, 20, 0, tzinfo=ZoneInfo("Europe/Amsterdam")))
 
 
 __all__ = ["ALL_NUMBERS", "INTERNAL", "PUBLIC", "TOKEN", "UNKNOWN", "WORKER", "action_of",

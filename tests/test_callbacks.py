@@ -1,0 +1,262 @@
+"""Callbacks with a real Redis and real RQ workers: scheduled, professional first, retried,
+ordered, never lost, never doubled."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import redis as redis_pkg
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy import select, update
+
+from callrouter import callbacks
+from callrouter.models import CallbackRequest
+from conftest import ALL_NUMBERS, WORKER, WORKER_MOBILE, action_of, says
+
+AMS = ZoneInfo("Europe/Amsterdam")
+THURSDAY_0830 = datetime(2026, 11, 26, 8, 30, tzinfo=AMS)
+
+
+def requests_(app) -> list[CallbackRequest]:
+    with app.extensions["callrouter"].sessions() as s:
+        return s.scalars(select(CallbackRequest).order_by(CallbackRequest.requested_at)).all()
+
+
+def ask_callback(phone, sid: str, digits: str = "32", options: str = "", from_: str = WORKER):
+    """Reach the closed kinderbijslag line (or a line by code) and ask for a callback."""
+    root = phone.post("/voice/incoming", CallSid=sid, From=from_)
+    root = phone.post(action_of(root), CallSid=sid, From=from_, Digits=digits)
+    assert "gesloten" in says(root), says(root)
+    root = phone.post(action_of(root), CallSid=sid, From=from_, Digits="1")
+    assert "terugbelverzoek is genoteerd" in says(root)
+    return root
+
+
+def callback_calls(phone) -> list[dict]:
+    return [c for c in phone.twilio.created if "/voice/callback/whisper" in c["Url"]]
+
+
+def test_closed_line_callback_end_to_end(phone, app, clock):
+    """At the opening the professional is called first, accepts, and the worker is dialled in."""
+    root = ask_callback(phone, "CAcb1")
+    assert "morgen om 8 uur 30" in says(root)
+    (req,) = requests_(app)
+    assert req.state == "pending" and req.planned_at == THURSDAY_0830
+    phone.drain()
+    assert callback_calls(phone) == []  # nothing before its time
+    clock.set(THURSDAY_0830)
+    assert phone.fire_scheduled() >= 1
+    phone.drain()
+    (leg,) = callback_calls(phone)
+    assert leg["To"] == "+31883002001" and leg["From"] == "+31880100100"
+    root = phone.post(leg["Url"], CallSid=leg["Sid"])
+    text = says(root)
+    assert "Terugbelverzoek" in text and "Gemeente Utrecht" in text and "20 uur" in text
+    root = phone.post(action_of(root), CallSid=leg["Sid"], Digits="1")
+    conf = root.find("Dial/Conference")
+    assert conf.get("startConferenceOnEnter") == "false" and conf.get("waitUrl")
+    phone.drain()
+    (name, form) = [p for p in phone.twilio.participants if "To" in p[1]][0]
+    assert name == conf.text and form["To"] == WORKER
+    assert form["StartConferenceOnEnter"] == "true"
+    status_url = form["StatusCallback"]
+    phone.post(status_url, CallSid=form["Sid"], CallStatus="in-progress", SequenceNumber=2)
+    assert requests_(app)[0].state == "connected"
+    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="completed",
+               SequenceNumber=4)
+    phone.drain()
+    (req,) = requests_(app)
+    assert req.state == "done" and req.outcome == "connected" and req.attempts == 1
+
+
+def test_no_answer_is_retried_with_backoff(phone, app, clock):
+    """A professional line that does not answer is tried again 10 minutes later."""
+    ask_callback(phone, "CAcb2")
+    clock.set(THURSDAY_0830)
+    phone.fire_scheduled()
+    phone.drain()
+    first = callback_calls(phone)[0]
+    phone.post(first["StatusCallback"], CallSid=first["Sid"], CallStatus="no-answer")
+    phone.drain()
+    (req,) = requests_(app)
+    assert req.state == "pending" and req.attempts == 1 and req.outcome == "no-answer"
+    assert req.planned_at == datetime(2026, 11, 26, 8, 40, tzinfo=AMS)
+    phone.drain()
+    assert len(callback_calls(phone)) == 1  # not before its time
+    clock.set(datetime(2026, 11, 26, 8, 40, tzinfo=AMS))
+    phone.fire_scheduled()
+    phone.drain()
+    assert len(callback_calls(phone)) == 2
+    assert requests_(app)[0].attempts == 2
+
+
+def test_attempts_run_out_and_the_outcome_is_recorded(phone, app, clock):
+    """After the configured number of attempts the request ends as failed, visibly."""
+    ask_callback(phone, "CAcb3")
+    with app.extensions["callrouter"].sessions.begin() as s:
+        s.execute(update(CallbackRequest).values(max_attempts=1))
+    clock.set(THURSDAY_0830)
+    phone.fire_scheduled()
+    phone.drain()
+    leg = callback_calls(phone)[0]
+    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="busy")
+    phone.drain()
+    (req,) = requests_(app)
+    assert req.state == "failed" and req.outcome == "busy" and req.done_at is not None
+
+
+def test_worker_unreachable_professional_told_and_retried(phone, app, clock):
+    """If the worker does not answer, the professional hears so and the request is retried."""
+    ask_callback(phone, "CAcb4")
+    clock.set(THURSDAY_0830)
+    phone.fire_scheduled()
+    phone.drain()
+    leg = callback_calls(phone)[0]
+    root = phone.post(leg["Url"], CallSid=leg["Sid"])
+    phone.post(action_of(root), CallSid=leg["Sid"], Digits="1")
+    phone.drain()
+    (_, form) = [p for p in phone.twilio.participants if "To" in p[1]][0]
+    phone.post(form["StatusCallback"], CallSid=form["Sid"], CallStatus="no-answer")
+    phone.drain()
+    sid, upd = phone.twilio.updates[-1]
+    assert sid == leg["Sid"] and "/voice/callback/worker-unreachable" in upd["Url"]
+    root = phone.post(upd["Url"], CallSid=leg["Sid"])
+    assert "neemt helaas niet op" in says(root) and root.find("Hangup") is not None
+    (req,) = requests_(app)
+    assert req.state == "pending" and req.outcome == "worker-unreachable"
+
+
+def test_duplicated_webhook_and_job_place_one_call(phone, app, clock):
+    """A repeated callback webhook keeps one request; a job run twice rings once."""
+    root = phone.post("/voice/incoming", CallSid="CAcb5", From=WORKER)
+    root = phone.post(action_of(root), CallSid="CAcb5", From=WORKER, Digits="32")
+    action = action_of(root)
+    for _ in range(2):
+        phone.post(action, CallSid="CAcb5", From=WORKER, Digits="1")
+    (req,) = requests_(app)
+    clock.set(THURSDAY_0830)
+    with app.app_context():
+        callbacks.run_due(req.id, 1)
+        callbacks.run_due(req.id, 1)
+    phone.fire_scheduled()
+    phone.drain()
+    assert len(callback_calls(phone)) == 1
+    # A repeated status callback of the attempt does not fail it twice.
+    leg = callback_calls(phone)[0]
+    for _ in range(2):
+        phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="no-answer",
+                   SequenceNumber=3)
+    phone.drain()
+    assert requests_(app)[0].attempts == 1
+
+
+def test_urgent_first_and_one_at_a_time_per_number(phone, app, clock):
+    """Of two due requests on a one-number line the urgent one rings first, alone."""
+    ask_callback(phone, "CAcb6")
+    clock.set(datetime(2026, 11, 25, 20, 5, tzinfo=AMS))
+    ask_callback(phone, "CAcb7", options="9")
+    with app.extensions["callrouter"].sessions.begin() as s:  # the second one is urgent
+        s.execute(update(CallbackRequest).where(CallbackRequest.call_id.in_(
+            select(CallbackRequest.call_id).order_by(CallbackRequest.requested_at.desc())
+            .limit(1).scalar_subquery())).values(urgent=True))
+    normal, urgent = requests_(app)
+    assert urgent.urgent and not normal.urgent
+    clock.set(THURSDAY_0830)
+    phone.fire_scheduled()
+    phone.drain()
+    (first,) = callback_calls(phone)
+    assert f"cb={urgent.id}" in first["Url"]
+    phone.post(first["StatusCallback"], CallSid=first["Sid"], CallStatus="busy")
+    phone.drain()
+    second = callback_calls(phone)[1]
+    assert f"cb={normal.id}" in second["Url"]
+
+
+def test_redis_down_then_back_loses_and_doubles_nothing(phone, app, clock):
+    """Requests made while Redis is down are kept in the database and enqueued once later."""
+    svc = app.extensions["callrouter"]
+    real = svc.redis
+    svc.__dict__["redis"] = redis_pkg.Redis(host="127.0.0.1", port=1,
+                                            socket_connect_timeout=0.3,
+                                            retry=Retry(NoBackoff(), 0))
+    ask_callback(phone, "CAcb8")
+    ask_callback(phone, "CAcb9")
+    assert len(requests_(app)) == 2
+    svc.__dict__["redis"] = real
+    with app.app_context():
+        assert callbacks.sweep()["enqueued"] == 2
+        assert callbacks.sweep()["enqueued"] == 0
+    scheduled = svc.queue("default").scheduled_job_registry.get_job_ids()
+    ids = {r.id for r in requests_(app)}
+    assert sorted(scheduled) == sorted(f"cb-{i}-1" for i in ids)
+
+
+def test_worker_cancels_pending_request_with_one_key(phone, app, clock):
+    """Calling in again, the worker hears the pending request and cancels it with *."""
+    ask_callback(phone, "CAcb10")
+    root = phone.post("/voice/incoming", CallSid="CAcb11", From=WORKER)
+    assert "terugbelverzoek openstaan" in says(root) and "kinderbijslag" in says(root)
+    root = phone.post(action_of(root), CallSid="CAcb11", From=WORKER, Digits="*")
+    assert "geannuleerd" in says(root)
+    (req,) = requests_(app)
+    assert req.state == "cancelled" and req.outcome == "cancelled-by-worker"
+    assert app.extensions["callrouter"].queue("default").scheduled_job_registry.count == 0
+    clock.set(THURSDAY_0830)
+    phone.fire_scheduled()
+    phone.drain()
+    assert callback_calls(phone) == []
+
+
+def test_sms_confirmation_to_mobile_only(phone, app, clock):
+    """An organisation that enables it gets an SMS with the planned time, on mobiles only."""
+    ask_callback(phone, "CAcb12", from_=WORKER_MOBILE)
+    ask_callback(phone, "CAcb13", from_=WORKER)
+    phone.drain()
+    (sms,) = phone.twilio.messages
+    ref = requests_(app)[0].reference
+    assert sms["To"] == WORKER_MOBILE and ref in sms["Body"] and "morgen" in sms["Body"]
+
+
+def test_no_number_or_name_in_redis(phone, app, clock, redis_client):
+    """After the scenarios, no phone number and no name is in any Redis key or value."""
+    ask_callback(phone, "CAcb14")
+    ask_callback(phone, "CAcb15", from_=WORKER_MOBILE)
+    clock.set(THURSDAY_0830)
+    phone.fire_scheduled()
+    phone.drain()
+    leg = callback_calls(phone)[0]
+    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="failed")
+    phone.drain()
+    dump = []
+    for key in redis_client.scan_iter("*"):
+        dump.append(key.decode(errors="replace"))
+        kind = redis_client.type(key).decode()
+        if kind == "string":
+            dump.append(repr(redis_client.get(key)))
+        elif kind == "hash":
+            dump.append(repr(redis_client.hgetall(key)))
+        elif kind == "list":
+            dump.append(repr(redis_client.lrange(key, 0, -1)))
+        elif kind in ("set",):
+            dump.append(repr(redis_client.smembers(key)))
+        elif kind == "zset":
+            dump.append(repr(redis_client.zrange(key, 0, -1)))
+    text = "\n".join(dump)
+    assert "cb-" in text  # the scan did see the callback jobs
+    for number in ALL_NUMBERS:
+        for form in (number, number[1:], "0" + number[3:]):
+            assert form not in text
+    for name in ("Utrecht", "Amsterdam", "kinderbijslag", "SVB"):
+        assert name not in text
+
+
+def test_line_never_open_with_caller_says_so(phone, app, clock):
+    """A line that is never open while the caller's office is (IND: Saturdays only) says so."""
+    root = phone.post("/voice/incoming", CallSid="CAcb16", From=WORKER)
+    root = phone.post(action_of(root), CallSid="CAcb16", From=WORKER, Digits="71")
+    root = phone.post(action_of(root), CallSid="CAcb16", From=WORKER, Digits="1")
+    assert "geen openingstijden" in says(root)
+    (req,) = requests_(app)
+    assert req.state == "failed" and req.outcome == "never-open"
