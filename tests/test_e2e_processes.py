@@ -21,61 +21,16 @@ import pytest
 
 from callrouter import redis_conn
 from callrouter.signatures import sign
+from fake_twilio import ACCOUNT, FakeTwilio
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "e2e-token-0123456789abcdef01234567"
-ACCOUNT = "AC" + "e" * 32
 
 
 def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class FakeTwilio(ThreadingHTTPServer):
-    """Records REST requests; answers like Twilio's 2010 API for calls."""
-
-    def __init__(self, port):
-        self.requests: list[tuple[str, str, dict]] = []
-        self.cond = threading.Condition()
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def wait_for(self, predicate, timeout=20.0):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not predicate(self.requests):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out; REST requests seen: {self.requests}")
-                self.cond.wait(left)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        length = int(self.headers.get("Content-Length") or 0)
-        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-        sid = "CA" + uuid.uuid4().hex
-        body = {"sid": sid, "status": "queued", "account_sid": ACCOUNT, "to": form.get("To"),
-                "from": form.get("From")}
-        if self.path.rstrip("/").endswith("/Calls.json"):
-            code = 201
-        else:
-            code = 200
-            body["sid"] = self.path.rsplit("/", 1)[-1].removesuffix(".json")
-            body["status"] = form.get("Status", "in-progress")
-        with self.server.cond:
-            self.server.requests.append(("POST", self.path, dict(form, _sid=body["sid"])))
-            self.server.cond.notify_all()
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
