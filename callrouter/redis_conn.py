@@ -82,6 +82,9 @@ def ensure_embedded(instance: Path) -> str:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if _ping(sock):
+                # Snapshot once a minute when something changed (set here: the save point
+                # given on the command line is not taken by every build of the binary).
+                redis.Redis(unix_socket_path=str(sock)).config_set("save", "60 1")
                 return url
             time.sleep(0.05)
     raise EmbeddedRedisError(
@@ -92,7 +95,7 @@ def stop_embedded(instance: Path) -> None:
     """Stop the embedded Redis (used by the launcher and by tests)."""
     sock = socket_path(instance)
     try:
-        redis.Redis(unix_socket_path=str(sock)).shutdown(nosave=False)
+        redis.Redis(unix_socket_path=str(sock)).shutdown(save=True)
     except (redis.RedisError, OSError):
         pass
 

@@ -260,3 +260,32 @@ def test_line_never_open_with_caller_says_so(phone, app, clock):
     assert "geen openingstijden" in says(root)
     (req,) = requests_(app)
     assert req.state == "failed" and req.outcome == "never-open"
+
+
+def test_real_redis_stopped_then_restarted(tmp_path, environ, twilio, clock):
+    """With the Redis server itself stopped, requests are kept; after its restart the
+    worker's start-up sweep enqueues each exactly once."""
+    from callrouter import create_app, redis_conn
+    from conftest import Phone
+
+    instance = tmp_path / "own-redis"
+    url = redis_conn.ensure_embedded(instance)
+    app = create_app(environ=dict(environ, REDIS_URL=url))
+    with app.test_client() as client:
+        phone = Phone(app, client, twilio, url)
+        ask_callback(phone, "CAcbr0")  # Redis up: scheduled at once
+        redis_conn.stop_embedded(instance)
+        for i in range(1, 4):
+            ask_callback(phone, f"CAcbr{i}")  # Redis down: kept in the database only
+        assert len(requests_(app)) == 4
+        redis_conn.ensure_embedded(instance)  # restarted (its saved data reloaded)
+        try:
+            with app.app_context():
+                counts = callbacks.sweep()
+                again = callbacks.sweep()
+            svc = app.extensions["callrouter"]
+            scheduled = sorted(svc.queue("default").scheduled_job_registry.get_job_ids())
+            assert counts["enqueued"] == 3 and again["enqueued"] == 0
+            assert scheduled == sorted(f"cb-{r.id}-1" for r in requests_(app))
+        finally:
+            redis_conn.stop_embedded(instance)
