@@ -13,6 +13,7 @@ from callrouter import directory as directory_mod
 
 lines_cli = AppGroup("lines", help="Check the line directory and make PIN hashes.")
 db_cli = AppGroup("db", help="Database schema.")
+callbacks_cli = AppGroup("callbacks", help="List, cancel and reschedule callback requests.")
 
 
 @lines_cli.command("check")
@@ -55,9 +56,100 @@ def db_upgrade() -> None:
     click.echo("database schema is up to date")
 
 
+@callbacks_cli.command("list")
+@click.option("--state", default="open",
+              help="open (pending or running), pending, done, failed, cancelled or all")
+@click.option("--limit", default=50, show_default=True)
+def callbacks_list(state: str, limit: int) -> None:
+    """List callback requests, next planned first (masked numbers only)."""
+    from sqlalchemy import select
+
+    from callrouter import callbacks, services
+    from callrouter.models import CallbackRequest
+
+    svc = services.current()
+    q = select(CallbackRequest).order_by(CallbackRequest.planned_at, CallbackRequest.requested_at)
+    if state == "open":
+        q = q.where(CallbackRequest.state.in_(callbacks.OPEN))
+    elif state != "all":
+        q = q.where(CallbackRequest.state == state)
+    with svc.sessions() as s:
+        rows = s.scalars(q.limit(limit)).all()
+    if not rows:
+        click.echo("no callback requests")
+        return
+    tz = svc.directory.tz
+    click.echo(f"{'id':32}  {'ref':6}  {'state':10}  {'planned':16}  {'line':24}  "
+               f"{'caller':12}  att  urgent  worker")
+    for r in rows:
+        planned = r.planned_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if r.planned_at else "-"
+        click.echo(f"{r.id:32}  {r.reference:6}  {r.state:10}  {planned:16}  {r.line_id:24}  "
+                   f"{(r.caller_org or '-'):12}  {r.attempts:>3}  {'yes' if r.urgent else 'no':6}"
+                   f"  {r.worker_masked or '-'}")
+
+
+def _find_request(ident: str):
+    from sqlalchemy import or_, select
+
+    from callrouter import services
+    from callrouter.models import CallbackRequest
+
+    with services.current().sessions() as s:
+        req = s.scalar(select(CallbackRequest).where(or_(
+            CallbackRequest.id == ident, CallbackRequest.reference == ident.upper())))
+    if req is None:
+        click.echo(f"error: no callback request {ident}", err=True)
+        sys.exit(1)
+    return req
+
+
+@callbacks_cli.command("cancel")
+@click.argument("ident")
+def callbacks_cancel(ident: str) -> None:
+    """Cancel a pending request (by id or reference)."""
+    from callrouter import callbacks
+
+    req = _find_request(ident)
+    if not callbacks.cancel(req.id, by="operator"):
+        click.echo(f"error: request {req.reference} is {req.state}; only pending requests can "
+                   "be cancelled", err=True)
+        sys.exit(1)
+    click.echo(f"cancelled {req.reference}")
+
+
+@callbacks_cli.command("reschedule")
+@click.argument("ident")
+@click.option("--at", "at", required=True,
+              help="local time in the directory's zone, e.g. 2026-11-26T09:00")
+def callbacks_reschedule(ident: str, at: str) -> None:
+    """Move a pending request to another time (it still waits for the line to be open)."""
+    from datetime import datetime
+
+    from callrouter import callbacks, services
+    from callrouter.flows import callback as cflow
+
+    svc = services.current()
+    try:
+        local = datetime.fromisoformat(at)
+    except ValueError:
+        click.echo(f"error: --at {at!r} is not a time such as 2026-11-26T09:00", err=True)
+        sys.exit(1)
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=svc.directory.tz)
+    req = _find_request(ident)
+    d = svc.directory
+    planned = cflow.plan(d, d.line(req.line_id), d.caller(req.caller_org), local)
+    if planned is None or not callbacks.reschedule(req.id, planned):
+        click.echo(f"error: request {req.reference} cannot be rescheduled ({req.state})",
+                   err=True)
+        sys.exit(1)
+    click.echo(f"rescheduled {req.reference} to {planned:%Y-%m-%d %H:%M %Z}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(lines_cli)
     app.cli.add_command(db_cli)
+    app.cli.add_command(callbacks_cli)
 
 
 def main() -> None:

@@ -289,3 +289,27 @@ def test_real_redis_stopped_then_restarted(tmp_path, environ, twilio, clock):
             assert scheduled == sorted(f"cb-{r.id}-1" for r in requests_(app))
         finally:
             redis_conn.stop_embedded(instance)
+
+
+def test_operator_lists_cancels_and_reschedules(phone, app, clock):
+    """`flask callbacks list|cancel|reschedule` work on ids and references."""
+    ask_callback(phone, "CAcbo1")
+    ask_callback(phone, "CAcbo2")
+    first, second = requests_(app)
+    runner = app.test_cli_runner()
+    out = runner.invoke(args=["callbacks", "list"])
+    assert out.exit_code == 0 and first.reference in out.output and "+31 3 ****0123" in out.output
+    assert WORKER not in out.output
+    out = runner.invoke(args=["callbacks", "reschedule", second.reference, "--at",
+                              "2026-11-27T10:15"])
+    assert out.exit_code == 0, out.output
+    assert requests_(app)[1].planned_at == datetime(2026, 11, 27, 10, 15, tzinfo=AMS)
+    registry = app.extensions["callrouter"].queue("default").scheduled_job_registry
+    assert len(registry.get_job_ids()) == 2
+    out = runner.invoke(args=["callbacks", "cancel", first.id])
+    assert out.exit_code == 0 and requests_(app)[0].state == "cancelled"
+    out = runner.invoke(args=["callbacks", "cancel", first.id])
+    assert out.exit_code != 0 and "only pending" in out.output
+    assert runner.invoke(args=["callbacks", "cancel", "NOPE42"]).exit_code != 0
+    out = runner.invoke(args=["callbacks", "list", "--state", "cancelled"])
+    assert first.reference in out.output and second.reference not in out.output
