@@ -117,7 +117,8 @@ def run_due(request_id: str, attempt: int) -> None:
     svc = services.current()
     with svc.sessions() as s:
         req = s.get(CallbackRequest, request_id)
-        line_id = req.line_id if req is not None else None
+        # Started already (by an earlier job of the line), cancelled or done: nothing to do.
+        line_id = req.line_id if req is not None and req.state == "pending" else None
     if line_id:
         start_due(line_id)
 
@@ -134,13 +135,14 @@ def start_due(line_id: str) -> list[str]:
     with svc.sessions() as s:
         active = s.scalar(select(func.count()).select_from(CallbackRequest).where(
             CallbackRequest.line_id == line_id, CallbackRequest.state.in_(ACTIVE))) or 0
-        due = s.scalars(select(CallbackRequest).where(
+        slots = len(line.numbers) - active
+        if slots <= 0:
+            return []
+        candidates = s.execute(select(CallbackRequest.id, CallbackRequest.caller_org).where(
             CallbackRequest.line_id == line_id, CallbackRequest.state == "pending",
             CallbackRequest.planned_at <= at + timedelta(seconds=1))
             .order_by(CallbackRequest.urgent.desc(), CallbackRequest.requested_at,
-                      CallbackRequest.id)).all()
-        candidates = [(r.id, r.caller_org) for r in due]
-    slots = len(line.numbers) - active
+                      CallbackRequest.id).limit(slots + 20)).all()
     for request_id, caller_org in candidates:
         if slots <= 0:
             break

@@ -1,0 +1,5 @@
+"""The baseline job of the queue benchmarks: does nothing."""
+
+
+def noop() -> None:
+    return None
