@@ -21,3 +21,6 @@ test: install
 
 bench: install
 	$(PY) bench/run.py
+
+lint: install
+	$(VENV)/bin/ruff check callrouter tests bench app.py worker.py

@@ -161,7 +161,7 @@ def main() -> int:
         ok = True
         for ep in ("incoming", "status"):
             ratios = [o["rps"] / b["rps"] for b, o in zip(runs[("baseline", ep)],
-                                                          runs[("callrouter", ep)])]
+                                                          runs[("callrouter", ep)], strict=False)]
             ratio = statistics.median(ratios)
             errors = sum(r["errors"] for r in runs[("callrouter", ep)])
             ok &= ratio >= 0.5 and errors == 0

@@ -219,7 +219,8 @@ def load(path: str | Path) -> Directory:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise DirectoryError([Problem(file, None, "", f"cannot read file: {exc.strerror}")]) from None
+        problem = Problem(file, None, "", f"cannot read file: {exc.strerror}")
+        raise DirectoryError([problem]) from None
     return loads(text, file)
 
 

@@ -12,8 +12,6 @@ from callrouter import directory as directory_mod
 from callrouter.settings import Settings, from_env
 
 
-
-
 def create_app(test_config: Mapping | None = None, environ: Mapping[str, str] | None = None,
                adapter=None) -> Flask:
     """Build the web application.

@@ -115,7 +115,8 @@ def place_leg(transfer_id: str, position: int) -> str | None:
     if redirect:
         if worker_sid:
             try:
-                svc.telephony.update_call(worker_sid, url=svc.url(f"/voice/unanswered?tr={transfer_id}"))
+                svc.telephony.update_call(
+                    worker_sid, url=svc.url(f"/voice/unanswered?tr={transfer_id}"))
             except TelephonyError:
                 log.warning("transfer %s: could not bring the worker back", transfer_id)
         return None

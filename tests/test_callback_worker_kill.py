@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from callrouter import callbacks, create_app
 from callrouter.models import Call, CallbackRequest
+
 from fake_twilio import ACCOUNT, FakeTwilio
 
 ROOT = Path(__file__).resolve().parent.parent

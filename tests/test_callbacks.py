@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from callrouter import callbacks
 from callrouter.models import CallbackRequest
+
 from conftest import ALL_NUMBERS, WORKER, WORKER_MOBILE, action_of, says
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -266,6 +267,7 @@ def test_real_redis_stopped_then_restarted(tmp_path, environ, twilio, clock):
     """With the Redis server itself stopped, requests are kept; after its restart the
     worker's start-up sweep enqueues each exactly once."""
     from callrouter import create_app, redis_conn
+
     from conftest import Phone
 
     instance = tmp_path / "own-redis"

@@ -35,8 +35,8 @@ def _broken(tmp_path: Path, old: str, new: str) -> tuple[Path, int]:
     path = tmp_path / "lines.yaml"
     path.write_text(text, encoding="utf-8")
     # the line where the new text starts differing from the good file
-    line = next(i for i, (a, b) in enumerate(zip(GOOD.splitlines(), text.splitlines()), 1)
-                if a != b)
+    pairs = zip(GOOD.splitlines(), text.splitlines(), strict=False)
+    line = next(i for i, (a, b) in enumerate(pairs, 1) if a != b)
     return path, line
 
 

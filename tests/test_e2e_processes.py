@@ -3,24 +3,22 @@ and a small Twilio-compatible HTTP server on loopback standing in for Twilio's R
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 import pytest
 
 from callrouter import redis_conn
 from callrouter.signatures import sign
+
 from fake_twilio import ACCOUNT, FakeTwilio
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,6 +8,7 @@ from werkzeug.datastructures import MultiDict
 
 from callrouter import signatures
 from callrouter.models import Call, Event
+
 from conftest import PUBLIC, TOKEN, WORKER
 
 PARAMS = {"CallSid": "CAsig0001", "From": WORKER, "To": "+31880100100", "Digits": "31",

@@ -7,6 +7,7 @@ import random
 from sqlalchemy import func, select
 
 from callrouter.models import Event, Leg, Transfer
+
 from conftest import WORKER, action_of
 from test_voice_transfer import rows, start_transfer
 

@@ -7,15 +7,16 @@ import xml.etree.ElementTree as ET
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import PUBLIC, TOKEN
 from callrouter.signatures import sign
+
+from conftest import PUBLIC, TOKEN
 
 FIELDS = ["CallSid", "From", "To", "Digits", "SpeechResult", "CallStatus", "SequenceNumber",
           "StatusCallbackEvent", "ConferenceSid", "CallDuration", "ErrorUrl", "Confidence"]
 PATHS = ["/voice/incoming", "/voice/fallback", "/voice/menu", "/voice/topic?org=svb",
          "/voice/topic?org=zzz", "/voice/transfer?line=svb-aow", "/voice/transfer?line=x",
          "/voice/intake/code?try=1", "/voice/intake/pin?try=2&code=0344",
-         "/voice/whisper?tr=%s&leg=%s" % ("a" * 32, "b" * 32), "/voice/whisper/answer?tr=zz",
+         "/voice/whisper?tr={}&leg={}".format("a" * 32, "b" * 32), "/voice/whisper/answer?tr=zz",
          "/voice/conference/done?tr=" + "c" * 32, "/voice/handover?tr=", "/voice/citizen?tr=1",
          "/voice/unanswered?tr=" + "d" * 32, "/voice/callback?line=svb-aow&reason=closed",
          "/voice/status/call", "/voice/status/leg?tr=1&leg=2",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from callrouter.models import Call
+
 from conftest import UNKNOWN, action_of, gather, says
 
 

@@ -101,7 +101,8 @@ def next_opening_hours(directory: Directory, hours: WeeklyHours | None, now: dat
                       lambda day: respect_holidays and is_holiday(directory.holidays, day))
 
 
-def _next_open(directory: Directory, hours: WeeklyHours, now: datetime, closed_day) -> datetime | None:
+def _next_open(directory: Directory, hours: WeeklyHours, now: datetime,
+               closed_day) -> datetime | None:
     tz = directory.tz
     local = _local(now, tz)
     today = local.date()

@@ -94,10 +94,8 @@ def options(org: Organisation, line: Line) -> str:
 
 
 def connecting(org: Organisation, urgent: bool, consent: bool) -> str:
-    flags = []
-    if urgent:
-        flags.append("met spoed")
-    text = f"Een ogenblik, u wordt {' '.join(flags) + ' ' if flags else ''}doorverbonden met {org.spoken_name}."
+    how = "met spoed " if urgent else ""
+    text = f"Een ogenblik, u wordt {how}doorverbonden met {org.spoken_name}."
     if consent:
         text += " De toestemming van de inwoner is genoteerd."
     return text
@@ -178,7 +176,8 @@ HANDOVER_MENU = ("Toets 1 om de inwoner aan het gesprek toe te voegen. "
                  "Toets 3 om terug te gaan naar het gesprek.")
 ASK_CITIZEN = "Toets het telefoonnummer van de inwoner, gevolgd door een hekje."
 CITIZEN_INVALID = "Dat is geen geldig telefoonnummer."
-CITIZEN_CALLING = "De inwoner wordt gebeld en komt zo in het gesprek. U gaat terug naar het gesprek."
+CITIZEN_CALLING = ("De inwoner wordt gebeld en komt zo in het gesprek. "
+                   "U gaat terug naar het gesprek.")
 HANDED_OVER = "U heeft het gesprek overgedragen. Dank u wel, tot ziens."
 ENDED_ALONE = "Er is nog niemand anders in het gesprek, dus het gesprek wordt beëindigd. Tot ziens."
 RETURNING = "U gaat terug naar het gesprek."

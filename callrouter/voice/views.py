@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, Response, abort, request
 from redis.exceptions import RedisError
 from sqlalchemy import Integer, bindparam, case, func, literal, literal_column, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from callrouter import callbacks, db, jobs, services, signatures
