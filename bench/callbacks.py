@@ -109,10 +109,10 @@ def latency_run(app, env: dict, k: int) -> tuple[list[float], list[float]]:
                     s.add(Call(id=call_id, call_sid=f"CAl{i}", received_at=at,
                                caller_org="utrecht", urgent=False, consent=False))
                     s.flush()
-                    req = callbacks.create(s, call_id=call_id, transfer_id=None,
+                    req, _ = callbacks.create(s, call_id=call_id, transfer_id=None,
                                            caller_org="utrecht", line_id="svb-aow",
                                            urgent=False, consent=False, reason="closed",
-                                           worker_number="+31302860123", at=at)
+                                           worker_number=f"+3130286{i:04d}", at=at)
                     request_id = req.id
                 callbacks.schedule(request_id)
                 jid = callbacks.job_id(request_id, 1)
@@ -169,10 +169,10 @@ def main() -> int:
                         s.add(Call(id=call_id, call_sid=f"CAb{i}", received_at=at,
                                    caller_org="utrecht", urgent=False, consent=False))
                         s.flush()
-                        req = callbacks.create(
+                        req, _ = callbacks.create(
                             s, call_id=call_id, transfer_id=None, caller_org="utrecht",
                             line_id="svb-aow", urgent=bool(i % 7 == 0), consent=False,
-                            reason="closed", worker_number="+31302860123", at=at)
+                            reason="closed", worker_number=f"+3130286{i:04d}", at=at)
                         request_id = req.id
                     callbacks.schedule(request_id)
                     jid = callbacks.job_id(request_id, 1)

@@ -59,12 +59,27 @@ def job_id(request_id: str, attempt: int) -> str:
 
 def create(session, *, call_id: str, transfer_id: str | None, caller_org: str | None,
            line_id: str, urgent: bool, consent: bool, reason: str, worker_number: str | None,
-           at: datetime) -> CallbackRequest:
-    """Write a request (or return the call's existing one: a repeated webhook adds nothing)."""
+           at: datetime) -> tuple[CallbackRequest, bool]:
+    """Write a request; returns it and whether an existing one was reused.
+
+    A repeated webhook of the same call returns the call's request. A worker who asks again
+    for a line they already wait for gets their pending request updated (urgency and consent
+    carried over), keeping its place in the queue: one pending request per worker and line.
+    """
     svc = services.current()
     existing = session.scalar(select(CallbackRequest).where(CallbackRequest.call_id == call_id))
     if existing is not None:
-        return existing
+        return existing, False
+    worker_hmac = svc.pseudonyms.pseudonym(worker_number)
+    if worker_hmac:
+        same = session.scalar(select(CallbackRequest).where(
+            CallbackRequest.worker_hmac == worker_hmac, CallbackRequest.line_id == line_id,
+            CallbackRequest.state == "pending"))
+        if same is not None:
+            same.urgent = same.urgent or urgent
+            same.consent = consent
+            same.updated_at = at
+            return same, True
     d = svc.directory
     line = d.line(line_id)
     planned = cflow.first_plan(d, line, d.caller(caller_org), at, reason)
@@ -73,13 +88,13 @@ def create(session, *, call_id: str, transfer_id: str | None, caller_org: str | 
         caller_org=caller_org, target_org=line.organisation_id, line_id=line_id, urgent=urgent,
         consent=consent, reason=reason,
         worker_number_enc=svc.pseudonyms.encrypt(worker_number) if worker_number else None,
-        worker_hmac=svc.pseudonyms.pseudonym(worker_number), worker_masked=mask(worker_number),
+        worker_hmac=worker_hmac, worker_masked=mask(worker_number),
         state="pending" if planned else "failed", outcome=None if planned else "never-open",
         requested_at=at, planned_at=planned, attempts=0,
         max_attempts=svc.settings.callback_attempts, updated_at=at)
     session.add(req)
     session.flush()
-    return req
+    return req, False
 
 
 def schedule(request_id: str) -> bool:
@@ -182,12 +197,13 @@ def _begin_attempt(request_id: str) -> bool:
             return False
         req = s.get(CallbackRequest, request_id)
         attempt, line_id = req.attempts, req.line_id
+        shown = svc.directory.caller_id_for(req.caller_org)
     line = svc.directory.line(line_id)
     numbers = line.numbers
     number = numbers[(attempt - 1) % len(numbers)]
     try:
         placed = svc.telephony.create_call(
-            to=number, from_=svc.directory.internal_number,
+            to=number, from_=shown,
             url=svc.url(f"/voice/callback/whisper?cb={request_id}&att={attempt}"),
             status_callback=svc.url(f"/voice/callback/status?cb={request_id}&att={attempt}"),
             timeout=line.ring_seconds)
@@ -253,7 +269,7 @@ def dial_worker(request_id: str, attempt: int) -> None:
     try:
         placed = svc.telephony.add_participant(
             conference_name(request_id, attempt), to=number,
-            from_=svc.directory.internal_number,
+            from_=svc.directory.caller_id,
             status_callback=svc.url(f"/voice/callback/worker-status?cb={request_id}"
                                     f"&att={attempt}"), timeout=25)
     except TelephonyError:

@@ -109,6 +109,7 @@ class Caller:
     prefixes: tuple[str, ...]
     hours: WeeklyHours | None
     sms_confirmation: bool = False
+    caller_id: str | None = None  # shown to professionals on legs for this organisation
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Directory:
     voice: str
     holidays: str
     internal_number: str
+    caller_id: str  # shown on outbound legs; the internal number unless configured
     callers: tuple[Caller, ...]
     organisations: tuple[Organisation, ...]
     # Lookup tables, built once after validation.
@@ -148,6 +150,12 @@ class Directory:
 
     def caller(self, caller_id: str | None) -> Caller | None:
         return self._callers.get(caller_id or "")
+
+    def caller_id_for(self, caller_id: str | None) -> str:
+        """The number professionals see when called on behalf of this caller organisation."""
+        caller = self.caller(caller_id)
+        return (caller.caller_id if caller is not None and caller.caller_id
+                else self.caller_id)
 
     def caller_by_code(self, code: str) -> Caller | None:
         return self._by_code.get(code)
@@ -244,10 +252,11 @@ def loads(text: str, file: str = "<string>") -> Directory:
 
 class _Validator:
     TOP_KEYS = {
-        "timezone", "language", "voice", "holidays", "internal_number", "callers", "organisations",
+        "timezone", "language", "voice", "holidays", "internal_number", "caller_id", "callers",
+        "organisations",
     }
     CALLER_KEYS = {"id", "name", "spoken_name", "numbers", "code", "pin_hash", "hours",
-                   "sms_confirmation"}
+                   "sms_confirmation", "caller_id"}
     ORG_KEYS = {
         "id", "name", "spoken_name", "digit", "public_wait_minutes", "public_number", "lines",
     }
@@ -348,6 +357,22 @@ class _Validator:
             self.loc.error(path, f"'{value}' cannot be dialled from the Netherlands")
             return None
         return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+    def caller_id(self, value: Any, path: str) -> str | None:
+        """A caller ID must be a number the provider can present: a fixed or non-geographic
+        Dutch number or any valid number, never a premium-rate or shared-cost one (Twilio
+        refuses those as From, errors 21210/21212)."""
+        e164 = self.phone(value, path)
+        if e164 is None:
+            return None
+        kind = phonenumbers.number_type(phonenumbers.parse(e164))
+        if kind in (phonenumbers.PhoneNumberType.PREMIUM_RATE,
+                    phonenumbers.PhoneNumberType.SHARED_COST,
+                    phonenumbers.PhoneNumberType.TOLL_FREE):
+            self.loc.error(path, f"{e164} cannot be shown as caller ID (premium-rate, "
+                                 "shared-cost and free numbers are refused as From)")
+            return None
+        return e164
 
     def hours(self, value: Any, path: str) -> WeeklyHours | None:
         if value is None:
@@ -465,6 +490,8 @@ class _Validator:
         internal = self.phone(top.get("internal_number"), "internal_number") if (
             "internal_number" in top
         ) else None
+        caller_id = (self.caller_id(top["caller_id"], "caller_id")
+                     if top.get("caller_id") is not None else internal)
 
         callers = [
             c for i, raw in enumerate(self.seq(top.get("callers"), "callers", required=True))
@@ -480,7 +507,8 @@ class _Validator:
             return None
         return _indexed(Directory(
             source=self.loc.file, timezone=tz, language=language, voice=voice, holidays=country,
-            internal_number=internal, callers=tuple(callers), organisations=tuple(orgs),
+            internal_number=internal, caller_id=caller_id or internal, callers=tuple(callers),
+            organisations=tuple(orgs),
         ))
 
     def caller(self, raw: Any, path: str) -> Caller | None:
@@ -517,10 +545,12 @@ class _Validator:
                 numbers.append(e164)
         hours = self.hours(raw["hours"], f"{path}.hours") if "hours" in raw else None
         sms = self.boolean(raw.get("sms_confirmation"), f"{path}.sms_confirmation", False)
+        shown = (self.caller_id(raw["caller_id"], f"{path}.caller_id")
+                 if raw.get("caller_id") is not None else None)
         if None in (cid, name, code):
             return None
         return Caller(cid, name, spoken or name, code, pin_hash, tuple(numbers), tuple(prefixes),
-                      hours, sms)
+                      hours, sms, shown)
 
     def organisation(self, raw: Any, path: str) -> Organisation | None:
         raw = self.mapping(raw, path)

@@ -112,6 +112,7 @@ def place_leg(transfer_id: str, position: int) -> str | None:
                 return None  # this position was placed already: at-least-once delivery
             leg_id = leg.id
             ring = line.ring_seconds
+            shown = directory.caller_id_for(tr.caller_org)
     if redirect:
         if worker_sid:
             try:
@@ -122,7 +123,7 @@ def place_leg(transfer_id: str, position: int) -> str | None:
         return None
     try:
         placed = svc.telephony.create_call(
-            to=number, from_=directory.internal_number,
+            to=number, from_=shown,
             url=svc.url(f"/voice/whisper?tr={transfer_id}&leg={leg_id}"),
             status_callback=svc.url(f"/voice/status/leg?tr={transfer_id}&leg={leg_id}"),
             timeout=ring,
@@ -191,24 +192,34 @@ def hold_professional(transfer_id: str, hold: bool) -> None:
 
 
 def end_conference(transfer_id: str) -> None:
+    """The worker ended the conversation with nobody else left: tell the professional why and
+    end their call (which ends the conference; no conference SID is needed for it)."""
     svc = services.current()
     with svc.sessions.begin() as s:
-        tr = s.get(Transfer, transfer_id)
-        conf = tr.conference_sid if tr else None
-    if conf:
-        try:
+        prof = s.scalar(select(Leg).where(Leg.transfer_id == transfer_id,
+                                          Leg.kind == "professional",
+                                          Leg.accepted_at.is_not(None)))
+        sid = prof.call_sid if prof is not None and prof.status not in tflow.TERMINAL else None
+        conf = s.get(Transfer, transfer_id).conference_sid if sid is None else None
+    try:
+        if sid:
+            svc.telephony.update_call(sid, url=svc.url("/voice/worker-left"))
+        elif conf:
             svc.telephony.end_conference(conf)
-        except TelephonyError:
-            log.warning("transfer %s: conference could not be ended", transfer_id)
+    except TelephonyError:
+        log.warning("transfer %s: the conversation could not be ended", transfer_id)
 
 
 def add_citizen(transfer_id: str, leg_id: str, number: str) -> None:
     """Dial the citizen into the conference. Runs in the web process after the response, so that
     the number stays in memory only: it is never written to a queue or a table."""
     svc = services.current()
+    with svc.sessions() as s:
+        tr = s.get(Transfer, transfer_id)
+        shown = svc.directory.caller_id_for(tr.caller_org if tr else None)
     try:
         placed = svc.telephony.add_participant(
-            transfer_id, to=number, from_=svc.directory.internal_number,
+            transfer_id, to=number, from_=shown,
             status_callback=svc.url(f"/voice/status/leg?tr={transfer_id}&leg={leg_id}"))
     except TelephonyError:
         with svc.sessions.begin() as s:

@@ -28,6 +28,17 @@ class PlacedCall:
     status: str
 
 
+# Twilio refuses a From it cannot present: 21210 (not a verified or owned number) and 21212
+# (invalid From). Worth an operator's attention, not just a failed leg.
+REFUSED_CALLER_ID = (21210, 21212)
+
+
+def _check_caller_id(exc: TelephonyError, number: str) -> None:
+    if exc.code in REFUSED_CALLER_ID:
+        log.error("the provider refused caller ID %s (error %s): set `caller_id` in the line "
+                  "directory to a number verified with the provider", number, exc.code)
+
+
 class TwilioAdapter:
     """Calls, conference participants and messages, through the twilio SDK."""
 
@@ -58,10 +69,14 @@ class TwilioAdapter:
     def create_call(self, *, to: str, from_: str, url: str, status_callback: str,
                     timeout: int, status_events: tuple[str, ...] = (
                         "initiated", "ringing", "answered", "completed")) -> PlacedCall:
-        call = self._wrap("create call", self._client.calls.create, to=to, from_=from_, url=url,
-                          method="POST", status_callback=status_callback,
-                          status_callback_method="POST",
-                          status_callback_event=list(status_events), timeout=timeout)
+        try:
+            call = self._wrap("create call", self._client.calls.create, to=to, from_=from_,
+                              url=url, method="POST", status_callback=status_callback,
+                              status_callback_method="POST",
+                              status_callback_event=list(status_events), timeout=timeout)
+        except TelephonyError as exc:
+            _check_caller_id(exc, from_)
+            raise
         return PlacedCall(call.sid, call.status)
 
     def update_call(self, sid: str, *, status: str | None = None, url: str | None = None) -> None:
@@ -75,13 +90,19 @@ class TwilioAdapter:
 
     def add_participant(self, conference: str, *, to: str, from_: str, status_callback: str,
                         timeout: int = 30, end_conference_on_exit: bool = False) -> PlacedCall:
-        p = self._wrap("add participant", self._client.conferences(conference).participants.create,
-                       from_=from_, to=to, status_callback=status_callback,
-                       status_callback_method="POST",
-                       status_callback_event=["initiated", "ringing", "answered", "completed"],
-                       timeout=timeout, beep="false", early_media=True,
-                       start_conference_on_enter=True,
-                       end_conference_on_exit=end_conference_on_exit)
+        try:
+            p = self._wrap("add participant",
+                           self._client.conferences(conference).participants.create,
+                           from_=from_, to=to, status_callback=status_callback,
+                           status_callback_method="POST",
+                           status_callback_event=["initiated", "ringing", "answered",
+                                                  "completed"],
+                           timeout=timeout, beep="false", early_media=True,
+                           start_conference_on_enter=True,
+                           end_conference_on_exit=end_conference_on_exit)
+        except TelephonyError as exc:
+            _check_caller_id(exc, from_)
+            raise
         return PlacedCall(p.call_sid, getattr(p, "status", "queued") or "queued")
 
     def hold_participant(self, conference_sid: str, call_sid: str, hold: bool,

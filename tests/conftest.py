@@ -106,7 +106,8 @@ organisations:
 """
 
 ALL_NUMBERS = ["+31881001001", "+31883001001", "+31883001002", "+31883001009",
-               "+31883002001", "+31887001001", WORKER, UNKNOWN, "+31612345678", WORKER_MOBILE]
+               "+31883002001", "+31887001001", WORKER, UNKNOWN, "+31612345678", WORKER_MOBILE,
+               "+31302860456"]
 
 
 @pytest.fixture(scope="session")

@@ -108,7 +108,7 @@ def _request(app) -> str:
         s.add(Call(id="c" * 32, call_sid="CAkill1", received_at=at, caller_org="utrecht",
                    urgent=False, consent=False))
         s.flush()
-        req = callbacks.create(s, call_id="c" * 32, transfer_id=None, caller_org="utrecht",
+        req, _ = callbacks.create(s, call_id="c" * 32, transfer_id=None, caller_org="utrecht",
                                line_id="svb-aow", urgent=False, consent=False, reason="closed",
                                worker_number="+31302860123", at=at)
         return req.id

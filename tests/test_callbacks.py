@@ -17,6 +17,7 @@ from callrouter.models import CallbackRequest
 from conftest import ALL_NUMBERS, WORKER, WORKER_MOBILE, action_of, says
 
 AMS = ZoneInfo("Europe/Amsterdam")
+OTHER_WORKER = "+31302860456"  # a colleague in the same municipality
 THURSDAY_0830 = datetime(2026, 11, 26, 8, 30, tzinfo=AMS)
 
 
@@ -25,7 +26,7 @@ def requests_(app) -> list[CallbackRequest]:
         return s.scalars(select(CallbackRequest).order_by(CallbackRequest.requested_at)).all()
 
 
-def ask_callback(phone, sid: str, digits: str = "32", options: str = "", from_: str = WORKER):
+def ask_callback(phone, sid: str, digits: str = "32", from_: str = WORKER):
     """Reach the closed kinderbijslag line (or a line by code) and ask for a callback."""
     root = phone.post("/voice/incoming", CallSid=sid, From=from_)
     root = phone.post(action_of(root), CallSid=sid, From=from_, Digits=digits)
@@ -157,7 +158,7 @@ def test_urgent_first_and_one_at_a_time_per_number(phone, app, clock):
     """Of two due requests on a one-number line the urgent one rings first, alone."""
     ask_callback(phone, "CAcb6")
     clock.set(datetime(2026, 11, 25, 20, 5, tzinfo=AMS))
-    ask_callback(phone, "CAcb7", options="9")
+    ask_callback(phone, "CAcb7", from_=OTHER_WORKER)
     with app.extensions["callrouter"].sessions.begin() as s:  # the second one is urgent
         s.execute(update(CallbackRequest).where(CallbackRequest.call_id.in_(
             select(CallbackRequest.call_id).order_by(CallbackRequest.requested_at.desc())
@@ -183,7 +184,7 @@ def test_redis_down_then_back_loses_and_doubles_nothing(phone, app, clock):
                                             socket_connect_timeout=0.3,
                                             retry=Retry(NoBackoff(), 0))
     ask_callback(phone, "CAcb8")
-    ask_callback(phone, "CAcb9")
+    ask_callback(phone, "CAcb9", from_=OTHER_WORKER)
     assert len(requests_(app)) == 2
     svc.__dict__["redis"] = real
     with app.app_context():
@@ -277,8 +278,8 @@ def test_real_redis_stopped_then_restarted(tmp_path, environ, twilio, clock):
         phone = Phone(app, client, twilio, url)
         ask_callback(phone, "CAcbr0")  # Redis up: scheduled at once
         redis_conn.stop_embedded(instance)
-        for i in range(1, 4):
-            ask_callback(phone, f"CAcbr{i}")  # Redis down: kept in the database only
+        for i in range(1, 4):  # Redis down: kept in the database only
+            ask_callback(phone, f"CAcbr{i}", from_=f"+3130286{i:04d}")
         assert len(requests_(app)) == 4
         redis_conn.ensure_embedded(instance)  # restarted (its saved data reloaded)
         try:
@@ -296,7 +297,7 @@ def test_real_redis_stopped_then_restarted(tmp_path, environ, twilio, clock):
 def test_operator_lists_cancels_and_reschedules(phone, app, clock):
     """`flask callbacks list|cancel|reschedule` work on ids and references."""
     ask_callback(phone, "CAcbo1")
-    ask_callback(phone, "CAcbo2")
+    ask_callback(phone, "CAcbo2", from_=OTHER_WORKER)
     first, second = requests_(app)
     runner = app.test_cli_runner()
     out = runner.invoke(args=["callbacks", "list"])
@@ -315,3 +316,37 @@ def test_operator_lists_cancels_and_reschedules(phone, app, clock):
     assert runner.invoke(args=["callbacks", "cancel", "NOPE42"]).exit_code != 0
     out = runner.invoke(args=["callbacks", "list", "--state", "cancelled"])
     assert first.reference in out.output and second.reference not in out.output
+
+
+def test_asking_again_updates_the_pending_request(phone, app, clock):
+    """A worker asking again for the same line keeps one request, in its place, and hears so."""
+    ask_callback(phone, "CAcbu1")
+    clock.set(datetime(2026, 11, 25, 20, 30, tzinfo=AMS))
+    root = phone.post("/voice/incoming", CallSid="CAcbu2", From=WORKER)
+    root = phone.post(action_of(root), CallSid="CAcbu2", From=WORKER, Digits="32")
+    root = phone.post(action_of(root), CallSid="CAcbu2", From=WORKER, Digits="1")
+    assert "bijgewerkt" in says(root) and "plaats" in says(root)
+    (req,) = requests_(app)
+    assert req.requested_at == datetime(2026, 11, 25, 20, 0, tzinfo=AMS)
+    assert len(app.extensions["callrouter"].queue("default").scheduled_job_registry
+               .get_job_ids()) == 1
+
+
+def test_same_urgency_keeps_order_and_one_call_per_number(phone, app, clock):
+    """Two normal requests on a one-number line: the older rings first, the other waits."""
+    ask_callback(phone, "CAcbs1", from_=OTHER_WORKER)
+    clock.set(datetime(2026, 11, 25, 20, 1, tzinfo=AMS))
+    ask_callback(phone, "CAcbs2")
+    older, newer = requests_(app)
+    clock.set(THURSDAY_0830)
+    phone.fire_scheduled()
+    phone.drain()
+    (first,) = callback_calls(phone)
+    assert f"cb={older.id}" in first["Url"]
+    phone.post(first["Url"], CallSid=first["Sid"])
+    phone.drain()
+    assert len(callback_calls(phone)) == 1  # the line's only number is busy with the first
+    phone.post(first["StatusCallback"], CallSid=first["Sid"], CallStatus="completed")
+    phone.drain()
+    second = callback_calls(phone)[1]
+    assert f"cb={newer.id}" in second["Url"]

@@ -137,6 +137,14 @@ def callback_planned(planned: datetime | None, now: datetime) -> str:
 
 
 GOODBYE = "Dank u wel voor het bellen. Tot ziens."
+
+
+def callback_updated(planned: datetime | None, now: datetime) -> str:
+    text = ("U had al een terugbelverzoek voor deze lijn. Dat verzoek is bijgewerkt en houdt "
+            "zijn plaats in de rij")
+    if planned is not None:
+        text += f"; u wordt teruggebeld vanaf {when(planned, now)}"
+    return text + ". Tot ziens."
 CALLBACK_IMPOSSIBLE = ("Deze lijn heeft geen openingstijden waarop wij kunnen terugbellen. "
                        "Kies een andere organisatie of probeer het later opnieuw. Tot ziens.")
 
@@ -178,6 +186,7 @@ ASK_CITIZEN = "Toets het telefoonnummer van de inwoner, gevolgd door een hekje."
 CITIZEN_INVALID = "Dat is geen geldig telefoonnummer."
 CITIZEN_CALLING = ("De inwoner wordt gebeld en komt zo in het gesprek. "
                    "U gaat terug naar het gesprek.")
+WORKER_LEFT = "De medewerker van de gemeente heeft het gesprek beëindigd. Dank u wel, tot ziens."
 HANDED_OVER = "U heeft het gesprek overgedragen. Dank u wel, tot ziens."
 ENDED_ALONE = "Er is nog niemand anders in het gesprek, dus het gesprek wordt beëindigd. Tot ziens."
 RETURNING = "U gaat terug naar het gesprek."

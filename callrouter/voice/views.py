@@ -541,9 +541,26 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+@bp.post("/worker-left")
+def worker_left():
+    """Said to a professional whose conversation the worker ended, before hanging up."""
+    return twiml(_r().say(speech.WORKER_LEFT, hangup=True))
+
+
 @bp.post("/professional/done")
 def professional_done():
     return twiml(_r().say(hangup=True))
+
+
+def _left_professional_alone(s, tr: Transfer) -> bool:
+    """The worker hung up in a connected transfer without handing over: True if nobody but the
+    professional is left, so the conference must end rather than leave them in silence."""
+    if tr.state != "connected" or tr.worker_left_at is not None:
+        return False
+    tr.worker_left_at = now()
+    citizen = s.scalar(select(func.count()).select_from(Leg).where(
+        Leg.transfer_id == tr.id, Leg.kind == "citizen", Leg.status.not_in(tflow.TERMINAL)))
+    return not citizen
 
 
 def _worker_gone(s, tr: Transfer) -> bool:
@@ -569,8 +586,7 @@ def conference_done():
             return twiml(_r().say(redirect="/voice/incoming"))
         if worker_hung_up:
             cancel = _worker_gone(s, tr)
-            if tr.state == "connected" and tr.worker_left_at is None:
-                tr.worker_left_at = now()
+            end_alone = _left_professional_alone(s, tr)
             state = "gone"
         elif tr.accepted_at is None:
             # * while the professional's phone rings: abort the transfer, keep the call. (The
@@ -589,6 +605,8 @@ def conference_done():
     if cancel:
         jobs.dispatch(jobs.cancel_legs, tr_id)
     if state == "gone":
+        if end_alone:
+            jobs.dispatch(jobs.end_conference, tr_id)
         return twiml(_r().say())
     if state == "aborted":
         return twiml(_menu_prompt(0, intro=speech.TRANSFER_ABORTED))
@@ -715,19 +733,22 @@ def callback():
     number = routing.normalise_number(request.form.get("From", "")[:64])
     with svc.sessions.begin() as s:
         # Written first; one request per call, also when the webhook is delivered twice.
-        req = callbacks.create(s, call_id=call.id, transfer_id=_arg_id("tr"),
+        req, updated = callbacks.create(s, call_id=call.id, transfer_id=_arg_id("tr"),
                                caller_org=call.caller_org, line_id=line.id, urgent=call.urgent,
-                               consent=call.consent, reason=reason, worker_number=number, at=at)
+                               consent=call.consent, reason=reason, worker_number=number,
+                               at=at)
         row = s.get(Call, call.id)
         row.outcome = "callback-requested"
         request_id, planned, state = req.id, req.planned_at, req.state
-    if state == "pending":
+    if state == "pending" and not updated:
         jobs.after_response(callbacks.schedule, request_id)
         jobs.dispatch(callbacks.send_confirmation, request_id, queue="default",
                       job_id=f"cb-sms-{request_id}")
     local_now = at.astimezone(svc.directory.tz)
     if state != "pending":
         return twiml(_r().say(speech.CALLBACK_IMPOSSIBLE, hangup=True))
+    if updated:
+        return twiml(_r().say(speech.callback_updated(planned, local_now), hangup=True))
     return twiml(_r().say(speech.callback_planned(planned, local_now), hangup=True))
 
 
@@ -760,8 +781,10 @@ def _call_status_update(status: str):
         # and an unqualified `id` inside the subquery would mean transfers.id.
         ringing = literal_column("EXISTS (SELECT 1 FROM transfers AS t WHERE "
                                  "t.call_id = calls.id AND t.state = 'dialling')")
+        talking = literal_column("EXISTS (SELECT 1 FROM transfers AS t WHERE "
+                                 "t.call_id = calls.id AND t.state = 'connected')")
         stmt = (update(calls).where(calls.c.call_sid == bindparam("sid")).values(**values)
-                .returning(calls.c.id, ringing))
+                .returning(calls.c.id, ringing, talking))
     if len(_STATUS_UPDATES) < 64:  # statuses are validated to a short safe alphabet
         _STATUS_UPDATES[status] = stmt
     return stmt
@@ -775,6 +798,7 @@ def status_call():
     if not sid:
         return twiml(_EMPTY)
     cancel: list[str] = []
+    end_alone: list[str] = []
     # No read first: the event (joined to the call by its CallSid) and one conditional update;
     # a plain connection, since no ORM object is loaded here.
     with svc.engine.begin() as s:
@@ -788,6 +812,7 @@ def status_call():
             "sid": sid, "now": now(),
             "duration": int(duration) if duration.isdigit() and len(duration) < 9 else None,
         }).first()
+        talking_id = row[0] if row is not None and row[2] and status in tflow.TERMINAL else None
         if row is not None and row[1] and status in tflow.TERMINAL:
             # The worker is gone: end every attempt still ringing.
             transfers = Transfer.__table__
@@ -796,8 +821,16 @@ def status_call():
                 .where(transfers.c.call_id == row[0], transfers.c.state == "dialling")
                 .values(state="ended", outcome="abandoned", ended_at=now())
                 .returning(transfers.c.id)))
+    if talking_id is not None:  # the worker's call ended during a conversation
+        with svc.sessions.begin() as ss:
+            for tr in ss.scalars(select(Transfer).where(Transfer.call_id == talking_id,
+                                                        Transfer.state == "connected")):
+                if _left_professional_alone(ss, tr):
+                    end_alone.append(tr.id)
     for tr_id in cancel:
         jobs.dispatch(jobs.cancel_legs, tr_id)
+    for tr_id in end_alone:
+        jobs.dispatch(jobs.end_conference, tr_id)
     return twiml(_EMPTY)
 
 
