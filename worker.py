@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         counts = callbacks.sweep()
         callbacks.schedule_sweep()
         logging.getLogger(__name__).info("callback sweep at start: %s", counts)
+        from callrouter import reconcile
+
+        reconcile.schedule()  # hourly: the call log against the provider's call list
         worker = Worker([QUEUE_CALLS, QUEUE_DEFAULT], connection=svc.redis)
         logging.getLogger(__name__).info("worker listening on %s", ", ".join(worker.queue_names()))
         burst = "--burst" in (argv or sys.argv[1:])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlparse
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,20 @@ class TelephonyError(Exception):
 class PlacedCall:
     sid: str
     status: str
+
+
+@dataclass(frozen=True)
+class ProviderCall:
+    """One call as the provider's call list reports it (for reconciliation)."""
+
+    sid: str
+    status: str
+    direction: str
+    from_: str
+    to: str
+    start_time: datetime | None
+    end_time: datetime | None
+    duration: int | None
 
 
 # Twilio refuses a From it cannot present: 21210 (not a verified or owned number) and 21212
@@ -116,6 +131,21 @@ class TwilioAdapter:
     def end_conference(self, conference_sid: str) -> None:
         self._wrap("end conference", self._client.conferences(conference_sid).update,
                    status="completed")
+
+    def list_calls(self, since: datetime, limit: int = 5000) -> list[ProviderCall]:
+        """Calls that started at or after `since` (`GET Calls.json?StartTime>=`)."""
+        records = self._wrap("list calls", self._client.calls.list, start_time_after=since,
+                             limit=limit, page_size=min(limit, 1000))
+        out = []
+        for c in records:
+            duration = getattr(c, "duration", None)
+            out.append(ProviderCall(
+                sid=c.sid, status=c.status or "", direction=getattr(c, "direction", "") or "",
+                from_=getattr(c, "_from", None) or getattr(c, "from_", "") or "",
+                to=c.to or "", start_time=getattr(c, "start_time", None),
+                end_time=getattr(c, "end_time", None),
+                duration=int(duration) if str(duration or "").isdigit() else None))
+        return out
 
     def send_sms(self, *, to: str, from_: str, body: str) -> str:
         msg = self._wrap("send message", self._client.messages.create, to=to, from_=from_,

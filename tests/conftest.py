@@ -210,6 +210,7 @@ class TwilioStub:
         self.participants: list[tuple[str, dict]] = []
         self.conference_updates: list[tuple[str, dict]] = []
         self.messages: list[dict] = []
+        self.list_requests: list[str] = []
         self.fail_create = 0
         base = f"{API}/2010-04-01/Accounts/{ACCOUNT}"
         rsps.add_callback(responses.POST, f"{base}/Calls.json", callback=self._create)
@@ -227,6 +228,9 @@ class TwilioStub:
                           re.compile(rf"{re.escape(base)}/Conferences/(CF\w+)\.json"),
                           callback=self._conference)
         rsps.add_callback(responses.POST, f"{base}/Messages.json", callback=self._message)
+        self.call_list: list[dict] = []  # what GET Calls.json answers (reconciliation)
+        self.list_url = re.compile(rf"{re.escape(base)}/Calls\.json.*")
+        rsps.add_callback(responses.GET, self.list_url, callback=self._list)
 
     @staticmethod
     def _form(request) -> dict:
@@ -275,6 +279,11 @@ class TwilioStub:
         self.messages.append(form)
         return 201, {}, json.dumps({"sid": "SM" + uuid.uuid4().hex, "status": "queued",
                                     "account_sid": ACCOUNT})
+
+    def _list(self, request):
+        self.list_requests.append(request.url)
+        return 200, {}, json.dumps({"calls": self.call_list, "page": 0, "page_size": 1000,
+                                    "next_page_uri": None, "uri": "/Calls.json"})
 
     def calls_to(self, number: str) -> list[dict]:
         return [c for c in self.created if c.get("To") == number]
@@ -378,11 +387,11 @@ class Clock:
     """One clock for the voice handlers, the jobs and the callbacks; tests move it."""
 
     def __init__(self, monkeypatch, start: datetime):
-        from callrouter import callbacks, jobs
+        from callrouter import callbacks, jobs, reconcile
         from callrouter.voice import callback_views, views
 
         self.moment = start.astimezone(UTC)
-        for module in (views, jobs, callbacks, callback_views):
+        for module in (views, jobs, callbacks, callback_views, reconcile):
             monkeypatch.setattr(module, "now", lambda: self.moment)
 
     def set(self, moment: datetime) -> None:

@@ -1,0 +1,159 @@
+"""Reconciliation: the call log against the provider's own call list.
+
+A status callback can be lost (a network failure, a deploy at the wrong second). Every hour
+an RQ job lists the provider's calls of the last hours (`GET Calls.json?StartTime>=`) and
+fills in the final state of every call, leg and callback attempt whose last status callback
+never arrived. An inbound call that the provider knows and the log does not is recorded with
+the outcome `reconstructed`. All updates only move states forward, so a late callback that
+arrives after all changes nothing and duplicates no row.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from callrouter import callbacks, db, services
+from callrouter.flows import routing
+from callrouter.flows import transfer as tflow
+from callrouter.models import Call, CallbackRequest, Event, Leg, Transfer
+from callrouter.privacy import mask
+from callrouter.twilio_adapter import TelephonyError
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(hours=6)
+EVERY = timedelta(hours=1)
+# Calls younger than this may still get their own callbacks: leave them alone.
+GRACE = timedelta(minutes=10)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _event(s, sid: str, status: str) -> None:
+    db.insert_ignore(s, Event.__table__, dict(
+        source="reconcile", sid=sid, event=status, sequence=-1, received_at=now(),
+        detail={"CallStatus": status}, call_id=None, transfer_id=None))
+
+
+def reconcile(window: timedelta = WINDOW) -> dict:
+    """Compare the log of the last `window` with the provider and fill in what is missing."""
+    svc = services.current()
+    at = now()
+    since = at - window
+    counts = {"calls": 0, "legs": 0, "transfers": 0, "callbacks": 0, "reconstructed": 0}
+    try:
+        provider = {c.sid: c for c in svc.telephony.list_calls(since)}
+    except TelephonyError:
+        log.warning("reconciliation skipped: the provider's call list is unavailable")
+        return counts
+    finished = {sid: c for sid, c in provider.items() if c.status in tflow.TERMINAL}
+    callback_updates: list[tuple[str, int, str, str]] = []
+    with svc.sessions.begin() as s:
+        # Inbound calls whose final status never arrived.
+        for call in s.scalars(select(Call).where(Call.received_at >= since,
+                                                 Call.received_at < at - GRACE,
+                                                 Call.ended_at.is_(None))):
+            pc = finished.get(call.call_sid)
+            if pc is None:
+                continue
+            call.status = pc.status
+            call.ended_at = pc.end_time or at
+            call.duration_s = call.duration_s or pc.duration
+            call.outcome = call.outcome or "abandoned"
+            _event(s, call.call_sid, pc.status)
+            counts["calls"] += 1
+        # Legs whose final status never arrived.
+        for leg in s.scalars(select(Leg).where(Leg.created_at >= since,
+                                               Leg.call_sid.is_not(None),
+                                               Leg.status.not_in(tflow.TERMINAL))):
+            pc = finished.get(leg.call_sid)
+            if pc is None:
+                continue
+            leg.status = pc.status
+            leg.ended_at = pc.end_time or at
+            leg.outcome = leg.outcome or tflow.leg_outcome(
+                pc.status, leg.answered_at is not None, leg.accepted_at is not None)
+            _event(s, leg.call_sid, pc.status)
+            counts["legs"] += 1
+        s.flush()
+        # Transfers left open by those lost callbacks.
+        for tr in s.scalars(select(Transfer).where(Transfer.created_at >= since,
+                                                   Transfer.created_at < at - GRACE,
+                                                   Transfer.state.in_(("dialling",
+                                                                       "connected")))):
+            legs = s.scalars(select(Leg).where(Leg.transfer_id == tr.id,
+                                               Leg.kind == "professional")).all()
+            if any(leg.status not in tflow.TERMINAL for leg in legs):
+                continue
+            if tr.state == "dialling":
+                tr.outcome = tflow.transfer_outcome([leg.outcome for leg in legs if leg.outcome])
+            tr.state = "ended"
+            tr.ended_at = tr.ended_at or max((leg.ended_at for leg in legs if leg.ended_at),
+                                             default=at)
+            if tr.accepted_at is not None and tr.duration_s is None:
+                tr.duration_s = round((tr.ended_at - tr.accepted_at).total_seconds(), 2)
+            counts["transfers"] += 1
+        # Callback attempts whose professional leg ended unreported.
+        for req in s.scalars(select(CallbackRequest).where(
+                CallbackRequest.state.in_(callbacks.ACTIVE),
+                CallbackRequest.call_sid.is_not(None))):
+            pc = finished.get(req.call_sid)
+            if pc is not None:
+                callback_updates.append((req.id, req.attempts, req.state, pc.status))
+                _event(s, req.call_sid, pc.status)
+        # Inbound calls the log never saw.
+        known = set(s.scalars(select(Call.call_sid).where(Call.call_sid.in_(list(provider)))))
+        internal = svc.directory.internal_number
+        for pc in provider.values():
+            if pc.sid in known or pc.direction != "inbound" or pc.to != internal:
+                continue
+            if pc.start_time is not None and pc.start_time > at - GRACE:
+                continue
+            number = routing.normalise_number(pc.from_)
+            caller = routing.identify(svc.directory, number)
+            s.add(Call(id=uuid.uuid4().hex, call_sid=pc.sid, caller_org=caller.id if caller
+                       else None, identified_by="number" if caller else None,
+                       from_hmac=svc.pseudonyms.pseudonym(number or pc.from_ or None),
+                       from_masked=mask(number or pc.from_ or None),
+                       received_at=pc.start_time or at, ended_at=pc.end_time,
+                       status=pc.status, duration_s=pc.duration, outcome="reconstructed",
+                       urgent=False, consent=False))
+            _event(s, pc.sid, pc.status or "-")
+            counts["reconstructed"] += 1
+    for request_id, attempt, state, status in callback_updates:
+        if state == "dialling":
+            callbacks.attempt_failed(request_id, attempt,
+                                     tflow.leg_outcome(status, False, False))
+        elif state == "connected":
+            callbacks.finished(request_id, attempt, "connected")
+        else:
+            callbacks.attempt_failed(request_id, attempt, "professional-left")
+        counts["callbacks"] += 1
+    if any(counts.values()):
+        log.info("reconciliation filled in: %s", counts)
+    return counts
+
+
+def reconcile_and_reschedule() -> dict:
+    """RQ job: reconcile, then schedule the next run (one job per hour, by its id)."""
+    counts = reconcile()
+    schedule()
+    return counts
+
+
+def schedule() -> None:
+    svc = services.current()
+    nxt = (now() + EVERY).replace(minute=5, second=0, microsecond=0)
+    try:
+        svc.queue("default").enqueue_at(nxt, reconcile_and_reschedule,
+                                        job_id=f"reconcile-{nxt:%Y%m%d%H}", result_ttl=3600,
+                                        failure_ttl=24 * 3600)
+    except (RedisError, OSError):
+        log.warning("could not schedule the reconciliation")
