@@ -82,14 +82,17 @@ def create(session, *, call_id: str, transfer_id: str | None, caller_org: str | 
             return same, True
     d = svc.directory
     line = d.line(line_id)
-    planned = cflow.first_plan(d, line, d.caller(caller_org), at, reason)
+    # Without a number to call back (a withheld number), there is nobody to call: refused.
+    planned = cflow.first_plan(d, line, d.caller(caller_org), at, reason) if worker_number \
+        else None
     req = CallbackRequest(
         id=uuid.uuid4().hex, reference=_reference(), call_id=call_id, transfer_id=transfer_id,
         caller_org=caller_org, target_org=line.organisation_id, line_id=line_id, urgent=urgent,
         consent=consent, reason=reason,
         worker_number_enc=svc.pseudonyms.encrypt(worker_number) if worker_number else None,
         worker_hmac=worker_hmac, worker_masked=mask(worker_number),
-        state="pending" if planned else "failed", outcome=None if planned else "never-open",
+        state="pending" if planned else "failed",
+        outcome=None if planned else ("never-open" if worker_number else "no-number"),
         requested_at=at, planned_at=planned, attempts=0,
         max_attempts=svc.settings.callback_attempts, updated_at=at)
     session.add(req)
@@ -263,8 +266,8 @@ def dial_worker(request_id: str, attempt: int) -> None:
                 or req.worker_call_sid:
             return
         number = svc.pseudonyms.decrypt(req.worker_number_enc)
-    if not number:
-        attempt_failed(request_id, attempt, "worker-unknown")
+    if not number:  # (requests without a dialable number are refused when made)
+        worker_unreachable(request_id, attempt)
         return
     try:
         placed = svc.telephony.add_participant(
@@ -276,9 +279,32 @@ def dial_worker(request_id: str, attempt: int) -> None:
         worker_unreachable(request_id, attempt)
         return
     with svc.sessions.begin() as s:
-        s.execute(update(CallbackRequest).where(
-            CallbackRequest.id == request_id, CallbackRequest.attempts == attempt)
-            .values(worker_call_sid=placed.sid))
+        still = s.execute(update(CallbackRequest).where(
+            CallbackRequest.id == request_id, CallbackRequest.attempts == attempt,
+            CallbackRequest.state == "connecting")
+            .values(worker_call_sid=placed.sid)).rowcount
+    if not still:  # the professional left while this request was in flight
+        _end_call(placed.sid)
+
+
+def professional_left(request_id: str, attempt: int) -> None:
+    """The professional hung up while the worker was being dialled: stop ringing the worker."""
+    svc = services.current()
+    with svc.sessions() as s:
+        req = s.get(CallbackRequest, request_id)
+        worker_sid = req.worker_call_sid if req is not None and req.attempts == attempt else None
+    if worker_sid:
+        _end_call(worker_sid)
+    attempt_failed(request_id, attempt, "professional-left")
+
+
+def _end_call(sid: str) -> None:
+    svc = services.current()
+    for status in ("canceled", "completed"):  # ringing, or answered meanwhile
+        try:
+            svc.telephony.update_call(sid, status=status)
+        except TelephonyError:
+            continue
 
 
 def worker_unreachable(request_id: str, attempt: int) -> None:

@@ -145,6 +145,8 @@ def callback_updated(planned: datetime | None, now: datetime) -> str:
     if planned is not None:
         text += f"; u wordt teruggebeld vanaf {when(planned, now)}"
     return text + ". Tot ziens."
+CALLBACK_NO_NUMBER = ("Uw nummer is afgeschermd, dus wij kunnen u niet terugbellen. "
+                      "Bel gerust later opnieuw. Tot ziens.")
 CALLBACK_IMPOSSIBLE = ("Deze lijn heeft geen openingstijden waarop wij kunnen terugbellen. "
                        "Kies een andere organisatie of probeer het later opnieuw. Tot ziens.")
 

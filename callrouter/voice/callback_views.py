@@ -68,6 +68,10 @@ def callback_answer():
     plays = _arg_int("n", default=1, hi=10)
     with svc.sessions.begin() as s:
         req, attempt = _request(s)
+        if (req is not None and key == "1" and req.state in ("connecting", "connected")
+                and req.call_sid == (_sid("CallSid") or None)):
+            # A retried delivery of this very acceptance: answer it the same way again.
+            return twiml(_professional_conference(req.id, attempt))
         if req is None or req.state != "dialling":
             return twiml(_r().say(NOT_NEEDED, hangup=True))
         if key != "1":
@@ -84,13 +88,16 @@ def callback_answer():
         request_id = req.id
     jobs.dispatch(callbacks.dial_worker, request_id, attempt,
                   job_id=f"cb-dial-{request_id}-{attempt}")
-    name = callbacks.conference_name(request_id, attempt)
+    return twiml(_professional_conference(request_id, attempt))
+
+
+def _professional_conference(request_id: str, attempt: int) -> str:
     # The professional waits (hearing why) until the worker joins and starts the conference.
-    return twiml(_r().conference(
-        name, intro=speech.CALLBACK_CALLING_WORKER,
+    return _r().conference(
+        callbacks.conference_name(request_id, attempt), intro=speech.CALLBACK_CALLING_WORKER,
         action=f"/voice/professional/done?cb={request_id}", wait_url="/voice/hold",
         status_callback=f"/voice/callback/conference?cb={request_id}&att={attempt}",
-        start_on_enter=False, end_on_exit=True, hangup_on_star=False, label="professional"))
+        start_on_enter=False, end_on_exit=True, hangup_on_star=False, label="professional")
 
 
 def _leg_event(source: str) -> tuple[str, str] | None:
@@ -119,8 +126,7 @@ def callback_status():
         outcome = tflow.leg_outcome(status, answered=False, accepted=False)
         jobs.dispatch(callbacks.attempt_failed, req.id, attempt, outcome, queue="default")
     elif state == "connecting":  # hung up while the worker was being dialled
-        jobs.dispatch(callbacks.attempt_failed, req.id, attempt, "professional-left",
-                      queue="default")
+        jobs.dispatch(callbacks.professional_left, req.id, attempt, queue="default")
     elif state == "connected":
         jobs.dispatch(callbacks.finished, req.id, attempt, "connected", queue="default")
     return twiml(_EMPTY)
@@ -144,9 +150,10 @@ def callback_worker_status():
             return twiml(_EMPTY)
         state, request_id = req.state, req.id
     if status in tflow.TERMINAL:
-        if state == "connecting":
+        if state == "connecting" and status != "completed":
             jobs.dispatch(callbacks.worker_unreachable, request_id, attempt, queue="default")
-        elif state == "connected":
+        elif state == "connected" or status == "completed":
+            # Twilio reports `completed` only for an answered call: they did talk.
             jobs.dispatch(callbacks.finished, request_id, attempt, "connected", queue="default")
     return twiml(_EMPTY)
 

@@ -137,13 +137,15 @@ def incoming():
     raw_from = request.form.get("From", "")[:64]
     caller = routing.identify(svc.directory, raw_from)
     number = raw_from if caller is not None else routing.normalise_number(raw_from)
-    from_hmac = svc.pseudonyms.pseudonym(number or raw_from or None)
+    # A withheld or invalid number ("anonymous") gets a pseudonym of its own call, so that
+    # wrong PINs of one such caller never lock out every other one.
+    from_hmac = svc.pseudonyms.pseudonym(number or f"call:{sid}")
     with svc.sessions.begin() as s:
         # A retried webhook finds the call it made before (the insert does nothing).
         call_id = uuid.uuid4().hex
         inserted = db.insert_ignore(s, Call.__table__, dict(
             id=call_id, call_sid=sid, received_at=now(), from_hmac=from_hmac,
-            from_masked=mask(number or raw_from or None), status="in-progress",
+            from_masked=mask(number) if number else "onbekend", status="in-progress",
             caller_org=caller.id if caller else None,
             identified_by="number" if caller else None, urgent=False, consent=False))
         if not inserted:
@@ -500,6 +502,9 @@ def whisper_answer():
         tr, leg = _transfer_and_leg(s)
         if tr is None:
             return twiml(_r().say(speech.WHISPER_GONE, hangup=True))
+        if key == "1" and leg.accepted_at is not None and tr.state == "connected":
+            # A retried delivery of this very acceptance: answer it the same way again.
+            return twiml(_professional_conference(tr.id))
         if tr.state != "dialling":
             gone = speech.WHISPER_TAKEN if tr.state == "connected" else speech.WHISPER_GONE
             return twiml(_r().say(gone, hangup=True))
@@ -520,13 +525,7 @@ def whisper_answer():
             leg.accepted_at, leg.outcome = at, "accepted"
             call = s.get(Call, tr.call_id)
             call.outcome = "connected"
-            tr_id = tr.id
-            body = _r().conference(
-                tr_id, intro=speech.ACCEPTED, action=f"/voice/professional/done?tr={tr_id}",
-                wait_url=None, status_callback=f"/voice/status/conference?tr={tr_id}",
-                start_on_enter=True, end_on_exit=True, hangup_on_star=False,
-                label="professional")
-            return twiml(body)
+            return twiml(_professional_conference(tr.id))
         if key in ("2", "") and leg.whisper_plays < 3:
             leg.whisper_plays += 1
             return twiml(_whisper_prompt(tr, leg))
@@ -535,6 +534,13 @@ def whisper_answer():
     # Move on at once; the leg's final status callback would do the same (and finds it done).
     jobs.dispatch(jobs.place_leg, tr_id, next_position, job_id=f"leg-{tr_id}-{next_position}")
     return twiml(_r().say(speech.WHISPER_DECLINED, hangup=True))
+
+
+def _professional_conference(tr_id: str) -> str:
+    return _r().conference(
+        tr_id, intro=speech.ACCEPTED, action=f"/voice/professional/done?tr={tr_id}",
+        wait_url=None, status_callback=f"/voice/status/conference?tr={tr_id}",
+        start_on_enter=True, end_on_exit=True, hangup_on_star=False, label="professional")
 
 
 def _aware(moment: datetime) -> datetime:
@@ -591,10 +597,17 @@ def conference_done():
         elif tr.accepted_at is None:
             # * while the professional's phone rings: abort the transfer, keep the call. (The
             # conference's participant-leave may have ended the attempt a moment earlier.)
-            cancel = tr.state == "dialling" or tr.outcome == "abandoned"
-            if cancel:
-                tr.state, tr.outcome, tr.ended_at = "ended", "cancelled", tr.ended_at or now()
-            state = "aborted" if cancel or tr.outcome == "cancelled" else "unanswered"
+            aborted = s.execute(update(Transfer).where(
+                Transfer.id == tr.id, Transfer.accepted_at.is_(None),
+                or_(Transfer.state == "dialling", Transfer.outcome == "abandoned"))
+                .values(state="ended", outcome="cancelled",
+                        ended_at=func.coalesce(Transfer.ended_at, now()))).rowcount
+            s.refresh(tr)
+            cancel = bool(aborted)
+            if tr.state == "connected":  # accepted a moment ago: carry on as connected
+                state = "menu"
+            else:
+                state = "aborted" if cancel or tr.outcome == "cancelled" else "unanswered"
         else:
             cancel = False
             prof = s.scalar(select(Leg).where(Leg.transfer_id == tr.id, Leg.kind == "professional",
@@ -746,7 +759,8 @@ def callback():
                       job_id=f"cb-sms-{request_id}")
     local_now = at.astimezone(svc.directory.tz)
     if state != "pending":
-        return twiml(_r().say(speech.CALLBACK_IMPOSSIBLE, hangup=True))
+        text = speech.CALLBACK_NO_NUMBER if not number else speech.CALLBACK_IMPOSSIBLE
+        return twiml(_r().say(text, hangup=True))
     if updated:
         return twiml(_r().say(speech.callback_updated(planned, local_now), hangup=True))
     return twiml(_r().say(speech.callback_planned(planned, local_now), hangup=True))
