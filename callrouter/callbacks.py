@@ -395,6 +395,12 @@ def send_confirmation(request_id: str) -> str | None:
         planned, reference = req.planned_at, req.reference
     if not number or not is_mobile(number):
         return None
+    with svc.sessions.begin() as s:  # once, also when this job is delivered twice
+        first = s.execute(update(CallbackRequest).where(
+            CallbackRequest.id == request_id, CallbackRequest.confirmed_at.is_(None))
+            .values(confirmed_at=now())).rowcount
+    if not first:
+        return None
     from callrouter.flows.speech import when
 
     local_now = now().astimezone(d.tz)

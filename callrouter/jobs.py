@@ -174,11 +174,13 @@ def cancel_legs(transfer_id: str) -> int:
     return ended
 
 
-def hold_professional(transfer_id: str, hold: bool) -> None:
-    """Put the professional on hold (with a Dutch message) while the worker is in the * menu."""
+def hold_professional(transfer_id: str) -> None:
+    """Apply the wished hold state: the professional waits (hearing a Dutch message) while the
+    worker is in the * menu, and is taken off hold when the worker returns or hands over."""
     svc = services.current()
     with svc.sessions.begin() as s:
         tr = s.get(Transfer, transfer_id)
+        hold = bool(tr.hold_wanted) if tr is not None else False
         leg = s.scalars(select(Leg).where(Leg.transfer_id == transfer_id,
                                           Leg.kind == "professional",
                                           Leg.accepted_at.is_not(None))).first()

@@ -102,6 +102,7 @@ class Transfer(Base):
     citizen_added_at: Mapped[datetime | None] = mapped_column(TS)
     worker_left_at: Mapped[datetime | None] = mapped_column(TS)
     ended_at: Mapped[datetime | None] = mapped_column(TS)
+    hold_wanted: Mapped[bool | None] = mapped_column(Boolean)  # the professional's hold, desired
     time_to_answer_s: Mapped[float | None] = mapped_column(Float)
     duration_s: Mapped[float | None] = mapped_column(Float)
     minutes_saved: Mapped[float | None] = mapped_column(Float)
@@ -178,6 +179,8 @@ class CallbackRequest(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     call_sid: Mapped[str | None] = mapped_column(String(64), index=True)  # professional leg
+    number_index: Mapped[int | None] = mapped_column(Integer)  # hunt-group number of the attempt
+    confirmed_at: Mapped[datetime | None] = mapped_column(TS)  # SMS confirmation sent
     worker_call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
     last_attempt_at: Mapped[datetime | None] = mapped_column(TS)
     done_at: Mapped[datetime | None] = mapped_column(TS)

@@ -432,7 +432,8 @@ def transfer():
         # A webhook retried by Twilio must not start a second transfer.
         recent = s.scalar(select(Transfer).where(
             Transfer.call_id == call.id, Transfer.line_id == line.id,
-            Transfer.state == "dialling", Transfer.created_at >= at - timedelta(seconds=30)))
+            Transfer.state.in_(("dialling", "connected")),
+            Transfer.created_at >= at - timedelta(seconds=30)))
         tr = recent or Transfer(
             id=uuid.uuid4().hex, call_id=call.id, caller_org=call.caller_org, target_org=org.id,
             line_id=line.id, urgent=opts.urgent, consent=opts.consent, state="dialling",
@@ -566,6 +567,9 @@ def _left_professional_alone(s, tr: Transfer) -> bool:
     tr.worker_left_at = now()
     citizen = s.scalar(select(func.count()).select_from(Leg).where(
         Leg.transfer_id == tr.id, Leg.kind == "citizen", Leg.status.not_in(tflow.TERMINAL)))
+    if citizen:  # a hand-over after all: citizen and professional go on, nobody on hold
+        tr.hold_wanted = False
+        jobs.after_response(jobs.dispatch, jobs.hold_professional, tr.id)
     return not citizen
 
 
@@ -626,7 +630,7 @@ def conference_done():
     if state == "unanswered":
         return twiml(_r().say(redirect=f"/voice/unanswered?tr={tr_id}"))
     if state == "menu":
-        jobs.dispatch(jobs.hold_professional, tr_id, True)
+        _want_hold(tr_id, True)
         return twiml(_r().ask(f"/voice/handover?tr={tr_id}", speech.HANDOVER_MENU, timeout=8))
     return twiml(_r().ask("/voice/again", speech.CONVERSATION_ENDED, speech.NEW_TRANSFER,
                           timeout=6))
@@ -661,12 +665,20 @@ def handover():
             handed_over = bool(citizen)
     if key == "2":
         if handed_over:
-            jobs.dispatch(jobs.hold_professional, tr_id, False)
+            _want_hold(tr_id, False)
             return twiml(_r().say(speech.HANDED_OVER, hangup=True))
         jobs.dispatch(jobs.end_conference, tr_id)
         return twiml(_r().say(speech.ENDED_ALONE, hangup=True))
-    jobs.dispatch(jobs.hold_professional, tr_id, False)
+    _want_hold(tr_id, False)
     return twiml(_worker_conference(tr_id, speech.RETURNING, start_on_enter=True))
+
+
+def _want_hold(tr_id: str, hold: bool) -> None:
+    """Record whether the professional should be on hold, then let a job apply it. The job
+    applies the newest wish, so jobs that run out of order cannot leave a stale hold."""
+    with services.current().sessions.begin() as s:
+        s.execute(update(Transfer).where(Transfer.id == tr_id).values(hold_wanted=hold))
+    jobs.dispatch(jobs.hold_professional, tr_id)
 
 
 def _ask_citizen(tr_id: str, tries: int, intro: str = "") -> str:
@@ -690,20 +702,34 @@ def citizen():
         if number is None:
             if tries + 1 < 3:
                 return twiml(_ask_citizen(tr.id, tries + 1, speech.CITIZEN_INVALID))
-            jobs.dispatch(jobs.hold_professional, tr.id, False)
-            return twiml(_worker_conference(tr.id, speech.CITIZEN_INVALID + " "
-                                            + speech.RETURNING, start_on_enter=True))
-        position = s.scalar(select(func.count()).select_from(Leg).where(
-            Leg.transfer_id == tr.id, Leg.kind == "citizen")) or 0
-        leg = Leg(id=uuid.uuid4().hex, transfer_id=tr.id, kind="citizen", position=position,
-                  number_hmac=svc.pseudonyms.pseudonym(number), number_masked=mask(number),
-                  status="queued", created_at=now())
-        s.add(leg)
-        tr.citizen_added_at = tr.citizen_added_at or now()
-        leg_id = leg.id
-    # The citizen's number stays in this process's memory: never in a queue or a table.
-    jobs.after_response(jobs.add_citizen, tr_id, leg_id, number)
-    jobs.dispatch(jobs.hold_professional, tr_id, False)
+            retry = False
+        else:
+            retry = True
+    if not retry:
+        _want_hold(tr_id, False)
+        return twiml(_worker_conference(tr_id, speech.CITIZEN_INVALID + " " + speech.RETURNING,
+                                        start_on_enter=True))
+    number_hmac = svc.pseudonyms.pseudonym(number)
+    with svc.sessions.begin() as s:
+        tr = s.get(Transfer, tr_id)
+        calling = s.scalar(select(Leg.id).where(
+            Leg.transfer_id == tr.id, Leg.kind == "citizen", Leg.number_hmac == number_hmac,
+            Leg.status.not_in(tflow.TERMINAL)))
+        if calling is not None:  # a retried webhook, or the same number again: ring it once
+            leg_id = None
+        else:
+            position = s.scalar(select(func.count()).select_from(Leg).where(
+                Leg.transfer_id == tr.id, Leg.kind == "citizen")) or 0
+            leg = Leg(id=uuid.uuid4().hex, transfer_id=tr.id, kind="citizen",
+                      position=position, number_hmac=number_hmac, number_masked=mask(number),
+                      status="queued", created_at=now())
+            s.add(leg)
+            tr.citizen_added_at = tr.citizen_added_at or now()
+            leg_id = leg.id
+    if leg_id is not None:
+        # The citizen's number stays in this process's memory: never in a queue or a table.
+        jobs.after_response(jobs.add_citizen, tr_id, leg_id, number)
+    _want_hold(tr_id, False)
     return twiml(_worker_conference(tr_id, speech.CITIZEN_CALLING, start_on_enter=True))
 
 
