@@ -141,19 +141,62 @@ def run_due(request_id: str, attempt: int) -> None:
         start_due(line_id)
 
 
-def start_due(line_id: str) -> list[str]:
-    """Start due requests of a line, urgent first then oldest, within the hunt group's size."""
+def start_due(line_id: str, wait: float = 20) -> list[str]:
+    """Start due requests of a line, urgent first then oldest, within the hunt group's size.
+
+    Serialised per line (a Redis lock), so that workers starting the same minute's requests
+    together cannot overfill the line; each attempt takes a number no other attempt holds.
+    """
+    svc = services.current()
+    if svc.directory.line(line_id) is None:
+        return []
+    try:
+        # Held only while deciding and placing calls; it expires by itself if its holder dies.
+        lock = svc.redis.lock(f"callrouter:callback-line:{line_id}", timeout=30,
+                              blocking_timeout=wait)
+        acquired = lock.acquire()
+    except (RedisError, OSError):
+        lock, acquired = None, True  # no Redis: this process alone decides (best effort)
+    if not acquired:
+        raise LineBusy(line_id)
+    try:
+        return _start_due(line_id)
+    finally:
+        if lock is not None:
+            try:
+                lock.release()
+            except Exception:  # noqa: BLE001 - expired or Redis gone: nothing to release
+                pass
+
+
+class LineBusy(Exception):
+    """Another process is starting this line's callbacks; the job is retried by RQ."""
+
+
+def _kick(line_id: str) -> None:
+    """A slot of the line may be free: start what is due now, or shortly in a job."""
+    try:
+        start_due(line_id, wait=2)
+    except LineBusy:
+        svc = services.current()
+        try:
+            svc.queue(QUEUE).enqueue_in(timedelta(seconds=15), start_due, line_id,
+                                        retry=Retry(max=5, interval=[15, 30, 60]))
+        except (RedisError, OSError):
+            log.warning("line %s: could not queue the next callback start", line_id)
+
+
+def _start_due(line_id: str) -> list[str]:
     svc = services.current()
     d = svc.directory
     line = d.line(line_id)
-    if line is None:
-        return []
     at = now()
     started: list[str] = []
     with svc.sessions() as s:
-        active = s.scalar(select(func.count()).select_from(CallbackRequest).where(
-            CallbackRequest.line_id == line_id, CallbackRequest.state.in_(ACTIVE))) or 0
-        slots = len(line.numbers) - active
+        held = set(s.scalars(select(CallbackRequest.number_index).where(
+            CallbackRequest.line_id == line_id, CallbackRequest.state.in_(ACTIVE))))
+        free = [i for i in range(len(line.numbers)) if i not in held]
+        slots = len(free)
         if slots <= 0:
             return []
         candidates = s.execute(select(CallbackRequest.id, CallbackRequest.caller_org).where(
@@ -167,7 +210,8 @@ def start_due(line_id: str) -> list[str]:
         if not cflow.reachable(d, line, d.caller(caller_org), at):
             _replan(request_id, cflow.plan(d, line, d.caller(caller_org), at))
             continue
-        if _begin_attempt(request_id):
+        if _begin_attempt(request_id, free[0]):
+            free.pop(0)
             slots -= 1
             started.append(request_id)
     return started
@@ -186,24 +230,23 @@ def _replan(request_id: str, planned: datetime | None) -> None:
         schedule(request_id)
 
 
-def _begin_attempt(request_id: str) -> bool:
-    """Move pending -> dialling (the guard), then ring the professional line."""
+def _begin_attempt(request_id: str, number_index: int) -> bool:
+    """Move pending -> dialling (the guard), then ring number `number_index` of the line."""
     svc = services.current()
     at = now()
     with svc.sessions.begin() as s:
         won = s.execute(update(CallbackRequest).where(
             CallbackRequest.id == request_id, CallbackRequest.state == "pending")
             .values(state="dialling", attempts=CallbackRequest.attempts + 1,
-                    last_attempt_at=at, updated_at=at, call_sid=None,
-                    worker_call_sid=None)).rowcount
+                    last_attempt_at=at, updated_at=at, call_sid=None, worker_call_sid=None,
+                    number_index=number_index)).rowcount
         if not won:
             return False
         req = s.get(CallbackRequest, request_id)
         attempt, line_id = req.attempts, req.line_id
         shown = svc.directory.caller_id_for(req.caller_org)
     line = svc.directory.line(line_id)
-    numbers = line.numbers
-    number = numbers[(attempt - 1) % len(numbers)]
+    number = line.numbers[number_index % len(line.numbers)]
     try:
         placed = svc.telephony.create_call(
             to=number, from_=shown,
@@ -241,7 +284,7 @@ def attempt_failed(request_id: str, attempt: int, reason: str) -> None:
         line_id, retry = req.line_id, planned is not None
     if retry:
         schedule(request_id)
-    start_due(line_id)  # a slot of the line is free again
+    _kick(line_id)  # a slot of the line is free again
 
 
 def finished(request_id: str, attempt: int, outcome: str) -> None:
@@ -254,7 +297,7 @@ def finished(request_id: str, attempt: int, outcome: str) -> None:
             return
         req.state, req.outcome, req.done_at, req.updated_at = "done", outcome, at, at
         line_id = req.line_id
-    start_due(line_id)
+    _kick(line_id)
 
 
 def dial_worker(request_id: str, attempt: int) -> None:

@@ -350,3 +350,29 @@ def test_same_urgency_keeps_order_and_one_call_per_number(phone, app, clock):
     phone.drain()
     second = callback_calls(phone)[1]
     assert f"cb={newer.id}" in second["Url"]
+
+
+def test_two_number_line_rings_each_number_once(phone, app, clock):
+    """Two due requests on a two-number line run at once, each on its own number."""
+    from callrouter.models import Call
+
+    clock.set(THURSDAY_0830)
+    svc = app.extensions["callrouter"]
+    ids = []
+    with app.app_context():
+        for i, worker in enumerate((WORKER, OTHER_WORKER)):
+            with svc.sessions.begin() as s:
+                s.add(Call(id=f"{i:032d}", call_sid=f"CAtwo{i}", received_at=clock.moment,
+                           caller_org="utrecht", urgent=False, consent=False))
+                s.flush()
+                req, _ = callbacks.create(s, call_id=f"{i:032d}", transfer_id=None,
+                                          caller_org="utrecht", line_id="svb-aow",
+                                          urgent=False, consent=False, reason="closed",
+                                          worker_number=worker, at=clock.moment)
+                ids.append(req.id)
+        for request_id in ids:
+            callbacks.schedule(request_id)
+    phone.drain()
+    legs = callback_calls(phone)
+    assert sorted(c["To"] for c in legs) == ["+31883001001", "+31883001002"]
+    assert {r.number_index for r in requests_(app)} == {0, 1}
