@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import g, has_request_context
 from redis.exceptions import RedisError
 from rq import Retry
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from callrouter import services
@@ -24,6 +24,10 @@ from callrouter.privacy import mask
 from callrouter.twilio_adapter import TelephonyError
 
 log = logging.getLogger(__name__)
+
+
+# A leg row without a call SID this old belongs to a job that died before its REST request.
+LOST_LEG = timedelta(seconds=60)
 
 
 def now() -> datetime:
@@ -97,7 +101,7 @@ def place_leg(transfer_id: str, position: int) -> str | None:
             tr.outcome = tflow.transfer_outcome([o for o in outcomes if o])
             tr.ended_at = now()
             worker_sid = tr.worker_call_sid
-            redirect = True
+            redirect, skip = True, False
         else:
             redirect = False
             number = numbers[position]
@@ -105,14 +109,28 @@ def place_leg(transfer_id: str, position: int) -> str | None:
                       position=position, number_hmac=svc.pseudonyms.pseudonym(number),
                       number_masked=mask(number), status="queued", created_at=now())
             tr.hunt_position = position
-            s.add(leg)
             try:
-                s.flush()
+                with s.begin_nested():
+                    s.add(leg)
             except IntegrityError:
-                return None  # this position was placed already: at-least-once delivery
+                # Placed already (RQ delivers at least once) - unless that attempt died between
+                # its row and its REST request: then the number counts as failed, move on.
+                stale = s.scalar(select(Leg.id).where(
+                    Leg.transfer_id == transfer_id, Leg.kind == "professional",
+                    Leg.position == position, Leg.call_sid.is_(None),
+                    Leg.status == "queued", Leg.created_at < now() - LOST_LEG))
+                if stale is None:
+                    return None
+                s.execute(update(Leg).where(Leg.id == stale).values(
+                    status="failed", outcome="failed", ended_at=now()))
+                redirect, skip = False, True
+            else:
+                skip = False
             leg_id = leg.id
             ring = line.ring_seconds
             shown = directory.caller_id_for(tr.caller_org)
+    if not redirect and skip:
+        return place_leg(transfer_id, position + 1)
     if redirect:
         if worker_sid:
             try:
@@ -146,6 +164,52 @@ def place_leg(transfer_id: str, position: int) -> str | None:
         # The worker left while the request was in flight: take the call back at once.
         cancel_legs(transfer_id)
     return placed.sid
+
+
+def watchdog_deadline(line, urgent: bool) -> timedelta:
+    """How long a transfer may ring before the worker is told, whatever callbacks were lost:
+    every number's ring time, plus time for each whisper, plus a margin."""
+    numbers = tflow.hunt_group(line, urgent)
+    return timedelta(seconds=len(numbers) * (line.ring_seconds + 45) + 30)
+
+
+def schedule_watchdog(transfer_id: str, after: timedelta) -> None:
+    svc = services.current()
+    try:
+        svc.queue().enqueue_in(after, transfer_watchdog, transfer_id,
+                               job_id=f"watchdog-{transfer_id}", result_ttl=600)
+    except (RedisError, OSError):
+        log.warning("transfer %s: no watchdog (queue unavailable)", transfer_id)
+
+
+def transfer_watchdog(transfer_id: str) -> bool:
+    """RQ job: a transfer still ringing past its deadline (status callbacks lost, a job died)
+    is ended: ringing legs are cancelled and the worker is offered a callback."""
+    svc = services.current()
+    with svc.sessions.begin() as s:
+        tr = s.get(Transfer, transfer_id)
+        if tr is None or tr.state != "dialling":
+            return False
+        outcomes = [o for (o,) in s.execute(select(Leg.outcome).where(
+            Leg.transfer_id == tr.id, Leg.kind == "professional")) if o]
+        won = s.execute(update(Transfer).where(Transfer.id == tr.id,
+                                               Transfer.state == "dialling")
+                        .values(state="ended", ended_at=now(),
+                                outcome=tflow.transfer_outcome(outcomes) if outcomes
+                                else "no-answer")).rowcount
+        worker_sid = tr.worker_call_sid
+    if not won:
+        return False
+    log.warning("transfer %s: still ringing past its deadline; ended by the watchdog",
+                transfer_id)
+    cancel_legs(transfer_id)
+    if worker_sid:
+        try:
+            svc.telephony.update_call(worker_sid,
+                                      url=svc.url(f"/voice/unanswered?tr={transfer_id}"))
+        except TelephonyError:
+            log.warning("transfer %s: could not bring the worker back", transfer_id)
+    return True
 
 
 def cancel_legs(transfer_id: str) -> int:

@@ -251,3 +251,47 @@ def test_organisation_key_then_topic(phone, app):
     assert "Kies het onderwerp" in says(root) and "org=svb" in action_of(root)
     root = phone.post(action_of(root), CallSid="CAw10", From=WORKER, Digits="1")
     assert "de A O W" in says(root)
+
+
+def test_watchdog_ends_a_transfer_whose_callbacks_were_lost(phone, app):
+    """A transfer still ringing past its deadline is ended, the leg cancelled, the worker told."""
+    from callrouter import jobs
+
+    start_transfer(phone, "31", "", sid="CAworker0011")
+    phone.drain()
+    leg = phone.twilio.created[0]
+    tr = rows(app, Transfer)[0]
+    registry = app.extensions["callrouter"].queue("calls").scheduled_job_registry
+    assert f"watchdog-{tr.id}" in registry.get_job_ids()
+    with app.app_context():
+        assert jobs.transfer_watchdog(tr.id)
+        assert not jobs.transfer_watchdog(tr.id)  # once
+    assert (leg["Sid"], {"Status": "canceled"}) in phone.twilio.updates
+    sid, upd = phone.twilio.updates[-1]
+    assert sid == "CAworker0011" and "/voice/unanswered" in upd["Url"]
+    tr = rows(app, Transfer)[0]
+    assert tr.state == "ended" and tr.outcome == "no-answer"
+
+
+def test_leg_row_of_a_dead_job_is_skipped(phone, app):
+    """A leg row left without a call by a job that died moves the hunt on, once."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from callrouter import jobs
+
+    start_transfer(phone, "31", "", sid="CAworker0012")
+    svc = app.extensions["callrouter"]
+    tr = rows(app, Transfer)[0]
+    with svc.sessions.begin() as s:  # as if a job wrote the row and died before calling
+        s.add(Leg(id="d" * 32, transfer_id=tr.id, kind="professional", position=0,
+                  number_hmac="x", number_masked="+31 8 ****1001", status="queued",
+                  created_at=datetime.now(UTC) - timedelta(minutes=5)))
+    phone.drain()  # the queued job for position 0 finds the row
+    assert [c["To"] for c in phone.twilio.created] == ["+31883001002"]
+    with svc.sessions.begin() as s:
+        s.execute(update(Leg).where(Leg.id == "d" * 32).values(status="queued"))
+    with app.app_context():
+        assert jobs.place_leg(tr.id, 1) is None  # position 1 exists: nothing twice
+    assert len(phone.twilio.created) == 1

@@ -443,6 +443,8 @@ def transfer():
         tr_id = tr.id
     if recent is None:
         jobs.dispatch(jobs.place_leg, tr_id, 0, job_id=f"leg-{tr_id}-0")
+        jobs.after_response(jobs.schedule_watchdog, tr_id,
+                            jobs.watchdog_deadline(line, opts.urgent))
     return twiml(_worker_conference(tr_id, speech.connecting(org, opts.urgent, opts.consent),
                                     start_on_enter=False))
 
