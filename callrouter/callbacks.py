@@ -21,7 +21,7 @@ import phonenumbers
 from redis.exceptions import RedisError
 from rq import Retry
 from rq.job import Job
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from callrouter import services
 from callrouter.flows import callback as cflow

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from callrouter import reconcile
 from callrouter.models import Call, Event, Leg, Transfer
+
 from conftest import ACCOUNT, INTERNAL, WORKER
 from test_voice_transfer import rows, start_transfer
 
