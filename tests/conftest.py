@@ -33,6 +33,8 @@ ACCOUNT = "AC" + "1" * 32
 TOKEN = "test-auth-token-0123456789abcdef"
 TOKEN_2 = "test-auth-token-secondary-0123456"
 INTERNAL = "+31880100100"
+CALLER_ID = "+31880100200"  # what professionals see (configured; not the internal number)
+AMSTERDAM_ID = "+31205550199"  # Amsterdam shows its own number
 WORKER = "+31302860123"  # inside Utrecht's block +3130286*
 UNKNOWN = "+31201234567"
 WORKER_MOBILE = "+31687654321"
@@ -43,6 +45,7 @@ language: nl-NL
 voice: Polly.Ruben
 holidays: NL
 internal_number: "{internal}"
+caller_id: "{caller_id}"
 callers:
   - id: utrecht
     name: Gemeente Utrecht
@@ -54,6 +57,7 @@ callers:
     name: Gemeente Amsterdam
     code: "0363"
     numbers: ["+31205550100"]
+    caller_id: "{amsterdam_id}"
 organisations:
   - id: toeslagen
     name: Belastingdienst/Toeslagen
@@ -118,7 +122,8 @@ def pin_hash() -> str:
 @pytest.fixture(scope="session")
 def lines_file(tmp_path_factory, pin_hash) -> Path:
     path = tmp_path_factory.mktemp("config") / "lines.yaml"
-    path.write_text(DIRECTORY.format(internal=INTERNAL, pin_hash=pin_hash, mobile=WORKER_MOBILE),
+    path.write_text(DIRECTORY.format(internal=INTERNAL, pin_hash=pin_hash, mobile=WORKER_MOBILE,
+                                     caller_id=CALLER_ID, amsterdam_id=AMSTERDAM_ID),
                     encoding="utf-8")
     return path
 

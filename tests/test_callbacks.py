@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from callrouter import callbacks
 from callrouter.models import CallbackRequest
 
-from conftest import ALL_NUMBERS, WORKER, WORKER_MOBILE, action_of, says
+from conftest import ALL_NUMBERS, CALLER_ID, WORKER, WORKER_MOBILE, action_of, says
 
 AMS = ZoneInfo("Europe/Amsterdam")
 OTHER_WORKER = "+31302860456"  # a colleague in the same municipality
@@ -52,7 +52,7 @@ def test_closed_line_callback_end_to_end(phone, app, clock):
     assert phone.fire_scheduled() >= 1
     phone.drain()
     (leg,) = callback_calls(phone)
-    assert leg["To"] == "+31883002001" and leg["From"] == "+31880100100"
+    assert leg["To"] == "+31883002001" and leg["From"] == CALLER_ID
     root = phone.post(leg["Url"], CallSid=leg["Sid"])
     text = says(root)
     assert "Terugbelverzoek" in text and "Gemeente Utrecht" in text and "20 uur" in text

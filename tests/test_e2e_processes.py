@@ -95,7 +95,7 @@ def test_warm_transfer_through_real_processes(stack):
     api.wait_for(lambda rs: any(p.endswith("/Calls.json") for _, p, _ in rs))
     _, path, leg = next(r for r in api.requests if r[1].endswith("/Calls.json"))
     assert path == f"/2010-04-01/Accounts/{ACCOUNT}/Calls.json"
-    assert leg["To"] == "+31883001001" and leg["From"] == "+31880100100"
+    assert leg["To"] == "+31883001001" and leg["From"] == "+31880100200"
     assert leg["Url"].startswith(public + "/voice/whisper")
     root = _post(public, leg["Url"], CallSid=leg["_sid"])
     assert "toestemming" in " ".join(s.text for s in root.iter("Say"))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from callrouter.models import Call, CallbackRequest, Leg, Transfer
 
-from conftest import WORKER, action_of, fixed_now, gather, says
+from conftest import CALLER_ID, WORKER, action_of, fixed_now, gather, says
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -52,7 +52,7 @@ def test_accept_on_first_number(phone, app):
     phone.drain()
     assert [c["To"] for c in phone.twilio.created] == ["+31883001001"]
     leg = phone.twilio.created[0]
-    assert leg["From"] == "+31880100100" and leg["Timeout"] == "15"
+    assert leg["From"] == CALLER_ID and leg["Timeout"] == "15"
     leg_webhooks(phone, leg, "initiated", "ringing")
     root = phone.post(leg["Url"], CallSid=leg["Sid"])
     text = says(root)
@@ -196,7 +196,7 @@ def test_citizen_added_and_worker_leaves(phone, app):
     assert "inwoner wordt gebeld" in says(root)
     assert root.find("Dial/Conference").text == tr.id
     conf, form = [p for p in phone.twilio.participants if "To" in p[1]][0]
-    assert conf == tr.id and form["To"] == "+31612345678" and form["From"] == "+31880100100"
+    assert conf == tr.id and form["To"] == "+31612345678" and form["From"] == CALLER_ID
     root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAworker0006",
                       CallStatus="in-progress", DialCallStatus="completed")
     root = phone.post(action_of(root), CallSid="CAworker0006", Digits="2")
