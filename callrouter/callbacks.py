@@ -21,11 +21,10 @@ import phonenumbers
 from redis.exceptions import RedisError
 from rq import Retry
 from rq.job import Job
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from callrouter import services
 from callrouter.flows import callback as cflow
-from callrouter.flows import transfer as tflow
 from callrouter.models import CallbackRequest
 from callrouter.privacy import mask
 from callrouter.twilio_adapter import TelephonyError
@@ -508,14 +507,20 @@ def _attempts(request_id: str) -> int:
         return req.attempts if req is not None else 0
 
 
-def pending_for_worker(worker_hmac: str | None) -> CallbackRequest | None:
+_PENDING_FOR_WORKER = (
+    select(CallbackRequest.id, CallbackRequest.target_org, CallbackRequest.line_id,
+           CallbackRequest.planned_at)
+    .where(CallbackRequest.worker_hmac == bindparam("worker"),
+           CallbackRequest.state == "pending")
+    .order_by(CallbackRequest.planned_at).limit(1))
+
+
+def pending_for_worker(worker_hmac: str | None, conn):
+    """The worker's next pending request (id, target_org, line_id, planned_at), or None."""
     if not worker_hmac:
         return None
-    with services.current().sessions() as s:
-        return s.scalar(select(CallbackRequest).where(
-            CallbackRequest.worker_hmac == worker_hmac, CallbackRequest.state == "pending")
-            .order_by(CallbackRequest.planned_at))
+    return conn.execute(_PENDING_FOR_WORKER, {"worker": worker_hmac}).first()
 
 
 __all__ = ["cancel", "create", "dial_worker", "finished", "reschedule", "run_due", "schedule",
-           "send_confirmation", "start_due", "sweep", "tflow"]
+           "send_confirmation", "start_due", "sweep"]

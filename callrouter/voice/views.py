@@ -140,7 +140,9 @@ def incoming():
     # A withheld or invalid number ("anonymous") gets a pseudonym of its own call, so that
     # wrong PINs of one such caller never lock out every other one.
     from_hmac = svc.pseudonyms.pseudonym(number or f"call:{sid}")
-    with svc.sessions.begin() as s:
+    pending = None
+    # A plain connection: the hot path of every call loads no ORM object.
+    with svc.engine.begin() as s:
         # A retried webhook finds the call it made before (the insert does nothing).
         call_id = uuid.uuid4().hex
         inserted = db.insert_ignore(s, Call.__table__, dict(
@@ -150,8 +152,9 @@ def incoming():
             identified_by="number" if caller else None, urgent=False, consent=False))
         if not inserted:
             call_id = s.scalar(select(Call.id).where(Call.call_sid == sid))
+        if caller is not None:
+            pending = callbacks.pending_for_worker(from_hmac, s)
     if caller is not None:
-        pending = callbacks.pending_for_worker(from_hmac)
         if pending is not None:
             return twiml(_menu_with_pending(caller, pending))
         return twiml(_menu_prompt(0, intro=speech.welcome(caller)))
