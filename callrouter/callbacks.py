@@ -36,6 +36,11 @@ ACTIVE = ("dialling", "connecting", "connected")
 OPEN = ("pending", *ACTIVE)
 # An attempt that has been `dialling` this long without a call SID lost its job mid-way.
 STALE_DIALLING = timedelta(minutes=3)
+# Attempts whose status callbacks were lost: ringing and dialling the worker take minutes,
+# a conversation rarely hours. Past these, the sweeper closes them (reconciliation usually
+# does so sooner, from the provider's own call list).
+STALE_RINGING = timedelta(minutes=15)
+STALE_CONNECTED = timedelta(hours=4)
 SWEEP_EVERY = timedelta(minutes=1)
 # Reference alphabet: no 0/O, 1/I/L, so that it reads well on a phone and in an SMS.
 _REF_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -391,6 +396,20 @@ def sweep() -> dict:
             return counts
         if not exists and schedule(request_id):
             counts["enqueued"] += 1
+    with svc.sessions() as s:
+        lost = s.execute(select(CallbackRequest.id, CallbackRequest.attempts,
+                                CallbackRequest.state).where(
+            ((CallbackRequest.state.in_(("dialling", "connecting")))
+             & CallbackRequest.call_sid.is_not(None)
+             & (CallbackRequest.last_attempt_at < at - STALE_RINGING))
+            | ((CallbackRequest.state == "connected")
+               & (CallbackRequest.last_attempt_at < at - STALE_CONNECTED)))).all()
+    for request_id, attempts, state in lost:
+        if state == "connected":
+            finished(request_id, attempts, "connected")
+        else:
+            attempt_failed(request_id, attempts, "lost")
+        counts["stale"] += 1
     for request_id, attempts in stale:
         # Its job was killed between the guard and the REST request (or during it). Whether
         # that request reached the provider is unknown, so this attempt is not repeated: it

@@ -376,3 +376,25 @@ def test_two_number_line_rings_each_number_once(phone, app, clock):
     legs = callback_calls(phone)
     assert sorted(c["To"] for c in legs) == ["+31883001001", "+31883001002"]
     assert {r.number_index for r in requests_(app)} == {0, 1}
+
+
+def test_sweeper_closes_attempts_whose_callbacks_were_lost(phone, app, clock):
+    """An attempt left ringing or connected by lost status callbacks does not block the line."""
+    from datetime import timedelta
+
+    ask_callback(phone, "CAcbl1")
+    clock.set(THURSDAY_0830)
+    phone.fire_scheduled()
+    phone.drain()
+    assert requests_(app)[0].state == "dialling"
+    clock.set(THURSDAY_0830 + timedelta(minutes=20))
+    with app.app_context():
+        assert callbacks.sweep()["stale"] == 1
+    (req,) = requests_(app)
+    assert req.state == "pending" and req.outcome == "lost"
+    with app.extensions["callrouter"].sessions.begin() as s:
+        s.execute(update(CallbackRequest).values(state="connected"))
+    clock.set(THURSDAY_0830 + timedelta(hours=5))
+    with app.app_context():
+        callbacks.sweep()
+    assert requests_(app)[0].state == "done"
