@@ -14,6 +14,42 @@ from callrouter import directory as directory_mod
 lines_cli = AppGroup("lines", help="Check the line directory and make PIN hashes.")
 db_cli = AppGroup("db", help="Database schema.")
 callbacks_cli = AppGroup("callbacks", help="List, cancel and reschedule callback requests.")
+sandbox_cli = AppGroup("sandbox", help="Calls without a Twilio account or a phone.")
+
+
+@sandbox_cli.command("call")
+@click.option("--from", "from_", required=True, help="the number the worker calls from")
+@click.option("--press", multiple=True, help="keys (or 'say:phrase') for each prompt in turn; "
+                                             "also as one list: --press 3 1")
+@click.option("--answer", type=click.Choice(["accept", "decline", "busy", "no-answer"]),
+              default="accept", show_default=True, help="what every professional does")
+@click.option("--then", "then", default="hangup", show_default=True,
+              help="once connected: hangup, or handover:+316... (add the citizen, then leave)")
+@click.option("--expect", default=None,
+              help="the call's expected outcome (default: connected when --answer accept)")
+@click.argument("more", nargs=-1)
+def sandbox_call(from_, press, answer, then, expect, more):
+    """Play one whole call through the sandbox and print what every party heard."""
+    from callrouter.sandbox.script import RealCredentials, Runner
+
+    keys = [*press, *more]
+    try:
+        runner = Runner()
+    except RealCredentials as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    try:
+        outcome = runner.call(from_, keys, answer=answer, then=then)
+    finally:
+        runner.close()
+    click.echo(outcome.text())
+    expected = expect or ("connected" if answer == "accept" else None)
+    click.echo(f"-- outcome: {outcome.call_outcome}; transfers: "
+               f"{', '.join(outcome.transfer_outcomes) or '-'}; callbacks: "
+               f"{', '.join(outcome.callbacks) or '-'}")
+    if expected and outcome.call_outcome != expected:
+        click.echo(f"error: expected outcome {expected}, got {outcome.call_outcome}", err=True)
+        sys.exit(1)
 
 
 @lines_cli.command("check")
@@ -150,6 +186,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(lines_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(callbacks_cli)
+    app.cli.add_command(sandbox_cli)
 
 
 def main() -> None:

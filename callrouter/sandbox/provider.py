@@ -1,0 +1,401 @@
+"""A Twilio-compatible provider in miniature: calls, conferences and messages, executed in memory.
+
+It serves the subset of Twilio's REST API that callrouter uses (see `api.py`) and executes
+TwiML the way Twilio does: it fetches the service's webhooks with a valid
+`X-Twilio-Signature`, follows Say, Play, Pause, Gather (keys and speech), Redirect, Dial with
+Conference (wait URL, start/end on enter/exit, hangupOnStar) and Hangup, and sends call and
+conference status callbacks with `SequenceNumber`.
+
+The simulation is synchronous and deterministic: `run()` advances every call until all wait
+for something only a person (a script, or the sandbox page) can give. Where Twilio's exact
+behaviour cannot be known here, Twilio's documentation is followed and the spot says so.
+"""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# (method, url, params) -> (status, body): how the provider reaches the service's webhooks.
+Fetch = Callable[[str, str, dict], tuple[int, str]]
+
+TERMINAL = ("completed", "busy", "no-answer", "failed", "canceled")
+
+
+def _sid(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex
+
+
+@dataclass
+class Phone:
+    """What a party does: keys/phrases for successive prompts, and how to answer a ring."""
+
+    inputs: deque = field(default_factory=deque)  # "31", "say:de SVB", "*", "" (silence)
+    answer: str = "answer"  # answer | busy | no-answer | reject
+
+
+@dataclass
+class SimCall:
+    sid: str
+    from_: str
+    to: str
+    direction: str  # inbound | outbound-api
+    label: str
+    url: str | None = None
+    status: str = "queued"
+    status_callback: str | None = None
+    status_events: tuple[str, ...] = ()
+    sequence: int = 0
+    verbs: deque = field(default_factory=deque)
+    pending: tuple[str, str, dict] | None = None  # (method, url, extra params) to fetch next
+    conference: str | None = None
+    dial_action: str | None = None
+    hangup_on_star: bool = False
+    timeout: int = 60
+    ended: bool = False
+
+
+@dataclass
+class SimConference:
+    name: str
+    sid: str
+    status_callback: str | None = None
+    events: tuple[str, ...] = ()
+    started: bool = False
+    ended: bool = False
+    sequence: int = 0
+    members: dict = field(default_factory=dict)  # call sid -> flags
+
+
+class Sandbox:
+    def __init__(self, fetch: Fetch, account_sid: str):
+        self.fetch = fetch
+        self.account_sid = account_sid
+        self.calls: dict[str, SimCall] = {}
+        self.conferences: dict[str, SimConference] = {}
+        self.phones: dict[str, Phone] = {}
+        self.messages: list[dict] = []
+        self.transcript: list[tuple[str, str]] = []
+
+    # ------------------------------------------------------------------ phones
+
+    def phone(self, number: str) -> Phone:
+        return self.phones.setdefault(number, Phone())
+
+    def dial_in(self, from_: str, to: str, url: str, status_callback: str | None = None,
+                label: str = "medewerker") -> str:
+        """A phone calls a number whose Voice URL is `url` (the internal number)."""
+        call = SimCall(_sid("CA"), from_, to, "inbound", label, url=url, status="ringing",
+                       status_callback=status_callback, status_events=("completed",))
+        self.calls[call.sid] = call
+        call.pending = ("POST", url, {})
+        call.status = "in-progress"
+        return call.sid
+
+    def hang_up(self, sid: str) -> None:
+        """The person on this call hangs up."""
+        call = self.calls.get(sid)
+        if call is not None and not call.ended:
+            self._end(call, "completed", caller_hung_up=True)
+
+    # ------------------------------------------------------------------ REST subset
+
+    def create_call(self, form: dict) -> SimCall:
+        to, from_ = form.get("To", ""), form.get("From", "")
+        call = SimCall(_sid("CA"), from_, to, "outbound-api", form.get("_label") or f"lijn {to}",
+                       url=form.get("Url"), status_callback=form.get("StatusCallback"),
+                       status_events=tuple(form.get("StatusCallbackEvent", "").split())
+                       or ("completed",), timeout=int(form.get("Timeout") or 60))
+        self.calls[call.sid] = call
+        self._ring(call)
+        return call
+
+    def update_call(self, sid: str, form: dict) -> SimCall | None:
+        call = self.calls.get(sid)
+        if call is None:
+            return None
+        status = form.get("Status")
+        if status in ("canceled", "completed") and not call.ended:
+            # Twilio: `canceled` ends only a queued or ringing call; `completed` any call.
+            if status == "completed" or call.status in ("queued", "initiated", "ringing"):
+                self._end(call, status if call.status != "in-progress" else "completed")
+        elif form.get("Url") and not call.ended:
+            self._leave_conference(call, run_action=False)
+            call.verbs.clear()
+            call.pending = (form.get("Method", "POST"), form["Url"], {})
+        return call
+
+    def add_participant(self, conference: str, form: dict) -> SimCall:
+        """Dial a number into a conference (by FriendlyName, as only creation allows)."""
+        call = SimCall(_sid("CA"), form.get("From", ""), form.get("To", ""), "outbound-api",
+                       f"deelnemer {form.get('To', '')}",
+                       status_callback=form.get("StatusCallback"),
+                       status_events=tuple(form.get("StatusCallbackEvent", "").split())
+                       or ("completed",), timeout=int(form.get("Timeout") or 60))
+        self.calls[call.sid] = call
+        flags = {"start": form.get("StartConferenceOnEnter", "true") == "true",
+                 "end": form.get("EndConferenceOnExit", "false") == "true", "hold": False}
+        call.verbs.append(("join", conference, flags))
+        self._ring(call, then_join=True)
+        return call
+
+    def update_participant(self, conference_sid: str, call_sid: str, form: dict) -> bool:
+        conf = next((c for c in self.conferences.values() if c.sid == conference_sid), None)
+        if conf is None or call_sid not in conf.members:
+            return False
+        hold = form.get("Hold")
+        if hold is not None:
+            conf.members[call_sid]["hold"] = hold.lower() == "true"
+            self._conf_event(conf, "participant-hold" if conf.members[call_sid]["hold"]
+                             else "participant-unhold", call_sid)
+            if conf.members[call_sid]["hold"] and form.get("HoldUrl"):
+                self._hear(self.calls[call_sid], "GET", form["HoldUrl"])
+        return True
+
+    def end_conference(self, conference_sid: str) -> bool:
+        conf = next((c for c in self.conferences.values() if c.sid == conference_sid), None)
+        if conf is None:
+            return False
+        self._finish_conference(conf)
+        return True
+
+    def send_message(self, form: dict) -> dict:
+        msg = {"sid": _sid("SM"), "to": form.get("To"), "from": form.get("From"),
+               "body": form.get("Body"), "status": "queued"}
+        self.messages.append(msg)
+        self.transcript.append((f"sms aan {form.get('To')}", form.get("Body", "")))
+        return msg
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, max_steps: int = 2000) -> int:
+        """Advance every call until all wait for a person; returns the number of steps."""
+        steps = 0
+        progressed = True
+        while progressed and steps < max_steps:
+            progressed = False
+            for call in list(self.calls.values()):
+                if call.ended:
+                    continue
+                if self._step(call):
+                    progressed = True
+                    steps += 1
+        return steps
+
+    def _step(self, call: SimCall) -> bool:
+        if call.pending is not None:
+            method, url, extra = call.pending
+            call.pending = None
+            self._load(call, method, url, extra)
+            return True
+        if not call.verbs:
+            if call.conference is None and call.status == "in-progress":
+                self._end(call, "completed")  # the document ran out: Twilio hangs up
+                return True
+            return False
+        verb = call.verbs[0]
+        if isinstance(verb, tuple):  # a join queued by add_participant once answered
+            if call.status != "in-progress":
+                return False
+            call.verbs.popleft()
+            self._join(call, verb[1], verb[2], label="deelnemer")
+            return True
+        tag = verb.tag
+        if tag == "Gather":
+            return self._gather(call, verb)
+        call.verbs.popleft()
+        if tag == "Say":
+            self.transcript.append((call.label, (verb.text or "").strip()))
+        elif tag in ("Play", "Pause"):
+            pass
+        elif tag == "Redirect":
+            call.pending = (verb.get("method", "POST"), (verb.text or "").strip(), {})
+        elif tag == "Hangup":
+            self._end(call, "completed")
+        elif tag == "Dial":
+            conf = verb.find("Conference")
+            if conf is None:  # callrouter dials numbers through the REST API only
+                self._end(call, "completed")
+                return True
+            call.dial_action = verb.get("action")
+            call.hangup_on_star = verb.get("hangupOnStar") == "true"
+            flags = {"start": conf.get("startConferenceOnEnter", "true") == "true",
+                     "end": conf.get("endConferenceOnExit", "false") == "true", "hold": False,
+                     "wait": conf.get("waitUrl"), "wait_method": conf.get("waitMethod", "POST"),
+                     "callback": conf.get("statusCallback"),
+                     "events": tuple((conf.get("statusCallbackEvent") or "").split())}
+            self._join(call, (conf.text or "").strip(), flags,
+                       label=conf.get("participantLabel") or call.label)
+        return True
+
+    def _gather(self, call: SimCall, verb: ET.Element) -> bool:
+        for child in list(verb):
+            if child.tag == "Say":
+                self.transcript.append((call.label, (child.text or "").strip()))
+            verb.remove(child)
+        phone = self.phone(call.from_ if call.direction == "inbound" else call.to)
+        if not phone.inputs:
+            return False  # waits for a person (the page) or for the script's timeout
+        given = phone.inputs.popleft()
+        call.verbs.popleft()
+        params: dict = {}
+        if given.startswith("say:"):
+            params.update(SpeechResult=given[4:], Confidence="0.9")
+        else:
+            params["Digits"] = given
+        if not given and verb.get("actionOnEmptyResult") != "true":
+            return True  # Twilio goes on with the next verb when nothing was entered
+        call.pending = (verb.get("method", "POST"), verb.get("action"), params)
+        return True
+
+    def timeout(self, sid: str) -> bool:
+        """A person waiting at a prompt says nothing: the Gather times out."""
+        call = self.calls.get(sid)
+        if call is None or call.ended or not call.verbs:
+            return False
+        verb = call.verbs[0]
+        if isinstance(verb, tuple) or verb.tag != "Gather":
+            return False
+        self.phone(call.from_ if call.direction == "inbound" else call.to).inputs.append("")
+        return True
+
+    def press_star(self, sid: str) -> bool:
+        """A party in a conference presses * (leaves it when the Dial has hangupOnStar)."""
+        call = self.calls.get(sid)
+        if call is None or call.conference is None or not call.hangup_on_star:
+            return False
+        self._leave_conference(call, run_action=True)
+        return True
+
+    # ------------------------------------------------------------------ internals
+
+    def _params(self, call: SimCall) -> dict:
+        return {"CallSid": call.sid, "AccountSid": self.account_sid, "From": call.from_,
+                "To": call.to, "Called": call.to, "Caller": call.from_,
+                "CallStatus": call.status, "Direction": call.direction, "ApiVersion": "2010-04-01"}
+
+    def _load(self, call: SimCall, method: str, url: str, extra: dict) -> None:
+        status, body = self.fetch(method, url, {**self._params(call), **extra})
+        try:
+            root = ET.fromstring(body) if status == 200 else None
+        except ET.ParseError:
+            root = None
+        if root is None or root.tag != "Response":
+            # Twilio would request the Fallback URL here; the sandbox says it and hangs up.
+            self.transcript.append((call.label, f"[toepassingsfout: HTTP {status}]"))
+            self._end(call, "failed")
+            return
+        call.verbs = deque(list(root))
+
+    def _hear(self, call: SimCall, method: str, url: str) -> None:
+        """Play wait or hold TwiML once (Say only) into the transcript; never breaks a call."""
+        status, body = self.fetch(method, url, self._params(call))
+        try:
+            root = ET.fromstring(body) if status == 200 else None
+        except ET.ParseError:
+            root = None
+        for say in (root.iter("Say") if root is not None else ()):
+            self.transcript.append((call.label, (say.text or "").strip()))
+
+    def _status(self, call: SimCall, status: str, extra: dict | None = None) -> None:
+        call.status = status
+        event = {"in-progress": "answered"}.get(status, status)
+        if status in TERMINAL:
+            event = "completed"
+        if not call.status_callback or event not in call.status_events:
+            return
+        call.sequence += 1
+        self.fetch("POST", call.status_callback, {**self._params(call), "CallbackSource":
+                   "call-progress-events", "SequenceNumber": str(call.sequence), **(extra or {})})
+
+    def _ring(self, call: SimCall, then_join: bool = False) -> None:
+        self._status(call, "initiated")
+        self._status(call, "ringing")
+        phone = self.phone(call.to)
+        if phone.answer in ("busy", "no-answer", "reject"):
+            self._end(call, "busy" if phone.answer == "busy" else
+                      "no-answer" if phone.answer == "no-answer" else "completed")
+            return
+        self._status(call, "in-progress")
+        if call.url:
+            call.pending = ("POST", call.url, {})
+
+    def _join(self, call: SimCall, name: str, flags: dict, label: str) -> None:
+        conf = self.conferences.get(name)
+        if conf is None or conf.ended:
+            conf = SimConference(name, _sid("CF"), flags.get("callback"),
+                                 flags.get("events", ()))
+            self.conferences[name] = conf
+        if flags.get("callback") and not conf.status_callback:
+            conf.status_callback, conf.events = flags["callback"], flags.get("events", ())
+        conf.members[call.sid] = flags
+        call.conference = name
+        self._conf_event(conf, "participant-join", call.sid, label)
+        if flags.get("start") and not conf.started:
+            conf.started = True
+            self._conf_event(conf, "conference-start", "")
+        elif not conf.started and flags.get("wait"):
+            self._hear(call, flags.get("wait_method", "POST"), flags["wait"])
+
+    def _leave_conference(self, call: SimCall, run_action: bool) -> None:
+        name = call.conference
+        if name is None:
+            return
+        conf = self.conferences[name]
+        flags = conf.members.pop(call.sid, {})
+        call.conference = None
+        self._conf_event(conf, "participant-leave", call.sid)
+        if run_action and call.dial_action and not call.ended:
+            call.verbs.clear()
+            call.pending = ("POST", call.dial_action, {"DialCallStatus": "completed"})
+        if (flags.get("end") and conf.started) or not conf.members:
+            self._finish_conference(conf)
+
+    def _finish_conference(self, conf: SimConference) -> None:
+        if conf.ended:
+            return
+        conf.ended = True
+        for sid in list(conf.members):
+            member = self.calls[sid]
+            conf.members.pop(sid)
+            member.conference = None
+            self._conf_event(conf, "participant-leave", sid)
+            if member.dial_action:
+                member.verbs.clear()
+                member.pending = ("POST", member.dial_action, {"DialCallStatus": "completed"})
+            elif not member.ended:
+                self._end(member, "completed")
+        self._conf_event(conf, "conference-end", "")
+
+    def _conf_event(self, conf: SimConference, event: str, call_sid: str,
+                    label: str | None = None) -> None:
+        short = event.split("-", 1)[-1]  # statusCallbackEvent names: start end join leave ...
+        if not conf.status_callback or short not in conf.events:
+            return
+        conf.sequence += 1
+        params = {"ConferenceSid": conf.sid, "FriendlyName": conf.name,
+                  "AccountSid": self.account_sid, "StatusCallbackEvent": event,
+                  "SequenceNumber": str(conf.sequence)}
+        if call_sid:
+            params["CallSid"] = call_sid
+        if label:
+            params["ParticipantLabel"] = label
+        self.fetch("POST", conf.status_callback, params)
+
+    def _end(self, call: SimCall, status: str, caller_hung_up: bool = False) -> None:
+        if call.ended:
+            return
+        call.ended = True
+        if call.conference is not None:
+            self._leave_conference(call, run_action=False)
+        if caller_hung_up and call.dial_action:
+            # Twilio requests the Dial action when the caller hangs up during a Dial.
+            self.fetch("POST", call.dial_action, {**self._params(call),
+                                                  "CallStatus": "completed",
+                                                  "DialCallStatus": "completed"})
+        call.verbs.clear()
+        call.pending = None
+        self._status(call, status)
