@@ -23,7 +23,8 @@ THURSDAY_0830 = datetime(2026, 11, 26, 8, 30, tzinfo=AMS)
 
 def requests_(app) -> list[CallbackRequest]:
     with app.extensions["callrouter"].sessions() as s:
-        return s.scalars(select(CallbackRequest).order_by(CallbackRequest.requested_at)).all()
+        return s.scalars(select(CallbackRequest).order_by(CallbackRequest.requested_at,
+                                                          CallbackRequest.id)).all()
 
 
 def ask_callback(phone, sid: str, digits: str = "32", from_: str = WORKER):
@@ -214,6 +215,7 @@ def test_worker_cancels_pending_request_with_one_key(phone, app, clock):
 def test_sms_confirmation_to_mobile_only(phone, app, clock):
     """An organisation that enables it gets an SMS with the planned time, on mobiles only."""
     ask_callback(phone, "CAcb12", from_=WORKER_MOBILE)
+    clock.set(datetime(2026, 11, 25, 20, 1, tzinfo=AMS))
     ask_callback(phone, "CAcb13", from_=WORKER)
     phone.drain()
     (sms,) = phone.twilio.messages
@@ -297,6 +299,7 @@ def test_real_redis_stopped_then_restarted(tmp_path, environ, twilio, clock):
 def test_operator_lists_cancels_and_reschedules(phone, app, clock):
     """`flask callbacks list|cancel|reschedule` work on ids and references."""
     ask_callback(phone, "CAcbo1")
+    clock.set(datetime(2026, 11, 25, 20, 1, tzinfo=AMS))
     ask_callback(phone, "CAcbo2", from_=OTHER_WORKER)
     first, second = requests_(app)
     runner = app.test_cli_runner()

@@ -113,7 +113,7 @@ def _leg_event(source: str) -> tuple[str, str] | None:
 @bp.post("/callback/status")
 def callback_status():
     """Status of the professional's leg of a call-back attempt."""
-    seen = _leg_event("callback-professional")
+    seen = _leg_event("cb-professional")
     if seen is None:
         return twiml(_EMPTY)
     sid, status = seen
@@ -135,7 +135,7 @@ def callback_status():
 @bp.post("/callback/worker-status")
 def callback_worker_status():
     """Status of the worker's leg: answered connects; not answered is retried later."""
-    seen = _leg_event("callback-worker")
+    seen = _leg_event("cb-worker")
     if seen is None:
         return twiml(_EMPTY)
     sid, status = seen
@@ -164,7 +164,7 @@ def callback_conference():
     event = _SAFE.sub("", request.form.get("StatusCallbackEvent", ""))[:32]
     svc = services.current()
     with svc.engine.begin() as conn:
-        _record_event(conn, "callback-conference", _sid("ConferenceSid") or _arg_id("cb") or "-",
+        _record_event(conn, "cb-conference", _sid("ConferenceSid") or _arg_id("cb") or "-",
                       f"{event}:{_sid('CallSid')}", _sequence())
     return twiml(_EMPTY)
 
