@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from callrouter import create_app, redis_conn
@@ -24,15 +25,35 @@ def main() -> int:
     if settings.redis_url is None:
         started_redis = not _redis_running(settings.instance_path)
         redis_conn.ensure_embedded(settings.instance_path)
-    create_app()  # validates the directory and migrates the database before the children start
+    sandbox_note = ""
+    if not os.environ.get("TWILIO_ACCOUNT_SID"):
+        # No Twilio account: the sandbox is the telephone network (`/sandbox` in a browser).
+        from werkzeug.serving import make_server
+
+        from callrouter.sandbox.script import SANDBOX_ACCOUNT
+        from callrouter.sandbox.server import create_sandbox_app
+
+        sandbox_bind = os.environ.get("CALLROUTER_SANDBOX_BIND", "127.0.0.1:8001")
+        host, port = sandbox_bind.rsplit(":", 1)
+        env.update(TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
+                   TWILIO_API_BASE_URL=f"http://{sandbox_bind}/sandbox/api")
+        service = create_app(environ=env)  # checks the directory, migrates the database
+        sandbox = create_sandbox_app(settings.public_base_url, service.config[
+            "CALLROUTER_SETTINGS"].twilio_auth_token, SANDBOX_ACCOUNT,
+            service.extensions["callrouter"].directory)
+        server = make_server(host, int(port), sandbox, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        sandbox_note = f" Sandbox phones: http://{sandbox_bind}/sandbox"
+    else:
+        create_app()  # checks the directory and migrates the database before the children
     procs = [
         subprocess.Popen([sys.executable, "-m", "gunicorn", "app:app", "--bind", bind,
                           "--workers", os.environ.get("WEB_CONCURRENCY", "2"),
                           "--access-logfile", "-"], env=env),
         subprocess.Popen([sys.executable, "worker.py"], env=env),
     ]
-    print(f"callrouter: web on http://{bind} (webhooks under /voice), worker running. "
-          "Ctrl-C stops both.", flush=True)
+    print(f"callrouter: web on http://{bind} (webhooks under /voice), worker running."
+          f"{sandbox_note} Ctrl-C stops all.", flush=True)
 
     def stop(*_):
         for p in procs:

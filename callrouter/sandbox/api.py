@@ -7,6 +7,7 @@ own adapter (the twilio SDK) at it. Requests are checked with HTTP Basic auth as
 from __future__ import annotations
 
 import hmac
+from contextlib import nullcontext
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -19,13 +20,18 @@ def _sandbox() -> Sandbox:
     return current_app.extensions["callrouter.sandbox"]
 
 
+def _locked():
+    """The sandbox server's lock (its driver thread runs calls meanwhile), if it has one."""
+    return current_app.extensions.get("callrouter.sandbox.lock") or nullcontext()
+
+
 @bp.before_request
 def authenticate():
     auth = request.authorization
-    settings = current_app.extensions["callrouter"].settings
+    account_sid, token = current_app.extensions["callrouter.sandbox.auth"]
     account = (request.view_args or {}).get("account", "")
-    ok = (auth is not None and auth.username == settings.twilio_account_sid == account
-          and hmac.compare_digest(auth.password or "", settings.twilio_auth_token))
+    ok = (auth is not None and auth.username == account_sid == account
+          and hmac.compare_digest(auth.password or "", token))
     if not ok:
         return jsonify(code=20003, message="Authenticate", status=401), 401
     return None
@@ -43,7 +49,8 @@ def create_call(account):
     form["StatusCallbackEvent"] = " ".join(request.form.getlist("StatusCallbackEvent"))
     if not form.get("To") or not form.get("From") or not form.get("Url"):
         return jsonify(code=21205, message="To, From and Url are required", status=400), 400
-    return _call_json(_sandbox().create_call(form), 201)
+    with _locked():
+        return _call_json(_sandbox().create_call(form), 201)
 
 
 @bp.get("/Calls.json")
@@ -57,7 +64,8 @@ def list_calls(account):
 
 @bp.post("/Calls/<sid>.json")
 def update_call(account, sid):
-    call = _sandbox().update_call(sid, request.form.to_dict())
+    with _locked():
+        call = _sandbox().update_call(sid, request.form.to_dict())
     if call is None:
         return jsonify(code=20404, message="not found", status=404), 404
     return _call_json(call)
@@ -67,14 +75,17 @@ def update_call(account, sid):
 def add_participant(account, conference):
     form = request.form.to_dict()
     form["StatusCallbackEvent"] = " ".join(request.form.getlist("StatusCallbackEvent"))
-    call = _sandbox().add_participant(conference, form)
+    with _locked():
+        call = _sandbox().add_participant(conference, form)
     return jsonify(call_sid=call.sid, conference_sid=conference, account_sid=account,
                    status="queued"), 201
 
 
 @bp.post("/Conferences/<conference_sid>/Participants/<call_sid>.json")
 def update_participant(account, conference_sid, call_sid):
-    if not _sandbox().update_participant(conference_sid, call_sid, request.form.to_dict()):
+    with _locked():
+        found = _sandbox().update_participant(conference_sid, call_sid, request.form.to_dict())
+    if not found:
         return jsonify(code=20404, message="not found", status=404), 404
     return jsonify(call_sid=call_sid, conference_sid=conference_sid, account_sid=account,
                    hold=request.form.get("Hold") == "true")
@@ -82,12 +93,15 @@ def update_participant(account, conference_sid, call_sid):
 
 @bp.post("/Conferences/<sid>.json")
 def update_conference(account, sid):
-    if not _sandbox().end_conference(sid):
+    with _locked():
+        found = _sandbox().end_conference(sid)
+    if not found:
         return jsonify(code=20404, message="not found", status=404), 404
     return jsonify(sid=sid, account_sid=account, status="completed")
 
 
 @bp.post("/Messages.json")
 def create_message(account):
-    msg = _sandbox().send_message(request.form.to_dict())
+    with _locked():
+        msg = _sandbox().send_message(request.form.to_dict())
     return jsonify(account_sid=account, **msg), 201

@@ -34,7 +34,7 @@ class Phone:
     """What a party does: keys/phrases for successive prompts, and how to answer a ring."""
 
     inputs: deque = field(default_factory=deque)  # "31", "say:de SVB", "*", "" (silence)
-    answer: str = "answer"  # answer | busy | no-answer | reject
+    answer: str = "answer"  # answer | busy | no-answer | reject | ask (a person decides)
 
 
 @dataclass
@@ -315,13 +315,22 @@ class Sandbox:
         self._status(call, "initiated")
         self._status(call, "ringing")
         phone = self.phone(call.to)
-        if phone.answer in ("busy", "no-answer", "reject"):
-            self._end(call, "busy" if phone.answer == "busy" else
-                      "no-answer" if phone.answer == "no-answer" else "completed")
-            return
+        if phone.answer == "ask":
+            return  # it rings until a person answers or rejects it (or it times out)
+        self.answer(call.sid, phone.answer)
+
+    def answer(self, sid: str, how: str = "answer") -> bool:
+        """A ringing phone is answered, rejected (busy), or left ringing until no-answer."""
+        call = self.calls.get(sid)
+        if call is None or call.ended or call.status != "ringing":
+            return False
+        if how in ("busy", "no-answer", "reject"):
+            self._end(call, "busy" if how in ("busy", "reject") else "no-answer")
+            return True
         self._status(call, "in-progress")
         if call.url:
             call.pending = ("POST", call.url, {})
+        return True
 
     def _join(self, call: SimCall, name: str, flags: dict, label: str) -> None:
         conf = self.conferences.get(name)

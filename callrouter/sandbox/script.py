@@ -73,6 +73,7 @@ class Runner:
         self.http = requests.Session()
         self.sandbox = Sandbox(self._fetch, SANDBOX_ACCOUNT)
         self.app.extensions["callrouter.sandbox"] = self.sandbox
+        self.app.extensions["callrouter.sandbox.auth"] = (SANDBOX_ACCOUNT, token)
         self.app.register_blueprint(api.bp)
         self.server = make_server("127.0.0.1", port, self.app, threaded=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

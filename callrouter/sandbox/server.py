@@ -1,0 +1,154 @@
+"""The sandbox as a server of its own: the REST subset, and `/sandbox`, phones in the browser.
+
+`make run` starts it beside the service when no Twilio credentials are set: the service talks
+to it through `TWILIO_API_BASE_URL`, and it reaches the service's webhooks over HTTP like
+Twilio. A driver thread advances the calls and times out prompts nobody answers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from urllib.parse import urlencode
+
+import requests
+from flask import Flask, jsonify, render_template, request
+
+from callrouter.sandbox import api
+from callrouter.sandbox.provider import Sandbox
+from callrouter.signatures import sign
+
+
+class Driver:
+    """Advances the sandbox in the background; Gathers time out as their `timeout` says."""
+
+    def __init__(self, sandbox: Sandbox, lock: threading.Lock, ring_timeout: float = 20):
+        self.sandbox, self.lock = sandbox, lock
+        self.waiting_since: dict[str, float] = {}
+        self.ringing_since: dict[str, float] = {}
+        self.ring_timeout = ring_timeout
+        self.stop = threading.Event()
+
+    def loop(self) -> None:
+        while not self.stop.is_set():
+            with self.lock:
+                try:
+                    self.tick(time.monotonic())
+                except Exception:  # noqa: BLE001 - a sandbox must keep running for the page
+                    import logging
+
+                    logging.getLogger(__name__).exception("sandbox step failed")
+            self.stop.wait(0.15)
+
+    def tick(self, now: float) -> None:
+        self.sandbox.run()
+        for call in self.sandbox.calls.values():
+            if call.ended:
+                continue
+            gather = call.verbs[0] if call.verbs and not isinstance(call.verbs[0], tuple) \
+                and call.verbs[0].tag == "Gather" else None
+            if gather is None:
+                self.waiting_since.pop(call.sid, None)
+            else:
+                since = self.waiting_since.setdefault(call.sid, now)
+                if now - since > float(gather.get("timeout") or 5):
+                    self.sandbox.timeout(call.sid)
+                    self.waiting_since.pop(call.sid, None)
+            if call.status == "ringing" and call.direction != "inbound":
+                since = self.ringing_since.setdefault(call.sid, now)
+                if now - since > min(call.timeout, self.ring_timeout):
+                    self.sandbox.answer(call.sid, "no-answer")
+
+
+def create_sandbox_app(service_base: str, token: str, account_sid: str, directory,
+                       ring_timeout: float = 20) -> Flask:
+    app = Flask(__name__)
+    http = requests.Session()
+
+    def fetch(method: str, url: str, params: dict) -> tuple[int, str]:
+        if method.upper() == "GET":
+            full = url + ("&" if "?" in url else "?") + urlencode(params)
+            resp = http.get(full, headers={"X-Twilio-Signature": sign(token, full)}, timeout=15)
+        else:
+            resp = http.post(url, data=params,
+                             headers={"X-Twilio-Signature": sign(token, url, params)}, timeout=15)
+        return resp.status_code, resp.text
+
+    sandbox = Sandbox(fetch, account_sid)
+    lock = threading.Lock()
+    app.extensions["callrouter.sandbox"] = sandbox
+    app.extensions["callrouter.sandbox.lock"] = lock
+    app.extensions["callrouter.sandbox.auth"] = (account_sid, token)
+    for line in directory.lines:  # professionals decide themselves on the page
+        for number in (*line.numbers, *line.urgent_numbers):
+            sandbox.phone(number).answer = "ask"
+    app.register_blueprint(api.bp)
+    driver = Driver(sandbox, lock, ring_timeout)
+    app.extensions["callrouter.sandbox.driver"] = driver
+    threading.Thread(target=driver.loop, daemon=True, name="sandbox-driver").start()
+
+    def state():
+        calls = []
+        for c in sandbox.calls.values():
+            waiting = bool(c.verbs) and not isinstance(c.verbs[0], tuple) \
+                and c.verbs[0].tag == "Gather"
+            calls.append({"sid": c.sid, "label": c.label, "from": c.from_, "to": c.to,
+                          "direction": c.direction, "status": c.status, "ended": c.ended,
+                          "conference": c.conference, "waiting": waiting})
+        return {"calls": calls, "transcript": [{"who": w, "text": t}
+                                               for w, t in sandbox.transcript],
+                "conferences": [{"name": c.name, "started": c.started, "ended": c.ended,
+                                 "members": len(c.members)}
+                                for c in sandbox.conferences.values()]}
+
+    @app.get("/sandbox")
+    def page():
+        callers = [(c.name, c.numbers[0] if c.numbers else c.prefixes[0] + "0000")
+                   for c in directory.callers]
+        lines = [(line, directory.organisation(line.organisation_id)) for line in
+                 directory.lines]
+        return render_template("sandbox.html", callers=callers, lines=lines,
+                               internal=directory.internal_number)
+
+    @app.get("/sandbox/state")
+    def get_state():
+        with lock:
+            return jsonify(state())
+
+    @app.post("/sandbox/dial")
+    def dial():
+        number = request.form.get("from", "")
+        with lock:
+            sid = sandbox.dial_in(number, directory.internal_number,
+                                  service_base + "/voice/incoming",
+                                  status_callback=service_base + "/voice/status/call")
+        return jsonify(sid=sid)
+
+    @app.post("/sandbox/input")
+    def give_input():
+        sid, value = request.form.get("sid", ""), request.form.get("value", "")
+        with lock:
+            call = sandbox.calls.get(sid)
+            if call is None or call.ended:
+                return jsonify(ok=False), 404
+            if value == "*" and call.conference is not None:
+                sandbox.press_star(sid)
+            else:
+                phone = sandbox.phone(call.from_ if call.direction == "inbound" else call.to)
+                phone.inputs = deque([value])
+        return jsonify(ok=True)
+
+    @app.post("/sandbox/answer")
+    def answer():
+        sid, how = request.form.get("sid", ""), request.form.get("how", "answer")
+        with lock:
+            return jsonify(ok=sandbox.answer(sid, how))
+
+    @app.post("/sandbox/hangup")
+    def hangup():
+        with lock:
+            sandbox.hang_up(request.form.get("sid", ""))
+        return jsonify(ok=True)
+
+    return app
