@@ -1,0 +1,123 @@
+"""The sandbox page in a real headless Chromium (Playwright): a whole warm transfer with the
+citizen added and handed over, clicked through by a person. Screenshots are kept in
+test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.request import urlopen
+
+import pytest
+
+from callrouter import directory as directory_mod
+from callrouter.sandbox.script import SANDBOX_ACCOUNT
+from callrouter.sandbox.server import create_sandbox_app
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def stack(tmp_path, lines_file, redis_url, redis_client):
+    from werkzeug.serving import make_server
+
+    web, sb = _port(), _port()
+    token = secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TWILIO", "CALLROUTER", "REDIS", "DATABASE"))}
+    env.update(CALLROUTER_ENV="test", CALLROUTER_LINES=str(lines_file),
+               CALLROUTER_INSTANCE=str(tmp_path / "instance"), REDIS_URL=redis_url,
+               DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}",
+               TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT, TWILIO_AUTH_TOKEN=token,
+               TWILIO_API_BASE_URL=f"http://127.0.0.1:{sb}/sandbox/api",
+               PUBLIC_BASE_URL=f"http://127.0.0.1:{web}", SECRET_KEY="browser-secret-0123456789")
+    log = (tmp_path / "procs.log").open("w")
+    procs = [subprocess.Popen([sys.executable, "-m", "gunicorn", "app:app", "--bind",
+                               f"127.0.0.1:{web}", "--workers", "2"], cwd=ROOT, env=env,
+                              stdout=log, stderr=subprocess.STDOUT)]
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urlopen(f"http://127.0.0.1:{web}/healthz", timeout=1).read()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, (tmp_path / "procs.log").read_text()[-2000:]
+            time.sleep(0.2)
+    procs.append(subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env,
+                                  stdout=log, stderr=subprocess.STDOUT))
+    d = directory_mod.load(lines_file)
+    app = create_sandbox_app(f"http://127.0.0.1:{web}", token, SANDBOX_ACCOUNT, d)
+    server = make_server("127.0.0.1", sb, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{sb}"
+    app.extensions["callrouter.sandbox.driver"].stop.set()
+    server.shutdown()
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    log.close()
+
+
+def test_warm_transfer_clicked_through_in_the_browser(stack):
+    """Dial, key the line, the professional answers and accepts, the citizen is added and the
+    worker hands over; every step is visible on the page."""
+    from playwright.sync_api import expect, sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: `make test` installs it"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(stack + "/sandbox")
+        expect(page.get_by_role("heading", name="callrouter sandbox")).to_be_visible()
+        page.select_option("#from", label="Gemeente Utrecht (+31687654321)")
+        page.click("#dial")
+        desk = page.locator("#desk-transcript")
+        expect(desk).to_contain_text("Welkom bij de professionallijn")
+        page.fill("#keys", "31")
+        page.click("#send-keys")
+        expect(desk).to_contain_text("toestemming")
+        page.click("[data-key='1']")  # the citizen consents; then it connects
+        page.get_by_role("button", name="Opnemen +31883001001").click()
+        page.get_by_role("button", name="1: aannemen").click()
+        others = page.locator("#other-transcript")
+        expect(others).to_contain_text("De inwoner geeft toestemming")
+        expect(others).to_contain_text("U wordt nu verbonden")
+        page.screenshot(path=str(ARTIFACTS / "sandbox-connected.png"), full_page=True)
+
+        page.click("[data-key='*']")
+        expect(desk).to_contain_text("inwoner aan het gesprek toe te voegen")
+        page.click("[data-key='1']")
+        expect(desk).to_contain_text("telefoonnummer van de inwoner")
+        page.fill("#keys", "0612345678#")
+        page.click("#send-keys")
+        expect(desk).to_contain_text("De inwoner wordt gebeld")
+        expect(page.locator("#calls")).to_contain_text("+31612345678")
+        page.click("[data-key='*']")
+        page.wait_for_timeout(500)
+        page.click("[data-key='2']")
+        expect(desk).to_contain_text("U heeft het gesprek overgedragen")
+        page.screenshot(path=str(ARTIFACTS / "sandbox-handed-over.png"), full_page=True)
+        browser.close()
