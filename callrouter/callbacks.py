@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import phonenumbers
 from redis.exceptions import RedisError
@@ -23,7 +23,7 @@ from rq import Retry
 from rq.job import Job
 from sqlalchemy import bindparam, select, update
 
-from callrouter import services
+from callrouter import clock, services
 from callrouter.flows import callback as cflow
 from callrouter.models import CallbackRequest
 from callrouter.privacy import mask
@@ -47,7 +47,7 @@ _REF_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _reference() -> str:
@@ -120,10 +120,11 @@ def schedule(request_id: str) -> bool:
         ttl = svc.settings.retention_days * 24 * 3600
         kwargs = dict(job_id=jid, result_ttl=3600, failure_ttl=ttl,
                       retry=Retry(max=3, interval=[10, 60, 300]))
-        if planned <= now():
+        wait = planned - now()  # on the service's clock (shifted in the sandbox only)
+        if wait.total_seconds() <= 0:
             queue.enqueue(run_due, request_id, attempt + 1, **kwargs)
         else:
-            queue.enqueue_at(planned, run_due, request_id, attempt + 1, **kwargs)
+            queue.enqueue_in(wait, run_due, request_id, attempt + 1, **kwargs)
         return True
     except (RedisError, OSError) as exc:
         log.warning("callback %s: queue unavailable (%s); the sweeper will enqueue it",
@@ -396,6 +397,16 @@ def sweep() -> dict:
             return counts
         if not exists and schedule(request_id):
             counts["enqueued"] += 1
+    with svc.sessions() as s:  # due by the clock, whatever the queue's timetable says
+        due_lines = set(s.scalars(select(CallbackRequest.line_id).where(
+            CallbackRequest.state == "pending", CallbackRequest.planned_at <= at)))
+    for line_id in sorted(due_lines):  # started by a job, never inside the sweep itself
+        try:
+            svc.queue(QUEUE).enqueue(start_due, line_id,
+                                     job_id=f"cb-due-{line_id}-{at:%Y%m%d%H%M}",
+                                     retry=Retry(max=5, interval=[15, 30, 60]))
+        except (RedisError, OSError):
+            break
     with svc.sessions() as s:
         lost = s.execute(select(CallbackRequest.id, CallbackRequest.attempts,
                                 CallbackRequest.state).where(

@@ -28,8 +28,13 @@ def create_app(test_config: Mapping | None = None, environ: Mapping[str, str] | 
 
     directory = load_directory_or_exit(settings)
 
+    from callrouter import clock
+    from callrouter.sandbox import SANDBOX_ACCOUNT
     from callrouter.services import Services
 
+    # Only with the sandbox as telephone network may a trainer move the clock forward.
+    clock.configure(settings.instance_path / "sandbox-clock"
+                    if settings.twilio_account_sid == SANDBOX_ACCOUNT else None)
     svc = Services(settings, directory, adapter=adapter)
     app.extensions["callrouter"] = svc
     if settings.auto_migrate:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flask import g, has_request_context
 from redis.exceptions import RedisError
@@ -17,7 +17,7 @@ from rq import Retry
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from callrouter import services
+from callrouter import clock, services
 from callrouter.flows import transfer as tflow
 from callrouter.models import Call, Leg, Transfer
 from callrouter.privacy import mask
@@ -31,7 +31,7 @@ LOST_LEG = timedelta(seconds=60)
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 # --------------------------------------------------------------------------- dispatch

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from callrouter import callbacks, db, services
+from callrouter import callbacks, clock, db, services
 from callrouter.flows import routing
 from callrouter.flows import transfer as tflow
 from callrouter.models import Call, CallbackRequest, Event, Leg, Transfer
@@ -33,7 +33,7 @@ GRACE = timedelta(minutes=10)
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _event(s, sid: str, status: str) -> None:

@@ -19,10 +19,9 @@ from pathlib import Path
 import requests
 from werkzeug.serving import make_server
 
+from callrouter.sandbox import SANDBOX_ACCOUNT  # noqa: E402 - re-exported for callers
 from callrouter.sandbox.provider import Sandbox
 from callrouter.signatures import sign
-
-SANDBOX_ACCOUNT = "AC" + "5a" * 16
 
 
 class RealCredentials(Exception):

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Integer, bindparam, case, func, literal, literal_column, or_, select, update
 from werkzeug.exceptions import HTTPException
 
-from callrouter import callbacks, db, jobs, services, signatures
+from callrouter import callbacks, clock, db, jobs, services, signatures
 from callrouter.flows import menu as mflow
 from callrouter.flows import routing, speech
 from callrouter.flows import transfer as tflow
@@ -36,7 +36,7 @@ _SAFE = re.compile(r"[^0-9A-Za-z_.:-]")
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 # --------------------------------------------------------------------------- plumbing
