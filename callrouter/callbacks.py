@@ -327,9 +327,10 @@ def dial_worker(request_id: str, attempt: int) -> None:
         worker_unreachable(request_id, attempt)
         return
     with svc.sessions.begin() as s:
+        # (Its status callbacks may have arrived before this response: `connected` counts.)
         still = s.execute(update(CallbackRequest).where(
             CallbackRequest.id == request_id, CallbackRequest.attempts == attempt,
-            CallbackRequest.state == "connecting")
+            CallbackRequest.state.in_(("connecting", "connected")))
             .values(worker_call_sid=placed.sid)).rowcount
     if not still:  # the professional left while this request was in flight
         _end_call(placed.sid)

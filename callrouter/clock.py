@@ -41,12 +41,13 @@ def now() -> datetime:
     return datetime.now(UTC) + offset()
 
 
-def skip_to(moment: datetime) -> timedelta:
+def skip_to(moment: datetime, path: Path | None = None) -> timedelta:
     """Sandbox only: make `now()` show `moment` from here on (never backwards)."""
-    if _path is None:
+    path = path or _path
+    if path is None:
         raise RuntimeError("the clock can only be moved in the sandbox")
     shift = max(timedelta(0), moment - datetime.now(UTC))
-    tmp = _path.with_suffix(".tmp")
+    tmp = path.with_suffix(".tmp")
     tmp.write_text(str(shift.total_seconds()))
-    os.replace(tmp, _path)
+    os.replace(tmp, path)
     return shift

@@ -38,9 +38,17 @@ def main() -> int:
         env.update(TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
                    TWILIO_API_BASE_URL=f"http://{sandbox_bind}/sandbox/api")
         service = create_app(environ=env)  # checks the directory, migrates the database
-        sandbox = create_sandbox_app(settings.public_base_url, service.config[
-            "CALLROUTER_SETTINGS"].twilio_auth_token, SANDBOX_ACCOUNT,
-            service.extensions["callrouter"].directory)
+        svc = service.extensions["callrouter"]
+
+        def after_clock():
+            from callrouter import callbacks
+
+            svc.queue("default").enqueue(callbacks.sweep)
+
+        sandbox = create_sandbox_app(settings.public_base_url, svc.settings.twilio_auth_token,
+                                     SANDBOX_ACCOUNT, svc.directory,
+                                     clock_file=svc.settings.instance_path / "sandbox-clock",
+                                     after_clock=after_clock)
         server = make_server(host, int(port), sandbox, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         sandbox_note = f" Sandbox phones: http://{sandbox_bind}/sandbox"

@@ -62,7 +62,9 @@ class Driver:
 
 
 def create_sandbox_app(service_base: str, token: str, account_sid: str, directory,
-                       ring_timeout: float = 20) -> Flask:
+                       ring_timeout: float = 20, clock_file=None, after_clock=None) -> Flask:
+    """`clock_file` is the service's sandbox clock (instance/sandbox-clock); `after_clock` is
+    called after the clock moved (it queues the service's sweep, which starts what is due)."""
     app = Flask(__name__)
     http = requests.Session()
 
@@ -144,6 +146,25 @@ def create_sandbox_app(service_base: str, token: str, account_sid: str, director
         sid, how = request.form.get("sid", ""), request.form.get("how", "answer")
         with lock:
             return jsonify(ok=sandbox.answer(sid, how))
+
+    @app.post("/sandbox/clock")
+    def move_clock():
+        from datetime import datetime
+
+        from callrouter import clock
+
+        try:
+            moment = datetime.fromisoformat(request.form.get("to", ""))
+        except ValueError:
+            return jsonify(ok=False, error="to: a time such as 2026-11-26T08:30"), 400
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=directory.tz)
+        if clock_file is None:
+            return jsonify(ok=False, error="no clock"), 409
+        shift = clock.skip_to(moment, clock_file)
+        if after_clock is not None:
+            after_clock()
+        return jsonify(ok=True, shift_seconds=shift.total_seconds())
 
     @app.post("/sandbox/hangup")
     def hangup():
