@@ -5,10 +5,12 @@ PY := $(VENV)/bin/python
 
 .PHONY: install chromium run test bench lint
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml package.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
+	# The pages' NL Design System CSS (Utrecht components), served as static files.
+	npm ci --no-audit --no-fund --silent
 	touch $@
 
 # The browser tests drive Debian's chromium (Playwright's own browser download is not used).

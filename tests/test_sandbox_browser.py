@@ -92,6 +92,9 @@ def test_warm_transfer_clicked_through_in_the_browser(stack):
         page.set_default_timeout(30_000)
         page.goto(stack + "/sandbox")
         expect(page.get_by_role("heading", name="callrouter sandbox")).to_be_visible()
+        # NL Design System: the Utrecht component CSS with callrouter's neutral tokens.
+        assert page.evaluate("getComputedStyle(document.querySelector('#dial'))"
+                             ".backgroundColor") == "rgb(11, 92, 173)"
         page.select_option("#from", label="Gemeente Utrecht (+31687654321)")
         page.click("#dial")
         desk = page.locator("#desk-transcript")

@@ -208,7 +208,7 @@ class Sandbox:
             return self._gather(call, verb)
         call.verbs.popleft()
         if tag == "Say":
-            self.transcript.append((call.label, (verb.text or "").strip()))
+            self._say(call, verb.text)
         elif tag in ("Play", "Pause"):
             pass
         elif tag == "Redirect":
@@ -234,7 +234,7 @@ class Sandbox:
     def _gather(self, call: SimCall, verb: ET.Element) -> bool:
         for child in list(verb):
             if child.tag == "Say":
-                self.transcript.append((call.label, (child.text or "").strip()))
+                self._say(call, child.text)
             verb.remove(child)
         phone = self.phone(call.from_ if call.direction == "inbound" else call.to)
         if not phone.inputs:
@@ -272,6 +272,10 @@ class Sandbox:
 
     # ------------------------------------------------------------------ internals
 
+    def _say(self, call: SimCall, text: str | None) -> None:
+        if text and text.strip():
+            self.transcript.append((call.label, text.strip()))
+
     def _params(self, call: SimCall) -> dict:
         return {"CallSid": call.sid, "AccountSid": self.account_sid, "From": call.from_,
                 "To": call.to, "Called": call.to, "Caller": call.from_,
@@ -298,7 +302,7 @@ class Sandbox:
         except ET.ParseError:
             root = None
         for say in (root.iter("Say") if root is not None else ()):
-            self.transcript.append((call.label, (say.text or "").strip()))
+            self._say(call, say.text)
 
     def _status(self, call: SimCall, status: str, extra: dict | None = None) -> None:
         call.status = status

@@ -10,12 +10,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from urllib.parse import urlencode
 
 import requests
 from flask import Flask, jsonify, render_template, request
 
 from callrouter.sandbox import api
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+STATIC = Path(__file__).resolve().parent.parent / "static"
+UTRECHT_CSS = ROOT / "node_modules" / "@utrecht" / "component-library-css" / "dist"
 from callrouter.sandbox.provider import Sandbox
 from callrouter.signatures import sign
 
@@ -103,6 +108,17 @@ def create_sandbox_app(service_base: str, token: str, account_sid: str, director
                 "conferences": [{"name": c.name, "started": c.started, "ended": c.ended,
                                  "members": len(c.members)}
                                 for c in sandbox.conferences.values()]}
+
+    @app.get("/sandbox/assets/<name>")
+    def assets(name):
+        """The Utrecht component CSS (installed from npm at setup) and our own tokens."""
+        from flask import abort, send_from_directory
+
+        if name == "utrecht.css":
+            return send_from_directory(UTRECHT_CSS, "index.css", max_age=3600)
+        if name == "callrouter-tokens.css":
+            return send_from_directory(STATIC, name, max_age=3600)
+        abort(404)
 
     @app.get("/sandbox")
     def page():
