@@ -17,12 +17,12 @@ import requests
 from flask import Flask, jsonify, render_template, request
 
 from callrouter.sandbox import api
+from callrouter.sandbox.provider import Sandbox
+from callrouter.signatures import sign
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 STATIC = Path(__file__).resolve().parent.parent / "static"
 UTRECHT_CSS = ROOT / "node_modules" / "@utrecht" / "component-library-css" / "dist"
-from callrouter.sandbox.provider import Sandbox
-from callrouter.signatures import sign
 
 
 class Driver:
