@@ -37,6 +37,8 @@ def main() -> int:
         host, port = sandbox_bind.rsplit(":", 1)
         env.update(TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
                    TWILIO_API_BASE_URL=f"http://{sandbox_bind}/sandbox/api")
+        # Every run starts on real time; a trainer may move the clock forward from the page.
+        (settings.instance_path / "sandbox-clock").unlink(missing_ok=True)
         service = create_app(environ=env)  # checks the directory, migrates the database
         svc = service.extensions["callrouter"]
 

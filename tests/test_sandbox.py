@@ -82,3 +82,32 @@ def test_cli_prints_transcript_and_exit_code(environ):
     bad = _cli(environ, "--from", WORKER, "--press", "3", "1", "--answer", "no-answer",
                "--expect", "connected")
     assert bad.returncode == 1 and "expected outcome connected" in bad.stderr
+
+
+def test_dial_number_with_whisper_url_bridges_after_the_whisper():
+    """<Dial><Number url> rings the number, plays its whisper to the callee, then bridges;
+    the caller's Dial action follows when the callee hangs up."""
+    from callrouter.sandbox.provider import Sandbox
+
+    docs = {
+        "https://svc/in": '<Response><Dial action="https://svc/after"><Number '
+                          'url="https://svc/whisper">+31883001001</Number></Dial></Response>',
+        "https://svc/whisper": "<Response><Say>Fluister</Say></Response>",
+        "https://svc/after": "<Response><Say>Einde</Say><Hangup/></Response>",
+    }
+    seen = []
+
+    def fetch(method, url, params):
+        seen.append(url)
+        return 200, docs[url]
+
+    box = Sandbox(fetch, "AC" + "0" * 32)
+    sid = box.dial_in("+31302860123", "+31880100100", "https://svc/in")
+    box.run()
+    child = next(c for c in box.calls.values() if c.to == "+31883001001")
+    assert ("lijn +31883001001", "Fluister") in box.transcript
+    assert child.conference is not None and box.calls[sid].conference == child.conference
+    box.hang_up(child.sid)
+    box.run()
+    assert seen[-1] == "https://svc/after" and ("medewerker", "Einde") in box.transcript
+    assert box.calls[sid].ended

@@ -56,6 +56,7 @@ class SimCall:
     hangup_on_star: bool = False
     timeout: int = 60
     ended: bool = False
+    after_load: list = field(default_factory=list)
 
 
 @dataclass
@@ -197,7 +198,7 @@ class Sandbox:
                 return True
             return False
         verb = call.verbs[0]
-        if isinstance(verb, tuple):  # a join queued by add_participant once answered
+        if isinstance(verb, tuple):  # a join queued by add_participant or Dial/Number
             if call.status != "in-progress":
                 return False
             call.verbs.popleft()
@@ -217,7 +218,12 @@ class Sandbox:
             self._end(call, "completed")
         elif tag == "Dial":
             conf = verb.find("Conference")
-            if conf is None:  # callrouter dials numbers through the REST API only
+            number = verb.find("Number")
+            if conf is None and number is not None:
+                self._dial_number(call, verb, number)
+                return True
+            if conf is None:  # Client, Sip, Queue ...: not part of this sandbox
+                self._say(call, "[niet ondersteund in de sandbox: Dial zonder Conference/Number]")
                 self._end(call, "completed")
                 return True
             call.dial_action = verb.get("action")
@@ -250,6 +256,27 @@ class Sandbox:
             return True  # Twilio goes on with the next verb when nothing was entered
         call.pending = (verb.get("method", "POST"), verb.get("action"), params)
         return True
+
+    def _dial_number(self, call: SimCall, verb: ET.Element, number: ET.Element) -> None:
+        """<Dial><Number url=...>: ring the number; on answer its `url` TwiML (a whisper) runs
+        on the callee alone, then the two are bridged (modelled as a two-party conference,
+        ended when either leaves, as Twilio ends a bridge)."""
+        bridge = f"bridge-{call.sid}"
+        call.dial_action = verb.get("action")
+        call.hangup_on_star = verb.get("hangupOnStar") == "true"
+        child = SimCall(_sid("CA"), call.to, (number.text or "").strip(), "outbound-dial",
+                        f"lijn {(number.text or '').strip()}", url=number.get("url"),
+                        status_callback=number.get("statusCallback"),
+                        status_events=tuple((number.get("statusCallbackEvent") or
+                                             "completed").split()),
+                        timeout=int(verb.get("timeout") or 30))
+        self.calls[child.sid] = child
+        flags = {"start": True, "end": True, "hold": False}
+        self._join(call, bridge, {**flags, "start": False}, label=call.label)
+        child.verbs.append(("join", bridge, flags))
+        self._ring(child, then_join=True)
+        if child.ended:  # busy or not answered: the caller's Dial ends
+            self._leave_conference(call, run_action=True)
 
     def timeout(self, sid: str) -> bool:
         """A person waiting at a prompt says nothing: the Gather times out."""
@@ -292,7 +319,8 @@ class Sandbox:
             self.transcript.append((call.label, f"[toepassingsfout: HTTP {status}]"))
             self._end(call, "failed")
             return
-        call.verbs = deque(list(root))
+        call.verbs = deque(list(root) + getattr(call, "after_load", []))
+        call.after_load = []
 
     def _hear(self, call: SimCall, method: str, url: str) -> None:
         """Play wait or hold TwiML once (Say only) into the transcript; never breaks a call."""
@@ -333,7 +361,10 @@ class Sandbox:
             return True
         self._status(call, "in-progress")
         if call.url:
+            queued = list(call.verbs)  # a queued bridge join runs after the whisper
+            call.verbs.clear()
             call.pending = ("POST", call.url, {})
+            call.after_load = queued
         return True
 
     def _join(self, call: SimCall, name: str, flags: dict, label: str) -> None:
