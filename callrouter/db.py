@@ -12,7 +12,7 @@ import os
 import threading
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, bindparam, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -118,15 +118,39 @@ def insert_ignore(conn, table, values: dict) -> bool:
     One statement instead of select-then-insert: the webhook's hot path, and safe when two
     deliveries of the same webhook race. The statement is built once per table and dialect.
     """
-    dialect = conn.bind.dialect.name if hasattr(conn, "bind") and conn.bind is not None \
-        else conn.dialect.name
-    key = (dialect, table.name)
-    stmt = _INSERT_IGNORE.get(key)
-    if stmt is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = _INSERT_IGNORE[key] = insert(table).on_conflict_do_nothing()
-    result = conn.execute(stmt, values)
+    if hasattr(conn, "bind") and conn.bind is not None and not hasattr(conn, "exec_driver_sql"):
+        conn = conn.connection()  # an ORM session: its connection, in its transaction
+    dialect = conn.dialect
+    key = (dialect.name, table.name, tuple(values))
+    prepared = _INSERT_IGNORE.get(key)
+    if prepared is None:
+        prepared = _INSERT_IGNORE[key] = _prepare_insert_ignore(dialect, table, tuple(values))
+    sql, order, processors = prepared
+    # Compiled once, run as the driver's own SQL with each column type's bind processing:
+    # the same statement SQLAlchemy would send, without building it again per webhook.
+    params = {k: (processors[k](v) if processors.get(k) else v) for k, v in values.items()}
+    if order is not None:
+        result = conn.exec_driver_sql(sql, tuple(params[k] for k in order))
+    else:
+        result = conn.exec_driver_sql(sql, params)
     return bool(result.rowcount)
+
+
+def _prepare_insert_ignore(dialect, table, keys: tuple[str, ...]):
+    if dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values({k: bindparam(k, type_=table.c[k].type) for k in keys})
+    compiled = stmt.on_conflict_do_nothing().compile(dialect=dialect)
+    order = tuple(compiled.positiontup) if compiled.positional else None
+    processors = {k: table.c[k].type.bind_processor(dialect) for k in keys}
+    from sqlalchemy import JSON
+
+    for k in keys:
+        if isinstance(table.c[k].type, JSON) and dialect.name == "postgresql":
+            # psycopg adapts JSON through its wrapper (SQLAlchemy does this at execute time).
+            from psycopg.types.json import Json
+
+            processors[k] = lambda v: None if v is None else Json(v)
+    return str(compiled), order, processors
