@@ -108,10 +108,10 @@ def load(port: int, reqs: list, concurrency: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--requests", type=int, default=1500)
+    ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     n = args.requests
     with tempfile.TemporaryDirectory() as tmp:

@@ -60,7 +60,9 @@ def make_engine(url: str) -> Engine:
         file_db = url.startswith("sqlite:///") and url != "sqlite:///:memory:"
         if file_db:
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 15})
+        # Every use ends in commit or rollback (engine.begin(), sessions), so the pool's own
+        # rollback on check-in is only overhead on the webhook's path.
+        engine = create_engine(url, connect_args={"timeout": 15}, pool_reset_on_return=None)
         if file_db:
             gate = _WriteGate(Path(url[len("sqlite:///"):] + ".write-lock"))
             event.listen(engine, "begin", lambda conn: gate.acquire())
@@ -154,3 +156,34 @@ def _prepare_insert_ignore(dialect, table, keys: tuple[str, ...]):
 
             processors[k] = lambda v: None if v is None else Json(v)
     return str(compiled), order, processors
+
+
+_PREPARED: dict = {}
+
+
+def run_prepared(conn, stmt, params: dict):
+    """Execute a Core statement that is reused on a hot path: compiled once per dialect, then
+    sent as the driver's SQL with each bind's type processing (no IN lists: POSTCOMPILE
+    parameters are not supported here)."""
+    dialect = conn.dialect
+    key = (dialect.name, id(stmt))
+    prepared = _PREPARED.get(key)
+    if prepared is None or prepared[0] is not stmt:
+        compiled = stmt.compile(dialect=dialect)
+        if "POSTCOMPILE" in str(compiled):
+            raise ValueError("run_prepared does not take expanding IN parameters")
+        from sqlalchemy import JSON
+
+        processors = {}
+        for name, bind in compiled.binds.items():
+            proc = bind.type.bind_processor(dialect)
+            if proc is not None and not isinstance(bind.type, JSON):
+                processors[name] = proc
+        order = tuple(compiled.positiontup) if compiled.positional else None
+        prepared = _PREPARED[key] = (stmt, compiled, str(compiled), order, processors)
+    _, compiled, sql, order, processors = prepared
+    values = compiled.construct_params(params)
+    values = {k: (processors[k](v) if k in processors else v) for k, v in values.items()}
+    if order is not None:
+        return conn.exec_driver_sql(sql, tuple(values[k] for k in order))
+    return conn.exec_driver_sql(sql, values)

@@ -813,7 +813,8 @@ def _call_status_update(status: str):
     earlier = tflow.earlier_than(status)
     values: dict = {}
     if earlier:  # a late or repeated status never moves the call back
-        values["status"] = case((or_(calls.c.status.is_(None), calls.c.status.in_(earlier)),
+        values["status"] = case((or_(calls.c.status.is_(None),
+                                     *[calls.c.status == e for e in earlier]),
                                  literal(status)), else_=calls.c.status)
     if status in tflow.TERMINAL:
         values["ended_at"] = func.coalesce(calls.c.ended_at, bindparam("now", type_=UTC_TS))
@@ -853,7 +854,7 @@ def status_call():
         if stmt is None:
             return twiml(_EMPTY)
         duration = request.form.get("CallDuration", "")
-        row = s.execute(stmt, {
+        row = db.run_prepared(s, stmt, {
             "sid": sid, "now": now(),
             "duration": int(duration) if duration.isdigit() and len(duration) < 9 else None,
         }).first()
