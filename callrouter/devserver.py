@@ -31,7 +31,7 @@ def main() -> int:
         from werkzeug.serving import make_server
 
         from callrouter.sandbox.script import SANDBOX_ACCOUNT
-        from callrouter.sandbox.server import create_sandbox_app
+        from callrouter.sandbox.server import create_sandbox_app, service_call_log
 
         sandbox_bind = os.environ.get("CALLROUTER_SANDBOX_BIND", "127.0.0.1:8001")
         host, port = sandbox_bind.rsplit(":", 1)
@@ -50,7 +50,8 @@ def main() -> int:
         sandbox = create_sandbox_app(settings.public_base_url, svc.settings.twilio_auth_token,
                                      SANDBOX_ACCOUNT, svc.directory,
                                      clock_file=svc.settings.instance_path / "sandbox-clock",
-                                     after_clock=after_clock)
+                                     after_clock=after_clock,
+                                     call_log=service_call_log(svc))
         server = make_server(host, int(port), sandbox, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         sandbox_note = f" Sandbox phones: http://{sandbox_bind}/sandbox"

@@ -61,7 +61,12 @@ def stack(tmp_path, lines_file, redis_url, redis_client):
     procs.append(subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env,
                                   stdout=log, stderr=subprocess.STDOUT))
     d = directory_mod.load(lines_file)
-    app = create_sandbox_app(f"http://127.0.0.1:{web}", token, SANDBOX_ACCOUNT, d)
+    from callrouter import create_app
+    from callrouter.sandbox.server import service_call_log
+
+    service = create_app(environ=env)  # to read the same call log as the running service
+    app = create_sandbox_app(f"http://127.0.0.1:{web}", token, SANDBOX_ACCOUNT, d,
+                             call_log=service_call_log(service.extensions["callrouter"]))
     server = make_server("127.0.0.1", sb, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{sb}"
@@ -108,6 +113,10 @@ def test_warm_transfer_clicked_through_in_the_browser(stack):
         others = page.locator("#other-transcript")
         expect(others).to_contain_text("De inwoner geeft toestemming")
         expect(others).to_contain_text("U wordt nu verbonden")
+        log = page.locator("#log-rows")
+        expect(log).to_contain_text("svb-aow")
+        expect(log).to_contain_text("connected")
+        expect(log).to_contain_text("+31 6 ****4321")  # masked, never the number in clear
         page.screenshot(path=str(ARTIFACTS / "sandbox-connected.png"), full_page=True)
 
         page.click("[data-key='*']")

@@ -66,10 +66,31 @@ class Driver:
                     self.sandbox.answer(call.sid, "no-answer")
 
 
+def service_call_log(svc, limit: int = 15):
+    """The service's newest calls as the page shows them (masked numbers only)."""
+
+    def rows():
+        from sqlalchemy import select
+
+        from callrouter.models import Call
+
+        with svc.sessions() as s:
+            calls = s.scalars(select(Call).order_by(Call.received_at.desc()).limit(limit)).all()
+        tz = svc.directory.tz
+        return [{"time": c.received_at.astimezone(tz).strftime("%H:%M:%S"),
+                 "caller": c.caller_org or "-", "from": c.from_masked or "-",
+                 "line": c.line_id or "-", "urgent": c.urgent, "consent": c.consent,
+                 "outcome": c.outcome or "bezig"} for c in calls]
+
+    return rows
+
+
 def create_sandbox_app(service_base: str, token: str, account_sid: str, directory,
-                       ring_timeout: float = 20, clock_file=None, after_clock=None) -> Flask:
+                       ring_timeout: float = 20, clock_file=None, after_clock=None,
+                       call_log=None) -> Flask:
     """`clock_file` is the service's sandbox clock (instance/sandbox-clock); `after_clock` is
-    called after the clock moved (it queues the service's sweep, which starts what is due)."""
+    called after the clock moved (it queues the service's sweep, which starts what is due);
+    `call_log()` returns the service's newest call-log rows for the page."""
     app = Flask(__name__)
     http = requests.Session()
 
@@ -107,7 +128,8 @@ def create_sandbox_app(service_base: str, token: str, account_sid: str, director
                                                for w, t in sandbox.transcript],
                 "conferences": [{"name": c.name, "started": c.started, "ended": c.ended,
                                  "members": len(c.members)}
-                                for c in sandbox.conferences.values()]}
+                                for c in sandbox.conferences.values()],
+                "log": call_log() if call_log is not None else []}
 
     @app.get("/sandbox/assets/<name>")
     def assets(name):
