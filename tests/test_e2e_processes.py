@@ -3,12 +3,7 @@ and a small Twilio-compatible HTTP server on loopback standing in for Twilio's R
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import urlencode
@@ -20,57 +15,31 @@ from callrouter import redis_conn
 from callrouter.signatures import sign
 
 from fake_twilio import ACCOUNT, FakeTwilio
+from procs import Stack, clean_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "e2e-token-0123456789abcdef01234567"
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def stack(tmp_path, lines_file):
-    api_port, web_port = _port(), _port()
+    api_port, web_port = free_port(), free_port()
     api = FakeTwilio(api_port)
     threading.Thread(target=api.serve_forever, daemon=True).start()
     public = f"http://127.0.0.1:{web_port}"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TWILIO", "CALLROUTER", "REDIS", "DATABASE"))}
-    env.update(CALLROUTER_LINES=str(lines_file), CALLROUTER_INSTANCE=str(tmp_path / "instance"),
-               TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=TOKEN,
-               TWILIO_API_BASE_URL=f"http://127.0.0.1:{api_port}", PUBLIC_BASE_URL=public,
-               SECRET_KEY="e2e-secret-key-0123456789")
-    log = (tmp_path / "procs.log").open("w")
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "app:app", "--bind",
-                            f"127.0.0.1:{web_port}", "--workers", "2"], cwd=ROOT, env=env,
-                           stdout=log, stderr=subprocess.STDOUT)
-    worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
+    env = clean_env(CALLROUTER_LINES=str(lines_file),
+                    CALLROUTER_INSTANCE=str(tmp_path / "instance"), TWILIO_ACCOUNT_SID=ACCOUNT,
+                    TWILIO_AUTH_TOKEN=TOKEN, TWILIO_API_BASE_URL=f"http://127.0.0.1:{api_port}",
+                    PUBLIC_BASE_URL=public, SECRET_KEY="e2e-secret-key-0123456789")
+    procs = Stack(env, tmp_path / "procs.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urlopen(public + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or web.poll() is not None:
-                    raise AssertionError((tmp_path / "procs.log").read_text()[-3000:]) from None
-                time.sleep(0.2)
+        procs.web(web_port)  # on the embedded Redis of its own instance folder
+        procs.worker()
         yield public, api, tmp_path
     finally:
-        for p in (web, worker):
-            p.terminate()
-        for p in (web, worker):
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        procs.stop()
         api.shutdown()
         redis_conn.stop_embedded(tmp_path / "instance")
-        log.close()
 
 
 def _post(public: str, url: str, **params) -> ET.Element:

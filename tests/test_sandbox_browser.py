@@ -4,16 +4,10 @@ test-artifacts/."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
 
@@ -21,65 +15,42 @@ from callrouter import directory as directory_mod
 from callrouter.sandbox.script import SANDBOX_ACCOUNT
 from callrouter.sandbox.server import create_sandbox_app
 
+from procs import Stack, clean_env, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def stack(tmp_path, lines_file, redis_url, redis_client):
     from werkzeug.serving import make_server
 
-    web, sb = _port(), _port()
-    token = secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TWILIO", "CALLROUTER", "REDIS", "DATABASE"))}
-    env.update(CALLROUTER_ENV="test", CALLROUTER_LINES=str(lines_file),
-               CALLROUTER_INSTANCE=str(tmp_path / "instance"), REDIS_URL=redis_url,
-               DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}",
-               TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT, TWILIO_AUTH_TOKEN=token,
-               TWILIO_API_BASE_URL=f"http://127.0.0.1:{sb}/sandbox/api",
-               PUBLIC_BASE_URL=f"http://127.0.0.1:{web}", SECRET_KEY="browser-secret-0123456789")
-    log = (tmp_path / "procs.log").open("w")
-    procs = [subprocess.Popen([sys.executable, "-m", "gunicorn", "app:app", "--bind",
-                               f"127.0.0.1:{web}", "--workers", "2"], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)]
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urlopen(f"http://127.0.0.1:{web}/healthz", timeout=1).read()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, (tmp_path / "procs.log").read_text()[-2000:]
-            time.sleep(0.2)
-    procs.append(subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT))
-    d = directory_mod.load(lines_file)
     from callrouter import create_app
     from callrouter.sandbox.server import service_call_log
 
+    web, sb = free_port(), free_port()
+    token = secrets.token_hex(16)
+    env = clean_env(CALLROUTER_ENV="test", CALLROUTER_LINES=str(lines_file),
+                    CALLROUTER_INSTANCE=str(tmp_path / "instance"), REDIS_URL=redis_url,
+                    DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                    TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT, TWILIO_AUTH_TOKEN=token,
+                    TWILIO_API_BASE_URL=f"http://127.0.0.1:{sb}/sandbox/api",
+                    PUBLIC_BASE_URL=f"http://127.0.0.1:{web}",
+                    SECRET_KEY="browser-secret-0123456789")
+    procs = Stack(env, tmp_path / "procs.log")
+    procs.web(web)
+    procs.worker()
     service = create_app(environ=env)  # to read the same call log as the running service
-    app = create_sandbox_app(f"http://127.0.0.1:{web}", token, SANDBOX_ACCOUNT, d,
+    app = create_sandbox_app(f"http://127.0.0.1:{web}", token, SANDBOX_ACCOUNT,
+                             directory_mod.load(lines_file),
                              call_log=service_call_log(service.extensions["callrouter"]))
     server = make_server("127.0.0.1", sb, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{sb}"
     app.extensions["callrouter.sandbox.driver"].stop.set()
     server.shutdown()
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    log.close()
+    procs.stop()
 
 
 def test_warm_transfer_clicked_through_in_the_browser(stack):

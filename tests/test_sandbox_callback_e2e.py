@@ -4,16 +4,11 @@ clock there, and connects the professional and the worker."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.request import urlopen
 
 import requests
 from sqlalchemy import create_engine, text
@@ -24,14 +19,9 @@ from callrouter.sandbox import SANDBOX_ACCOUNT
 from callrouter.sandbox.server import create_sandbox_app
 
 from conftest import WORKER
+from procs import Stack, clean_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _next_wednesday_evening(d) -> datetime:
@@ -56,27 +46,22 @@ def test_callback_fires_at_next_opening(tmp_path, lines_file, redis_url, redis_c
     from callrouter import clock
 
     d = directory_mod.load(lines_file)
-    web, sb = _port(), _port()
+    web, sb = free_port(), free_port()
     token = secrets.token_hex(16)
     instance = tmp_path / "instance"
     instance.mkdir()
     clock_file = instance / "sandbox-clock"
     evening = _next_wednesday_evening(d)
     clock.skip_to(evening, clock_file)  # the service starts on Wednesday evening
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TWILIO", "CALLROUTER", "REDIS", "DATABASE"))}
     db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    env.update(CALLROUTER_ENV="test", CALLROUTER_LINES=str(lines_file),
+    env = clean_env(CALLROUTER_ENV="test", CALLROUTER_LINES=str(lines_file),
                CALLROUTER_INSTANCE=str(instance), REDIS_URL=redis_url, DATABASE_URL=db_url,
                TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT, TWILIO_AUTH_TOKEN=token,
                TWILIO_API_BASE_URL=f"http://127.0.0.1:{sb}/sandbox/api",
                PUBLIC_BASE_URL=f"http://127.0.0.1:{web}", SECRET_KEY="e2e-cb-secret-0123456789")
-    log = (tmp_path / "procs.log").open("w")
-    procs = [subprocess.Popen([sys.executable, "-m", "gunicorn", "app:app", "--bind",
-                               f"127.0.0.1:{web}", "--workers", "2"], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT),
-             subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log,
-                              stderr=subprocess.STDOUT)]
+    procs = Stack(env, tmp_path / "procs.log")
+    procs.web(web)
+    procs.worker()
 
     def after_clock():
         from redis import Redis
@@ -93,7 +78,6 @@ def test_callback_fires_at_next_opening(tmp_path, lines_file, redis_url, redis_c
     base = f"http://127.0.0.1:{sb}"
     engine = create_engine(db_url)
     try:
-        _wait(lambda: _up(web), "the service")
         sandbox = app.extensions["callrouter.sandbox"]
 
         def said(fragment):
@@ -130,23 +114,8 @@ def test_callback_fires_at_next_opening(tmp_path, lines_file, redis_url, redis_c
     finally:
         app.extensions["callrouter.sandbox.driver"].stop.set()
         server.shutdown()
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        procs.stop()
         engine.dispose()
-        log.close()
-
-
-def _up(port: int) -> bool:
-    try:
-        urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-        return True
-    except OSError:
-        return False
 
 
 def _state(engine) -> str | None:
