@@ -163,7 +163,8 @@ _PREPARED: dict = {}
 
 def run_prepared(conn, stmt, params: dict):
     """Execute a Core statement that is reused on a hot path: compiled once per dialect, then
-    sent as the driver's SQL with each bind's type processing (no IN lists: POSTCOMPILE
+    sent as the driver's SQL with each bind's type processing. For writes: result rows come
+    back as the driver gives them, without type processing (no IN lists either: POSTCOMPILE
     parameters are not supported here)."""
     dialect = conn.dialect
     key = (dialect.name, id(stmt))
