@@ -101,6 +101,8 @@ def create(session, *, call_id: str, transfer_id: str | None, caller_org: str | 
         max_attempts=svc.settings.callback_attempts, updated_at=at)
     session.add(req)
     session.flush()
+    if req.state == "pending":
+        svc.pending_workers.add(worker_hmac)
     return req, False
 
 
@@ -546,9 +548,49 @@ _PENDING_FOR_WORKER = (
     .order_by(CallbackRequest.planned_at).limit(1))
 
 
+class PendingWorkers:
+    """Which workers (by pseudonym) have a pending request, refreshed every few seconds.
+
+    Every inbound call asks whether its worker waits for a callback; nearly always the answer
+    is no. One small query per process every `ttl` seconds answers that for all calls; only a
+    worker in the set costs the full lookup. A request made seconds ago may be announced a
+    few seconds late, and one that just started may still be offered for cancelling (which
+    then finds nothing to cancel): both harmless.
+    """
+
+    _QUERY = select(CallbackRequest.worker_hmac).where(
+        CallbackRequest.state == "pending", CallbackRequest.worker_hmac.is_not(None)).distinct()
+
+    def __init__(self, ttl: float = 5.0):
+        import threading
+
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._until = 0.0
+        self._members: frozenset[str] = frozenset()
+
+    def contains(self, worker_hmac: str, conn) -> bool:
+        import time
+
+        now_ = time.monotonic()
+        if now_ >= self._until:
+            with self._lock:
+                if now_ >= self._until:
+                    self._members = frozenset(conn.execute(self._QUERY).scalars())
+                    self._until = now_ + self.ttl
+        return worker_hmac in self._members
+
+    def add(self, worker_hmac: str | None) -> None:
+        """This process just made a request: know it at once."""
+        if worker_hmac:
+            self._members = self._members | {worker_hmac}
+
+
 def pending_for_worker(worker_hmac: str | None, conn):
     """The worker's next pending request (id, target_org, line_id, planned_at), or None."""
     if not worker_hmac:
+        return None
+    if not services.current().pending_workers.contains(worker_hmac, conn):
         return None
     return conn.execute(_PENDING_FOR_WORKER, {"worker": worker_hmac}).first()
 

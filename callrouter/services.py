@@ -34,6 +34,9 @@ class Services:
         self.pseudonyms = Pseudonymiser(settings.secret_key)
         self._adapter = adapter
         self.rendered: dict = {}  # TwiML that depends only on the directory
+        from callrouter.callbacks import PendingWorkers
+
+        self.pending_workers = PendingWorkers()
         # RQ forks a work horse per job: a child must never reuse the parent's pooled
         # database connections (SQLAlchemy's advice for multiprocessing).
         os.register_at_fork(after_in_child=self._after_fork)
