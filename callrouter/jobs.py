@@ -212,6 +212,15 @@ def transfer_watchdog(transfer_id: str) -> bool:
     return True
 
 
+def redirect_call(call_sid: str, path: str) -> None:
+    """Move a live call to another of the service's TwiML documents."""
+    svc = services.current()
+    try:
+        svc.telephony.update_call(call_sid, url=svc.url(path))
+    except TelephonyError:
+        log.warning("call %s could not be redirected", call_sid)
+
+
 def cancel_legs(transfer_id: str) -> int:
     """Cancel every professional leg still ringing or whispering; returns how many were ended."""
     svc = services.current()

@@ -135,3 +135,22 @@ def test_refused_caller_id_gives_a_clear_log_line(phone, app, caplog):
     phone.drain()
     lines = [r.getMessage() for r in caplog.records if "caller ID" in r.getMessage()]
     assert lines and CALLER_ID in lines[0] and "21210" in lines[0] and "caller_id" in lines[0]
+
+
+def test_professional_hangs_up_while_worker_in_star_menu(phone, app):
+    """The worker in the * menu is brought to the end of the conversation, never back into
+    an empty conference."""
+    tr, leg = _connected(phone, app, "CAfh7")
+    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAfh7",
+                      CallStatus="in-progress")
+    assert "inwoner" in says(root)
+    phone.drain()
+    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="completed",
+               SequenceNumber=9)
+    phone.drain()
+    sid, upd = phone.twilio.updates[-1]
+    assert sid == "CAfh7" and upd["Url"] == PUBLIC + "/voice/conversation-ended"
+    root = phone.post(upd["Url"], CallSid="CAfh7")
+    assert "beëindigd" in says(root) and "/voice/again" in action_of(root)
+    root = phone.post(f"/voice/handover?tr={tr.id}", CallSid="CAfh7", Digits="3")
+    assert root.find("Dial") is None  # no rejoining an ended conversation

@@ -641,6 +641,13 @@ def conference_done():
                           timeout=6))
 
 
+@bp.post("/conversation-ended")
+def conversation_ended():
+    """The professional hung up while the worker was in the * menu."""
+    return twiml(_r().ask("/voice/again", speech.CONVERSATION_ENDED, speech.NEW_TRANSFER,
+                          timeout=6))
+
+
 @bp.post("/again")
 def again():
     if _digits(1) == "1":
@@ -887,6 +894,7 @@ def status_leg():
     status = _SAFE.sub("", request.form.get("CallStatus", ""))[:20]
     sid = _sid("CallSid")
     next_position = None
+    bring_back = None
     with svc.sessions.begin() as s:
         tr, leg = _transfer_and_leg(s)
         if tr is None:
@@ -908,8 +916,14 @@ def status_leg():
                 next_position = leg.position + 1
             elif leg.kind == "professional" and leg.accepted_at is not None:
                 _end_transfer(tr)
+                # The worker is in the * menu (outside the conference, so no Dial action
+                # will tell them): bring them to the end of the conversation.
+                if tr.hold_wanted and tr.worker_left_at is None and tr.worker_call_sid:
+                    bring_back = tr.worker_call_sid
     if next_position is not None:
         jobs.dispatch(jobs.place_leg, tr.id, next_position, job_id=f"leg-{tr.id}-{next_position}")
+    if bring_back:
+        jobs.dispatch(jobs.redirect_call, bring_back, "/voice/conversation-ended")
     return twiml(_r().say())
 
 
