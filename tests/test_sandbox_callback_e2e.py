@@ -79,9 +79,15 @@ def test_callback_fires_at_next_opening(tmp_path, lines_file, redis_url, redis_c
     engine = create_engine(db_url)
     try:
         sandbox = app.extensions["callrouter.sandbox"]
+        lock = app.extensions["callrouter.sandbox.lock"]
 
-        def said(fragment):
-            return any(fragment in t for _, t in sandbox.transcript)
+        def said(fragment):  # under the driver's lock: it changes the calls meanwhile
+            with lock:
+                return any(fragment in t for _, t in sandbox.transcript)
+
+        def calls():
+            with lock:
+                return list(sandbox.calls.values())
 
         sid = requests.post(base + "/sandbox/dial", data={"from": WORKER}).json()["sid"]
         _wait(lambda: said("Kies de organisatie"), "the menu")
@@ -97,20 +103,25 @@ def test_callback_fires_at_next_opening(tmp_path, lines_file, redis_url, redis_c
 
         # Nothing rings before its time.
         time.sleep(2)
-        assert not [c for c in sandbox.calls.values() if c.direction != "inbound"]
+        assert not [c for c in calls() if c.direction != "inbound"]
         requests.post(base + "/sandbox/clock", data={"to": opening.isoformat()})
         _wait(lambda: any(c.to == "+31883002001" and c.status == "ringing"
-                          for c in sandbox.calls.values()), "the professional's phone")
-        prof = next(c for c in sandbox.calls.values() if c.to == "+31883002001")
+                          for c in calls()), "the professional's phone")
+        prof = next(c for c in calls() if c.to == "+31883002001")
         requests.post(base + "/sandbox/answer", data={"sid": prof.sid, "how": "answer"})
         _wait(lambda: said("Terugbelverzoek van de professionallijn"), "the callback whisper")
         requests.post(base + "/sandbox/input", data={"sid": prof.sid, "value": "1"})
-        _wait(lambda: any(c.to == WORKER and c.direction != "inbound" and c.conference
-                          for c in sandbox.calls.values()), "the worker dialled in")
+        def talking():
+            with lock:
+                worker = [c for c in sandbox.calls.values()
+                          if c.to == WORKER and c.direction != "inbound" and c.conference]
+                if not worker:
+                    return False
+                conf = sandbox.conferences[worker[0].conference]
+                return conf.started and prof.sid in conf.members and len(conf.members) == 2
+
+        _wait(talking, "the professional and the worker in one started conference")
         _wait(lambda: _state(engine) == "connected", "the callback connected")
-        conf = sandbox.conferences[next(c.conference for c in sandbox.calls.values()
-                                        if c.to == WORKER and c.conference)]
-        assert conf.started and len(conf.members) == 2
     finally:
         app.extensions["callrouter.sandbox.driver"].stop.set()
         server.shutdown()
