@@ -59,6 +59,23 @@ organisations:
 """
 
 
+def request_callback(svc, call_sid: str, i: int, urgent: bool) -> tuple[str, datetime]:
+    """Write one callback request (as the voice flow does) and enqueue it; its job id and
+    the moment it was requested."""
+    at = datetime.now(UTC)
+    with svc.sessions.begin() as s:
+        call_id = uuid.uuid4().hex
+        s.add(Call(id=call_id, call_sid=call_sid, received_at=at, caller_org="utrecht",
+                   urgent=False, consent=False))
+        s.flush()
+        req, _ = callbacks.create(s, call_id=call_id, transfer_id=None, caller_org="utrecht",
+                                  line_id="svb-aow", urgent=urgent, consent=False,
+                                  reason="closed", worker_number=f"+3130286{i:04d}", at=at)
+        request_id = req.id
+    callbacks.schedule(request_id)
+    return callbacks.job_id(request_id, 1), at
+
+
 def drain(app, queue) -> float:
     t0 = time.perf_counter()
     with app.app_context():
@@ -103,20 +120,7 @@ def latency_run(app, env: dict, k: int) -> tuple[list[float], list[float]]:
             time.sleep(0.05)
         with app.app_context():
             for i in range(k):
-                at = datetime.now(UTC)
-                with svc.sessions.begin() as s:
-                    call_id = uuid.uuid4().hex
-                    s.add(Call(id=call_id, call_sid=f"CAl{i}", received_at=at,
-                               caller_org="utrecht", urgent=False, consent=False))
-                    s.flush()
-                    req, _ = callbacks.create(s, call_id=call_id, transfer_id=None,
-                                           caller_org="utrecht", line_id="svb-aow",
-                                           urgent=False, consent=False, reason="closed",
-                                           worker_number=f"+3130286{i:04d}", at=at)
-                    request_id = req.id
-                callbacks.schedule(request_id)
-                jid = callbacks.job_id(request_id, 1)
-                created[jid] = at
+                jid, created[jid] = request_callback(svc, f"CAl{i}", i, urgent=False)
                 cb_ids.append(jid)
                 time.sleep(0.05)
         deadline = time.monotonic() + 120
@@ -163,20 +167,8 @@ def main() -> int:
             created, ids = {}, []
             with app.app_context():
                 for i in range(n):
-                    at = datetime.now(UTC)
-                    with svc.sessions.begin() as s:
-                        call_id = uuid.uuid4().hex
-                        s.add(Call(id=call_id, call_sid=f"CAb{i}", received_at=at,
-                                   caller_org="utrecht", urgent=False, consent=False))
-                        s.flush()
-                        req, _ = callbacks.create(
-                            s, call_id=call_id, transfer_id=None, caller_org="utrecht",
-                            line_id="svb-aow", urgent=bool(i % 7 == 0), consent=False,
-                            reason="closed", worker_number=f"+3130286{i:04d}", at=at)
-                        request_id = req.id
-                    callbacks.schedule(request_id)
-                    jid = callbacks.job_id(request_id, 1)
-                    created[jid] = at
+                    jid, created[jid] = request_callback(svc, f"CAb{i}", i,
+                                                         urgent=i % 7 == 0)
                     ids.append(jid)
             t_cb = drain(app, queue)
             with app.app_context(), svc.sessions() as s:
