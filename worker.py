@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         from callrouter import reconcile
 
         reconcile.schedule()  # hourly: the call log against the provider's call list
+        from callrouter import retention
+
+        retention.schedule()  # daily: personal fields past their retention period
         worker = Worker([QUEUE_CALLS, QUEUE_DEFAULT], connection=svc.redis)
         logging.getLogger(__name__).info("worker listening on %s", ", ".join(worker.queue_names()))
         burst = "--burst" in (argv or sys.argv[1:])

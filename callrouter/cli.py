@@ -15,6 +15,80 @@ lines_cli = AppGroup("lines", help="Check the line directory and make PIN hashes
 db_cli = AppGroup("db", help="Database schema.")
 callbacks_cli = AppGroup("callbacks", help="List, cancel and reschedule callback requests.")
 sandbox_cli = AppGroup("sandbox", help="Calls without a Twilio account or a phone.")
+users_cli = AppGroup("users", help="Dashboard accounts.")
+tokens_cli = AppGroup("tokens", help="Bearer tokens of the read-only API.")
+retention_cli = AppGroup("retention", help="Remove personal data past its retention period.")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice(["admin", "supervisor"]), required=True)
+@click.option("--org", "org", default=None,
+              help="a supervisor's caller or organisation id (what they may see)")
+@click.option("--password", default=None, envvar="CALLROUTER_NEW_PASSWORD",
+              help="default: asked at a prompt (or CALLROUTER_NEW_PASSWORD)")
+def users_create(email, role, org, password):
+    """Create a dashboard account (argon2id password hash)."""
+    from callrouter import services
+    from callrouter.dashboard import auth
+
+    if password is None:
+        password = click.prompt("Password (at least 12 characters)", hide_input=True,
+                                confirmation_prompt=True)
+    svc = services.current()
+    try:
+        with svc.sessions.begin() as s:
+            user = auth.create_user(s, svc.directory, email, password, role, org)
+            auth.audit(s, "cli", "create-user", "success", obj=f"user:{user.email}")
+    except auth.AccountError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"created {role} {user.email}" + (f" for {user.org_id}" if user.org_id else ""))
+
+
+@retention_cli.command("purge")
+def retention_purge():
+    """Remove personal fields of the call log past their retention period now."""
+    from callrouter import retention
+
+    counts = retention.purge()
+    click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@tokens_cli.command("create")
+@click.option("--name", required=True)
+@click.option("--org", "org", default=None, help="scope: a caller or organisation id")
+def tokens_create(name, org):
+    """Create an API token; it is shown once and stored hashed."""
+    from callrouter import services
+    from callrouter.dashboard import auth
+
+    svc = services.current()
+    try:
+        with svc.sessions.begin() as s:
+            token = auth.create_token(s, svc.directory, name, org)
+            auth.audit(s, "cli", "create-token", "success", obj=f"token:{name}")
+    except auth.AccountError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(token)
+
+
+@tokens_cli.command("revoke")
+@click.option("--name", required=True)
+def tokens_revoke(name):
+    """Revoke an API token by name."""
+    from callrouter import services
+    from callrouter.dashboard import auth
+
+    with services.current().sessions.begin() as s:
+        ok = auth.revoke_token(s, name)
+        if ok:
+            auth.audit(s, "cli", "revoke-token", "success", obj=f"token:{name}")
+    if not ok:
+        click.echo(f"error: no active token named {name!r}", err=True)
+        sys.exit(1)
+    click.echo(f"revoked {name}")
 
 
 @sandbox_cli.command("call")
@@ -187,6 +261,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(callbacks_cli)
     app.cli.add_command(sandbox_cli)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)
+    app.cli.add_command(retention_cli)
 
 
 def main() -> None:

@@ -110,6 +110,7 @@ class Caller:
     hours: WeeklyHours | None
     sms_confirmation: bool = False
     caller_id: str | None = None  # shown to professionals on legs for this organisation
+    retention_days: int | None = None  # personal fields of its calls kept this long
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ class _Validator:
         "organisations",
     }
     CALLER_KEYS = {"id", "name", "spoken_name", "numbers", "code", "pin_hash", "hours",
-                   "sms_confirmation", "caller_id"}
+                   "sms_confirmation", "caller_id", "retention_days"}
     ORG_KEYS = {
         "id", "name", "spoken_name", "digit", "public_wait_minutes", "public_number", "lines",
     }
@@ -547,10 +548,12 @@ class _Validator:
         sms = self.boolean(raw.get("sms_confirmation"), f"{path}.sms_confirmation", False)
         shown = (self.caller_id(raw["caller_id"], f"{path}.caller_id")
                  if raw.get("caller_id") is not None else None)
+        retention = (self.integer(raw["retention_days"], f"{path}.retention_days", 90, 1, 3650)
+                     if raw.get("retention_days") is not None else None)
         if None in (cid, name, code):
             return None
         return Caller(cid, name, spoken or name, code, pin_hash, tuple(numbers), tuple(prefixes),
-                      hours, sms, shown)
+                      hours, sms, shown, retention)
 
     def organisation(self, raw: Any, path: str) -> Organisation | None:
         raw = self.mapping(raw, path)

@@ -48,6 +48,10 @@ def create_app(test_config: Mapping | None = None, environ: Mapping[str, str] | 
     app.register_blueprint(voice.bp)
     app.register_blueprint(health.bp)
 
+    from callrouter import dashboard
+
+    dashboard.init_app(app)
+
     from callrouter import cli
 
     cli.init_app(app)

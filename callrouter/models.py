@@ -59,17 +59,20 @@ class Call(Base):
     """One inbound call to the internal number."""
 
     __tablename__ = "calls"
+    # The call log is read newest first within one organisation (the dashboard's scope).
+    __table_args__ = (Index("ix_calls_caller_received", "caller_org", "received_at"),
+                      Index("ix_calls_target_received", "target_org", "received_at"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
-    caller_org: Mapped[str | None] = mapped_column(String(64), index=True)
+    caller_org: Mapped[str | None] = mapped_column(String(64))
     identified_by: Mapped[str | None] = mapped_column(String(16))  # number | pin
     from_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
     from_masked: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(TS, index=True)
     menu_done_at: Mapped[datetime | None] = mapped_column(TS)
     ended_at: Mapped[datetime | None] = mapped_column(TS)
-    target_org: Mapped[str | None] = mapped_column(String(64), index=True)
+    target_org: Mapped[str | None] = mapped_column(String(64))
     line_id: Mapped[str | None] = mapped_column(String(64), index=True)
     selected_by: Mapped[str | None] = mapped_column(String(16))  # digits | speech
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -77,17 +80,20 @@ class Call(Base):
     outcome: Mapped[str | None] = mapped_column(String(32), index=True)
     status: Mapped[str | None] = mapped_column(String(20))
     duration_s: Mapped[int | None] = mapped_column(Integer)
+    purged_at: Mapped[datetime | None] = mapped_column(TS)  # personal fields removed (retention)
 
 
 class Transfer(Base):
     """One warm transfer attempt from a call to a professional line (its hunt group)."""
 
     __tablename__ = "transfers"
+    __table_args__ = (Index("ix_transfers_caller_created", "caller_org", "created_at"),
+                      Index("ix_transfers_target_created", "target_org", "created_at"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # also the conference name
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
-    caller_org: Mapped[str | None] = mapped_column(String(64), index=True)
-    target_org: Mapped[str] = mapped_column(String(64), index=True)
+    caller_org: Mapped[str | None] = mapped_column(String(64))
+    target_org: Mapped[str] = mapped_column(String(64))
     line_id: Mapped[str] = mapped_column(String(64), index=True)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     consent: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -185,3 +191,66 @@ class CallbackRequest(Base):
     last_attempt_at: Mapped[datetime | None] = mapped_column(TS)
     done_at: Mapped[datetime | None] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+# --------------------------------------------------------------------------- dashboard and API
+
+
+class User(Base):
+    """A dashboard account: an admin sees everything, a supervisor one organisation's calls."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-case
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id
+    role: Mapped[str] = mapped_column(String(16))  # admin | supervisor
+    org_id: Mapped[str | None] = mapped_column(String(64))  # a caller or organisation id
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(TS)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    last_login_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class WebSession(Base):
+    """A logged-in browser session, held on the server: logging out deletes the row, so an old
+    cookie replayed afterwards finds nothing. Only a hash of the cookie's token is stored."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    last_seen_at: Mapped[datetime] = mapped_column(TS)
+
+
+class ApiToken(Base):
+    """A bearer token of the read-only API, scoped like a user; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[str | None] = mapped_column(String(64))  # None: every organisation
+    created_at: Mapped[datetime] = mapped_column(TS)
+    last_used_at: Mapped[datetime | None] = mapped_column(TS)
+    revoked_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class AuditEntry(Base):
+    """Who did what to which object, from where, with what result (the BIO logging fields).
+    Never a password, a token or a full phone number."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(TS)
+    actor: Mapped[str] = mapped_column(String(120))  # user:email | token:name | anonymous
+    action: Mapped[str] = mapped_column(String(40))  # login | logout | lockout | view | ...
+    object: Mapped[str | None] = mapped_column(String(120))
+    result: Mapped[str] = mapped_column(String(16))  # success | failure | denied
+    origin: Mapped[str | None] = mapped_column(String(64))  # client address
+    detail: Mapped[dict | None] = mapped_column(JSON)

@@ -1,0 +1,131 @@
+"""The read-only JSON API: `GET /api/v1/transfers` and `GET /api/v1/callbacks`.
+
+Bearer tokens (`flask --app app tokens create`) are scoped like users. Filters: `since` and
+`until` (ISO date or date-time; local time without an offset), `organisation` (either side),
+`limit` (1-500, default 50) and `cursor` (from the previous page's `next_cursor`). Every read is
+audited. Phone numbers appear masked only.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+
+from callrouter import services
+from callrouter.dashboard import auth, queries
+from callrouter.dashboard.views import origin, security_headers
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.after_request(security_headers)
+
+
+def _iso(moment):
+    return moment.isoformat() if moment else None
+
+
+@bp.before_request
+def require_token():
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else None
+    svc = services.current()
+    with svc.sessions.begin() as s:
+        g.principal = auth.token_principal(s, token)
+        if g.principal is None:
+            auth.audit(s, "anonymous", "api-read", "denied", obj=request.path[:120],
+                       origin=origin())
+    if g.principal is None:
+        resp = jsonify(error="unauthorized",
+                       message="Send a valid API token: Authorization: Bearer <token>.")
+        resp.status_code = 401
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="callrouter"'
+        return resp
+    return None
+
+
+@bp.errorhandler(404)
+def not_found(_exc):
+    return jsonify(error="not_found"), 404
+
+
+@bp.errorhandler(405)
+def not_allowed(_exc):
+    return jsonify(error="method_not_allowed", message="The API is read-only."), 405
+
+
+class BadRequest(Exception):
+    pass
+
+
+@bp.errorhandler(BadRequest)
+def bad_request(exc):
+    return jsonify(error="bad_request", message=str(exc)), 400
+
+
+def _params():
+    d = services.current().directory
+    args = request.args
+    since = queries.parse_instant(args.get("since"), d.tz)
+    until = queries.parse_instant(args.get("until"), d.tz)
+    if args.get("since") and since is None:
+        raise BadRequest("since: an ISO date or date-time, e.g. 2026-11-30 or 2026-11-30T08:00")
+    if args.get("until") and until is None:
+        raise BadRequest("until: an ISO date or date-time, e.g. 2026-11-30T17:00")
+    org = args.get("organisation") or None
+    if org and d.caller(org) is None and d.organisation(org) is None:
+        raise BadRequest("organisation: not a caller or organisation id of the directory")
+    raw_limit = args.get("limit", "50")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= queries.API_PAGE_MAX:
+        raise BadRequest(f"limit: a whole number from 1 to {queries.API_PAGE_MAX}")
+    cursor = None
+    if args.get("cursor"):
+        cursor = queries.decode_cursor(args["cursor"])
+        if cursor is None:
+            raise BadRequest("cursor: use the next_cursor of the previous page")
+    return since, until, org, cursor, int(raw_limit)
+
+
+def _audit(count: int) -> None:
+    svc = services.current()
+    with svc.sessions.begin() as s:
+        auth.audit(s, g.principal.actor, "api-read", "success", obj=request.path[:120],
+                   origin=origin(), detail={"rows": count,
+                                            "query": request.query_string.decode()[:300]})
+
+
+@bp.get("/transfers")
+def transfers():
+    since, until, org, cursor, limit = _params()
+    svc = services.current()
+    with svc.sessions() as s:
+        rows, nxt = queries.transfers_page(s, g.principal.org_id, since, until, org, cursor,
+                                           limit)
+    _audit(len(rows))
+    return jsonify(data=[{
+        "id": t.id, "call_id": t.call_id, "caller_organisation": t.caller_org,
+        "organisation": t.target_org, "line": t.line_id, "urgent": t.urgent,
+        "consent": t.consent, "state": t.state, "outcome": t.outcome,
+        "created_at": _iso(t.created_at), "ringing_at": _iso(t.ringing_at),
+        "accepted_at": _iso(t.accepted_at), "citizen_added_at": _iso(t.citizen_added_at),
+        "worker_left_at": _iso(t.worker_left_at), "ended_at": _iso(t.ended_at),
+        "time_to_answer_s": t.time_to_answer_s, "duration_s": t.duration_s,
+        "minutes_saved": t.minutes_saved} for t in rows], next_cursor=nxt)
+
+
+@bp.get("/callbacks")
+def callbacks():
+    since, until, org, cursor, limit = _params()
+    state = request.args.get("state", "all")
+    if state not in ("open", "done", "all"):
+        raise BadRequest("state: open, done or all")
+    svc = services.current()
+    with svc.sessions() as s:
+        rows, nxt = queries.callbacks_page(s, g.principal.org_id, state, since, until, org,
+                                           cursor, limit)
+    _audit(len(rows))
+    return jsonify(data=[{
+        "id": r.id, "reference": r.reference, "call_id": r.call_id,
+        "transfer_id": r.transfer_id, "caller_organisation": r.caller_org,
+        "organisation": r.target_org, "line": r.line_id, "urgent": r.urgent,
+        "consent": r.consent, "reason": r.reason, "state": r.state, "outcome": r.outcome,
+        "worker": r.worker_masked, "requested_at": _iso(r.requested_at),
+        "planned_at": _iso(r.planned_at), "attempts": r.attempts,
+        "done_at": _iso(r.done_at)} for r in rows], next_cursor=nxt)

@@ -1,0 +1,479 @@
+"""What the dashboard and the API read: scoped, filtered, keyset-paginated queries and figures.
+
+Every query takes the asker's organisation (`org`, None for an admin) and adds the scope
+itself, so no page can forget it: a municipality sees the calls its staff made, an agency the
+calls its lines received (a municipality that is both sees both). Pages go newest first with a
+cursor `(time, id)` instead of OFFSET, so page 1,000 costs what page 1 costs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, literal_column, or_, select
+
+from callrouter.models import Call, CallbackRequest, Event, Leg, Transfer
+
+PAGE_SIZE = 50
+API_PAGE_MAX = 500
+
+# Outcomes as supervisors read them (Dutch); unknown values are shown as stored.
+OUTCOMES = {
+    "connected": "verbonden",
+    "declined": "geweigerd",
+    "no-answer": "niet opgenomen",
+    "busy": "in gesprek",
+    "failed": "mislukt",
+    "abandoned": "opgehangen",
+    "cancelled": "afgebroken",
+    "closed": "lijn gesloten",
+    "callback-requested": "terugbelverzoek",
+    "locked": "geblokkeerd (pincode)",
+    "menu-failed": "geen keuze gemaakt",
+    "reconstructed": "achteraf gereconstrueerd",
+}
+CALLBACK_STATES = {
+    "pending": "gepland",
+    "dialling": "professional wordt gebeld",
+    "connecting": "medewerker wordt gebeld",
+    "connected": "verbonden",
+    "done": "afgerond",
+    "failed": "mislukt",
+    "cancelled": "geannuleerd",
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The call log's filters, already validated (see `parse_filters`)."""
+
+    since: datetime | None = None  # inclusive, UTC
+    until: datetime | None = None  # exclusive, UTC
+    caller_org: str | None = None
+    target_org: str | None = None
+    line_id: str | None = None
+    outcome: str | None = None
+    urgent: bool | None = None
+    organisation: str | None = None  # either side (the API's filter)
+
+
+def parse_day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def parse_instant(value: str | None, tz: ZoneInfo) -> datetime | None:
+    """An ISO date or date-time (local time when it has no offset) as a UTC instant."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(UTC)
+
+
+def day_start(day: date, tz: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+
+def parse_filters(args, directory) -> tuple[Filters, dict]:
+    """Filters from query arguments; unknown ids and bad values are dropped, never an error.
+
+    Returns the filters and the cleaned arguments (to build links and fill the form)."""
+    tz = directory.tz
+    clean: dict = {}
+    since = until = None
+    d_from, d_to = parse_day(args.get("from")), parse_day(args.get("to"))
+    if d_from:
+        since, clean["from"] = day_start(d_from, tz), d_from.isoformat()
+    if d_to:
+        until, clean["to"] = day_start(d_to + timedelta(days=1), tz), d_to.isoformat()
+    caller = args.get("caller") or None
+    if caller and directory.caller(caller) is None and directory.organisation(caller) is None:
+        caller = None
+    target = args.get("target") or None
+    if target and directory.organisation(target) is None:
+        target = None
+    line = args.get("line") or None
+    if line and directory.line(line) is None:
+        line = None
+    outcome = args.get("outcome") or None
+    if outcome and outcome not in OUTCOMES:
+        outcome = None
+    urgent = {"1": True, "0": False}.get(args.get("urgent", ""))
+    for key, value in (("caller", caller), ("target", target), ("line", line),
+                       ("outcome", outcome)):
+        if value:
+            clean[key] = value
+    if urgent is not None:
+        clean["urgent"] = "1" if urgent else "0"
+    return Filters(since=since, until=until, caller_org=caller, target_org=target,
+                   line_id=line, outcome=outcome, urgent=urgent), clean
+
+
+# --------------------------------------------------------------------------- scope
+
+
+def call_scope(org: str | None):
+    return True if org is None else or_(Call.caller_org == org, Call.target_org == org)
+
+
+def transfer_scope(org: str | None):
+    return True if org is None else or_(Transfer.caller_org == org, Transfer.target_org == org)
+
+
+def callback_scope(org: str | None):
+    return True if org is None else or_(CallbackRequest.caller_org == org,
+                                        CallbackRequest.target_org == org)
+
+
+# --------------------------------------------------------------------------- cursors
+
+
+def encode_cursor(moment: datetime, ident: str) -> str:
+    raw = f"{moment.astimezone(UTC).isoformat()}|{ident}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor or len(cursor) > 200:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, ident = raw.split("|", 1)
+        moment = datetime.fromisoformat(stamp)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    if moment.tzinfo is None or len(ident) > 64:
+        return None
+    return moment.astimezone(UTC), ident
+
+
+def _before(col_time, col_id, cursor):
+    moment, ident = cursor
+    return or_(col_time < moment, and_(col_time == moment, col_id < ident))
+
+
+# --------------------------------------------------------------------------- call log
+
+
+def _call_filters(q, f: Filters):
+    if f.since:
+        q = q.where(Call.received_at >= f.since)
+    if f.until:
+        q = q.where(Call.received_at < f.until)
+    if f.caller_org:
+        q = q.where(Call.caller_org == f.caller_org)
+    if f.target_org:
+        q = q.where(Call.target_org == f.target_org)
+    if f.line_id:
+        q = q.where(Call.line_id == f.line_id)
+    if f.outcome:
+        q = q.where(Call.outcome == f.outcome)
+    if f.urgent is not None:
+        q = q.where(Call.urgent.is_(f.urgent))
+    if f.organisation:
+        q = q.where(or_(Call.caller_org == f.organisation, Call.target_org == f.organisation))
+    return q
+
+
+def calls_page(session, org: str | None, f: Filters, cursor=None, limit: int = PAGE_SIZE):
+    """One page of the call log, newest first; returns (rows, next cursor or None)."""
+    q = _call_filters(select(Call).where(call_scope(org)), f)
+    if cursor:
+        q = q.where(_before(Call.received_at, Call.id, cursor))
+    rows = session.scalars(q.order_by(Call.received_at.desc(), Call.id.desc())
+                           .limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = encode_cursor(rows[-1].received_at, rows[-1].id) if more else None
+    return rows, nxt
+
+
+def transfers_of(session, call_ids: list[str]) -> dict[str, list[Transfer]]:
+    out: dict[str, list[Transfer]] = defaultdict(list)
+    if call_ids:
+        for tr in session.scalars(select(Transfer).where(Transfer.call_id.in_(call_ids))
+                                  .order_by(Transfer.created_at)):
+            out[tr.call_id].append(tr)
+    return out
+
+
+def call_summaries(session, calls) -> dict[str, tuple[float | None, float]]:
+    """Per call: the first transfer's time to answer and the minutes saved by all of them."""
+    transfers = transfers_of(session, [c.id for c in calls])
+    out = {}
+    for c in calls:
+        trs = transfers.get(c.id, [])
+        tta = next((t.time_to_answer_s for t in trs if t.time_to_answer_s is not None), None)
+        out[c.id] = (tta, sum(t.minutes_saved or 0 for t in trs))
+    return out
+
+
+def calls_for_export(session, org: str | None, f: Filters, limit: int = 100_000):
+    q = _call_filters(select(Call).where(call_scope(org)), f)
+    q = q.order_by(Call.received_at.desc(), Call.id.desc()).limit(limit)
+    return session.execute(q.execution_options(yield_per=1000)).scalars()
+
+
+@dataclass
+class CallDetail:
+    call: Call
+    transfers: list[Transfer]
+    legs: dict[str, list[Leg]]
+    callbacks: list[CallbackRequest]
+    timeline: list[tuple[datetime, str, str]]  # (when, what, detail)
+
+
+def call_detail(session, org: str | None, call_id: str) -> CallDetail | None:
+    call = session.scalar(select(Call).where(Call.id == call_id, call_scope(org)))
+    if call is None:
+        return None
+    transfers = list(session.scalars(select(Transfer).where(Transfer.call_id == call.id)
+                                     .order_by(Transfer.created_at)))
+    ids = [t.id for t in transfers]
+    legs: dict[str, list[Leg]] = defaultdict(list)
+    if ids:
+        for leg in session.scalars(select(Leg).where(Leg.transfer_id.in_(ids))
+                                   .order_by(Leg.created_at, Leg.position)):
+            legs[leg.transfer_id].append(leg)
+    cbs = list(session.scalars(select(CallbackRequest).where(CallbackRequest.call_id == call.id)))
+    events = session.scalars(
+        select(Event).where(or_(Event.call_id == call.id,
+                                Event.transfer_id.in_(ids) if ids else False))
+        .order_by(Event.received_at, Event.id).limit(500)).all()
+    timeline: list[tuple[datetime, str, str]] = [(call.received_at, "gesprek binnengekomen", "")]
+    if call.menu_done_at:
+        timeline.append((call.menu_done_at, "keuze gemaakt", call.line_id or ""))
+    for t in transfers:
+        timeline.append((t.created_at, "doorverbinden gestart", t.line_id))
+        for stamp, what in ((t.ringing_at, "professional gaat over"),
+                            (t.accepted_at, "professional neemt aan"),
+                            (t.citizen_added_at, "inwoner toegevoegd"),
+                            (t.worker_left_at, "medewerker verlaat het gesprek"),
+                            (t.ended_at, "doorverbinding beëindigd")):
+            if stamp:
+                timeline.append((stamp, what, t.line_id))
+        for leg in legs.get(t.id, []):
+            label = "inwoner" if leg.kind == "citizen" else f"nummer {leg.position + 1}"
+            timeline.append((leg.created_at, f"{label} gebeld", leg.number_masked or ""))
+            if leg.ended_at:
+                timeline.append((leg.ended_at, f"{label}: {leg.outcome or leg.status}", ""))
+    for cb in cbs:
+        timeline.append((cb.requested_at, "terugbelverzoek vastgelegd", cb.reference))
+        if cb.done_at:
+            state = CALLBACK_STATES.get(cb.state, cb.state)
+            timeline.append((cb.done_at, f"terugbelverzoek {state}", cb.reference))
+    for ev in events:
+        timeline.append((ev.received_at, f"melding {ev.source}: {ev.event}", ""))
+    if call.ended_at:
+        timeline.append((call.ended_at, "gesprek beëindigd",
+                         OUTCOMES.get(call.outcome or "", call.outcome or "")))
+    timeline.sort(key=lambda item: item[0])
+    return CallDetail(call, transfers, legs, cbs, timeline)
+
+
+# --------------------------------------------------------------------------- transfers (API)
+
+
+def transfers_page(session, org: str | None, since, until, organisation, cursor, limit):
+    q = select(Transfer).where(transfer_scope(org))
+    if since:
+        q = q.where(Transfer.created_at >= since)
+    if until:
+        q = q.where(Transfer.created_at < until)
+    if organisation:
+        q = q.where(or_(Transfer.caller_org == organisation, Transfer.target_org == organisation))
+    if cursor:
+        q = q.where(_before(Transfer.created_at, Transfer.id, cursor))
+    rows = session.scalars(q.order_by(Transfer.created_at.desc(), Transfer.id.desc())
+                           .limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def callbacks_page(session, org: str | None, state: str, since=None, until=None,
+                   organisation=None, cursor=None, limit: int = PAGE_SIZE):
+    """Callback requests, newest request first; `state` is open, done or all."""
+    from callrouter.callbacks import OPEN
+
+    q = select(CallbackRequest).where(callback_scope(org))
+    if state == "open":
+        q = q.where(CallbackRequest.state.in_(OPEN))
+    elif state == "done":
+        q = q.where(CallbackRequest.state.not_in(OPEN))
+    if since:
+        q = q.where(CallbackRequest.requested_at >= since)
+    if until:
+        q = q.where(CallbackRequest.requested_at < until)
+    if organisation:
+        q = q.where(or_(CallbackRequest.caller_org == organisation,
+                        CallbackRequest.target_org == organisation))
+    if cursor:
+        q = q.where(_before(CallbackRequest.requested_at, CallbackRequest.id, cursor))
+    rows = session.scalars(q.order_by(CallbackRequest.requested_at.desc(),
+                                      CallbackRequest.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (encode_cursor(rows[-1].requested_at, rows[-1].id) if more else None)
+
+
+def callback_in_scope(session, org: str | None, request_id: str) -> CallbackRequest | None:
+    return session.scalar(select(CallbackRequest).where(CallbackRequest.id == request_id,
+                                                        callback_scope(org)))
+
+
+# --------------------------------------------------------------------------- live view
+
+
+def live_transfers(session, org: str | None, moment: datetime, limit: int = 200):
+    """Transfers in progress (ringing or talking) started in the last 12 hours."""
+    q = (select(Transfer).where(transfer_scope(org), Transfer.state != "ended",
+                                Transfer.created_at >= moment - timedelta(hours=12))
+         .order_by(Transfer.created_at.desc()).limit(limit))
+    return session.scalars(q).all()
+
+
+# --------------------------------------------------------------------------- figures
+
+
+@dataclass
+class Bucket:
+    """Figures of one period (a day, a week), an organisation or a line."""
+
+    label: str
+    calls: int = 0
+    connected: int = 0
+    callbacks: int = 0
+    minutes_saved: float = 0.0
+    answer_times: Counter = field(default_factory=Counter)  # whole seconds -> count
+
+    @property
+    def connected_share(self) -> float | None:
+        return self.connected / self.calls if self.calls else None
+
+    @property
+    def median_answer_s(self) -> float | None:
+        total = sum(self.answer_times.values())
+        if not total:
+            return None
+        values = sorted(self.answer_times.elements())
+        return float(statistics.median(values))
+
+
+def _hour_expr(session, col):
+    """The UTC hour of an instant as text 'YYYY-MM-DD HH', on SQLite and PostgreSQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", col), literal_column("'YYYY-MM-DD HH24'"))
+    return func.strftime("%Y-%m-%d %H", col)
+
+
+def _hour_of(value) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%d %H").replace(tzinfo=UTC)
+
+
+@dataclass
+class Figures:
+    periods: list[Bucket]
+    organisations: list[Bucket]
+    lines: list[Bucket]
+    total: Bucket
+
+
+def figures(session, org: str | None, directory, first: date, last: date,
+            granularity: str = "day") -> Figures:
+    """Calls, share connected, median time to answer, callbacks and minutes saved, per day or
+    week, per organisation and per line, over the local days `first`..`last`.
+
+    The database groups by UTC hour (portable and DST-safe: every UTC hour falls in exactly one
+    local day); Python folds the hours into local days or ISO weeks."""
+    tz = directory.tz
+    since, until = day_start(first, tz), day_start(last + timedelta(days=1), tz)
+
+    def period_of(hour: datetime) -> date:
+        local = hour.astimezone(tz).date()
+        return local - timedelta(days=local.weekday()) if granularity == "week" else local
+
+    periods: dict[date, Bucket] = {}
+    day = first
+    while day <= last:
+        key = day - timedelta(days=day.weekday()) if granularity == "week" else day
+        periods.setdefault(key, Bucket(_period_label(key, granularity)))
+        day += timedelta(days=1)
+    orgs: dict[str, Bucket] = {}
+    lines: dict[str, Bucket] = {}
+    total = Bucket("totaal")
+
+    def org_bucket(org_id):
+        o = directory.organisation(org_id)
+        return orgs.setdefault(org_id or "-", Bucket(o.name if o else (org_id or "geen keuze")))
+
+    def line_bucket(line_id):
+        ln = directory.line(line_id)
+        label = (f"{directory.organisation(ln.organisation_id).name}: {ln.topic}" if ln
+                 else (line_id or "geen lijn"))
+        return lines.setdefault(line_id or "-", Bucket(label))
+
+    hour = _hour_expr(session, Call.received_at)
+    connected = func.sum(case((Call.outcome == "connected", 1), else_=0))
+    q = (select(hour, Call.target_org, Call.line_id, func.count(), connected)
+         .where(call_scope(org), Call.received_at >= since, Call.received_at < until)
+         .group_by(hour, Call.target_org, Call.line_id))
+    for h, target, line_id, n, conn in session.execute(q):
+        n, conn = int(n), int(conn or 0)
+        for b in (periods.setdefault(period_of(_hour_of(h)), Bucket("?")), org_bucket(target),
+                  line_bucket(line_id), total):
+            b.calls += n
+            b.connected += conn
+
+    thour = _hour_expr(session, Transfer.created_at)
+    secs = func.round(Transfer.time_to_answer_s)
+    q = (select(thour, Transfer.target_org, Transfer.line_id, secs, func.count(),
+                func.sum(Transfer.minutes_saved))
+         .where(transfer_scope(org), Transfer.created_at >= since, Transfer.created_at < until)
+         .group_by(thour, Transfer.target_org, Transfer.line_id, secs))
+    for h, target, line_id, s, n, saved in session.execute(q):
+        for b in (periods.setdefault(period_of(_hour_of(h)), Bucket("?")), org_bucket(target),
+                  line_bucket(line_id), total):
+            b.minutes_saved += float(saved or 0)
+            if s is not None:
+                b.answer_times[int(s)] += int(n)
+
+    chour = _hour_expr(session, CallbackRequest.requested_at)
+    q = (select(chour, CallbackRequest.target_org, CallbackRequest.line_id, func.count())
+         .where(callback_scope(org), CallbackRequest.requested_at >= since,
+                CallbackRequest.requested_at < until)
+         .group_by(chour, CallbackRequest.target_org, CallbackRequest.line_id))
+    for h, target, line_id, n in session.execute(q):
+        for b in (periods.setdefault(period_of(_hour_of(h)), Bucket("?")), org_bucket(target),
+                  line_bucket(line_id), total):
+            b.callbacks += int(n)
+
+    return Figures(periods=[periods[k] for k in sorted(periods)],
+                   organisations=sorted(orgs.values(), key=lambda b: -b.calls),
+                   lines=sorted(lines.values(), key=lambda b: -b.calls), total=total)
+
+
+_WEEKDAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
+
+
+def _period_label(day: date, granularity: str) -> str:
+    if granularity == "week":
+        iso = day.isocalendar()
+        return f"week {iso.week} ({iso.year})"
+    return f"{_WEEKDAYS[day.weekday()]} {day.day}-{day.month}"

@@ -1,0 +1,106 @@
+"""Retention: personal fields of the call log are removed once their period has passed.
+
+The period is `CALLROUTER_RETENTION_DAYS` (default 90), or a caller organisation's own
+`retention_days` in the directory. Removed are the number pseudonyms and masked numbers of
+calls and legs, and the worker's (encrypted) number of finished callback requests; what the
+figures count (times, organisations, lines, outcomes, durations, minutes saved) stays. Rows are
+changed in small batches so that the webhooks' writes never wait long. A daily RQ job runs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from redis.exceptions import RedisError
+from sqlalchemy import and_, not_, or_, select, update
+
+from callrouter import clock, services
+from callrouter.models import Call, CallbackRequest, Leg, Transfer
+
+log = logging.getLogger(__name__)
+BATCH = 2000
+EVERY = timedelta(days=1)
+
+
+def now() -> datetime:
+    return clock.now()
+
+
+def policies(directory, default_days: int) -> list[tuple[object, object, object, int]]:
+    """(call condition, transfer condition, callback condition, days) per retention period."""
+    custom = {c.id: c.retention_days for c in directory.callers if c.retention_days}
+    out = [(Call.caller_org == cid, Transfer.caller_org == cid, CallbackRequest.caller_org == cid,
+            days) for cid, days in custom.items()]
+    ids = list(custom)
+
+    def rest(col):
+        return or_(col.is_(None), not_(col.in_(ids))) if ids else True
+
+    out.append((rest(Call.caller_org), rest(Transfer.caller_org),
+                rest(CallbackRequest.caller_org), default_days))
+    return out
+
+
+def purge(moment: datetime | None = None) -> dict:
+    """Remove personal fields past their period; returns how many rows of each kind changed."""
+    from callrouter.callbacks import OPEN
+
+    svc = services.current()
+    moment = moment or now()
+    counts = {"calls": 0, "legs": 0, "callbacks": 0}
+    for call_cond, transfer_cond, cb_cond, days in policies(svc.directory,
+                                                            svc.settings.retention_days):
+        cutoff = moment - timedelta(days=days)
+        counts["calls"] += _batched(svc, Call, Call.id, and_(
+            call_cond, Call.received_at < cutoff, Call.purged_at.is_(None)),
+            dict(from_hmac=None, from_masked=None, purged_at=moment))
+        old_transfers = select(Transfer.id).where(transfer_cond, Transfer.created_at < cutoff)
+        counts["legs"] += _batched(svc, Leg, Leg.id, and_(
+            Leg.transfer_id.in_(old_transfers), Leg.number_hmac != ""),
+            dict(number_hmac="", number_masked="verwijderd"))
+        counts["callbacks"] += _batched(svc, CallbackRequest, CallbackRequest.id, and_(
+            cb_cond, CallbackRequest.requested_at < cutoff,
+            CallbackRequest.state.not_in(OPEN),
+            or_(CallbackRequest.worker_hmac.is_not(None),
+                CallbackRequest.worker_number_enc.is_not(None),
+                CallbackRequest.worker_masked.is_not(None))),
+            dict(worker_number_enc=None, worker_hmac=None, worker_masked=None))
+    if any(counts.values()):
+        log.info("retention: personal fields removed from %s", counts)
+    return counts
+
+
+def _batched(svc, model, key, condition, values: dict) -> int:
+    total = 0
+    while True:
+        with svc.engine.begin() as conn:
+            ids = conn.execute(select(key).where(condition).limit(BATCH)).scalars().all()
+            if not ids:
+                return total
+            conn.execute(update(model).where(key.in_(ids)).values(**values))
+        total += len(ids)
+        if len(ids) < BATCH:
+            return total
+
+
+def purge_and_reschedule() -> dict:
+    try:
+        return purge()
+    finally:
+        schedule()
+
+
+def schedule() -> None:
+    """The next purge at 03:30 local time (a quiet hour), once per day whoever schedules it."""
+    svc = services.current()
+    local = now().astimezone(svc.directory.tz)
+    nxt = local.replace(hour=3, minute=30, second=0, microsecond=0)
+    if nxt <= local:
+        nxt = (nxt + EVERY).replace(hour=3, minute=30)
+    try:
+        svc.queue("default").enqueue_at(nxt, purge_and_reschedule,
+                                        job_id=f"retention-{nxt:%Y%m%d}", result_ttl=86400,
+                                        failure_ttl=7 * 86400)
+    except (RedisError, OSError):
+        log.warning("could not schedule the retention purge")
