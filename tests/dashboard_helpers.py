@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from callrouter.dashboard import auth
-from callrouter.models import CallbackRequest, Call, Leg, Transfer
+from callrouter.models import Call, CallbackRequest, Leg, Transfer
 from callrouter.privacy import mask
 
 PASSWORD = "correct horse battery staple"

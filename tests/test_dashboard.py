@@ -366,9 +366,8 @@ def test_live_view_lists_transfers_in_progress_only(app, admin, moment):
 
 def test_a_real_call_appears_in_the_dashboard(phone, app, moment):
     """A call placed through the signed webhooks is listed, with its transfer and timeline."""
-    from test_voice_transfer import leg_webhooks, start_transfer
-
     from conftest import action_of
+    from test_voice_transfer import leg_webhooks, start_transfer
 
     start_transfer(phone, "31", "1")
     phone.drain()
