@@ -13,10 +13,11 @@ import logging
 from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import and_, not_, or_, select, update
+from sqlalchemy import and_, delete, not_, or_, select, update
 
 from callrouter import clock, services
-from callrouter.models import Call, CallbackRequest, Leg, Transfer
+from callrouter.dashboard.auth import SESSION_MAX
+from callrouter.models import Call, CallbackRequest, Leg, Transfer, WebSession
 
 log = logging.getLogger(__name__)
 BATCH = 2000
@@ -66,6 +67,8 @@ def purge(moment: datetime | None = None) -> dict:
                 CallbackRequest.worker_number_enc.is_not(None),
                 CallbackRequest.worker_masked.is_not(None))),
             dict(worker_number_enc=None, worker_hmac=None, worker_masked=None))
+    with svc.sessions.begin() as s:  # sessions past their maximum age (never logged out)
+        s.execute(delete(WebSession).where(WebSession.created_at < moment - SESSION_MAX))
     if any(counts.values()):
         log.info("retention: personal fields removed from %s", counts)
     return counts

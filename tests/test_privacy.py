@@ -48,3 +48,20 @@ def test_no_number_in_database_or_log(phone, app, caplog):
         for form in _forms(number):
             assert form not in database, f"{form} in the database"
             assert form not in log_text, f"{form} in the log"
+
+
+def test_dutch_fast_mask_equals_the_general_one():
+    """The shortcut for Dutch E.164 numbers masks exactly as phonenumbers' parse does."""
+    import random
+
+    import phonenumbers
+
+    from callrouter import privacy
+
+    rng = random.Random(7)
+    numbers = [f"+31{rng.choice('123456789')}{rng.randrange(10**8):08d}" for _ in range(2000)]
+    for number in numbers + ["+31612345678", "+31880100100", "+31900123456"]:
+        parsed = phonenumbers.parse(number, "NL")
+        national = str(parsed.national_number)
+        general = f"+{parsed.country_code} {national[0]} ****{national[-4:]}"
+        assert privacy.mask(number) == general, number

@@ -8,6 +8,7 @@ lockout and read of personal data becomes an `AuditEntry`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -30,8 +31,12 @@ SEEN_EVERY = timedelta(minutes=1)  # refresh last_seen_at at most this often
 MIN_PASSWORD = 12
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the e-mail address is unknown, so both answers take equally long.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the e-mail address is unknown, so both answers take as long."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class AccountError(ValueError):
@@ -110,10 +115,10 @@ def authenticate(session, email: str, password: str) -> LoginResult:
     user = session.scalar(select(User).where(User.email == email)) if email else None
     moment = now()
     if user is None or user.disabled:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         return LoginResult(None, "invalid")
     if user.locked_until is not None and user.locked_until > moment:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         return LoginResult(user, "locked")
     if not _verify(user.password_hash, password):
         failed = (user.failed_logins or 0) + 1

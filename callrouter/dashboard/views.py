@@ -82,6 +82,8 @@ def require_login():
     from callrouter.dashboard import csrf
 
     g.principal = None
+    if request.endpoint == "dashboard.assets":
+        return None
     svc = services.current()
     with svc.sessions.begin() as s:
         g.principal = auth.session_principal(s, session.get("sid"))
