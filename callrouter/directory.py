@@ -91,6 +91,9 @@ class Organisation:
     public_wait_minutes: int
     public_number: str | None
     lines: tuple[Line, ...]
+    # The organisation's own professionals, who may call back on a case ("the way back").
+    staff_numbers: tuple[str, ...] = ()
+    staff_prefixes: tuple[str, ...] = ()
 
     def line_by_digit(self, digit: str) -> Line | None:
         if not digit:
@@ -114,6 +117,24 @@ class Caller:
 
 
 @dataclass(frozen=True)
+class LifeEventStep:
+    line_id: str
+    reason: str  # short, spoken to the professional
+
+
+@dataclass(frozen=True)
+class LifeEvent:
+    """A situation that needs several organisations: a chain of warm transfers."""
+
+    id: str
+    name: str
+    spoken_name: str
+    digit: str  # key in the life-event menu (after 0); "" for speech only
+    keywords: tuple[str, ...]
+    steps: tuple[LifeEventStep, ...]
+
+
+@dataclass(frozen=True)
 class Directory:
     source: str
     timezone: str
@@ -124,6 +145,7 @@ class Directory:
     caller_id: str  # shown on outbound legs; the internal number unless configured
     callers: tuple[Caller, ...]
     organisations: tuple[Organisation, ...]
+    life_events: tuple[LifeEvent, ...] = ()
     # Lookup tables, built once after validation.
     _by_number: dict[str, Caller] = field(default_factory=dict, repr=False, compare=False)
     _by_prefix: dict[str, Caller] = field(default_factory=dict, repr=False, compare=False)
@@ -133,6 +155,11 @@ class Directory:
     _org_by_digit: dict[str, Organisation] = field(default_factory=dict, repr=False, compare=False)
     _lines: dict[str, Line] = field(default_factory=dict, repr=False, compare=False)
     _callers: dict[str, Caller] = field(default_factory=dict, repr=False, compare=False)
+    _events: dict[str, LifeEvent] = field(default_factory=dict, repr=False, compare=False)
+    _staff_by_number: dict[str, Organisation] = field(default_factory=dict, repr=False,
+                                                      compare=False)
+    _staff_by_prefix: dict[str, Organisation] = field(default_factory=dict, repr=False,
+                                                      compare=False)
     # Filled on first use by the routing module's speech matcher.
     _speech: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -164,6 +191,14 @@ class Directory:
     @property
     def lines(self) -> tuple[Line, ...]:
         return tuple(self._lines.values())
+
+    def life_event(self, event_id: str | None) -> LifeEvent | None:
+        return self._events.get(event_id or "")
+
+    def life_event_by_digit(self, digit: str) -> LifeEvent | None:
+        if not digit:
+            return None
+        return next((e for e in self.life_events if e.digit == digit), None)
 
 
 # --------------------------------------------------------------------------- YAML with lines
@@ -254,13 +289,16 @@ def loads(text: str, file: str = "<string>") -> Directory:
 class _Validator:
     TOP_KEYS = {
         "timezone", "language", "voice", "holidays", "internal_number", "caller_id", "callers",
-        "organisations",
+        "organisations", "life_events",
     }
     CALLER_KEYS = {"id", "name", "spoken_name", "numbers", "code", "pin_hash", "hours",
                    "sms_confirmation", "caller_id", "retention_days"}
     ORG_KEYS = {
         "id", "name", "spoken_name", "digit", "public_wait_minutes", "public_number", "lines",
+        "staff_numbers",
     }
+    EVENT_KEYS = {"id", "name", "spoken_name", "digit", "keywords", "steps"}
+    STEP_KEYS = {"line", "reason"}
     LINE_KEYS = {
         "id", "topic", "spoken_topic", "digit", "keywords", "numbers", "urgent_numbers",
         "ring_seconds", "hours", "closed_on", "open_on_holidays",
@@ -504,13 +542,114 @@ class _Validator:
         ]
         self.unique_callers(callers, top.get("callers") or [])
         self.unique_orgs(orgs, top.get("organisations") or [])
+        self.staff_apart(callers, orgs, top.get("organisations") or [])
+        line_ids = {ln.id for o in orgs for ln in o.lines}
+        raw_events = self.seq(top.get("life_events"), "life_events")
+        events = [
+            e for i, raw in enumerate(raw_events)
+            if (e := self.life_event(raw, f"life_events[{i}]", line_ids)) is not None
+        ]
+        self.unique_events(raw_events)
         if self.loc.problems or internal is None:
             return None
         return _indexed(Directory(
             source=self.loc.file, timezone=tz, language=language, voice=voice, holidays=country,
             internal_number=internal, caller_id=caller_id or internal, callers=tuple(callers),
-            organisations=tuple(orgs),
+            organisations=tuple(orgs), life_events=tuple(events),
         ))
+
+    def life_event(self, raw: Any, path: str, line_ids: set[str]) -> LifeEvent | None:
+        raw = self.mapping(raw, path)
+        if raw is None:
+            return None
+        self.keys(raw, self.EVENT_KEYS, path, {"id", "name", "steps"})
+        eid = self.ident(raw.get("id"), f"{path}.id")
+        name = self.text(raw.get("name"), f"{path}.name")
+        spoken = self.text(raw.get("spoken_name"), f"{path}.spoken_name", name)
+        digit = self.digit(raw["digit"], f"{path}.digit") if raw.get("digit") is not None else ""
+        if digit == "0":
+            self.loc.error(f"{path}.digit", "key 0 is the life-event menu itself; use 1 to 9")
+            digit = None
+        keywords = [k for i, kw in enumerate(self.seq(raw.get("keywords"), f"{path}.keywords"))
+                    if (k := self.text(kw, f"{path}.keywords[{i}]")) is not None]
+        steps: list[LifeEventStep] = []
+        raw_steps = self.seq(raw.get("steps"), f"{path}.steps", required=True)
+        if "steps" in raw and isinstance(raw.get("steps"), list) and not raw_steps:
+            self.loc.error(f"{path}.steps", "a life event needs at least one step")
+        seen: dict[str, int] = {}
+        for i, item in enumerate(raw_steps):
+            spath = f"{path}.steps[{i}]"
+            item = self.mapping(item, spath)
+            if item is None:
+                continue
+            self.keys(item, self.STEP_KEYS, spath, {"line", "reason"})
+            line_id = self.text(item.get("line"), f"{spath}.line")
+            reason = self.text(item.get("reason"), f"{spath}.reason")
+            if line_id is not None and line_id not in line_ids:
+                self.loc.error(f"{spath}.line", f"unknown line id '{line_id}'")
+                line_id = None
+            elif line_id is not None and line_id in seen:
+                self.loc.error(f"{spath}.line", f"line '{line_id}' is already step "
+                                                f"{seen[line_id] + 1} of this life event")
+                line_id = None
+            if line_id is not None:
+                seen[line_id] = i
+            if line_id is not None and reason is not None:
+                steps.append(LifeEventStep(line_id, reason))
+        if None in (eid, name, digit) or not steps:
+            return None
+        return LifeEvent(eid, name, spoken or name, digit, tuple(keywords), tuple(steps))
+
+    def unique_events(self, raw: list) -> None:
+        ids: dict[str, int] = {}
+        digits: dict[str, int] = {}
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict):
+                continue
+            eid, d = item.get("id"), item.get("digit")
+            if isinstance(eid, str):
+                if eid in ids:
+                    self.loc.error(f"life_events[{i}].id", f"duplicate life event id '{eid}' "
+                                                           f"(also life_events[{ids[eid]}])")
+                ids.setdefault(eid, i)
+            if d is not None:
+                d = str(d)
+                if d in digits:
+                    self.loc.error(f"life_events[{i}].digit", f"menu key {d} is already used "
+                                                              f"by life_events[{digits[d]}]")
+                digits.setdefault(d, i)
+
+    def numbers_and_blocks(self, value: Any, path: str,
+                           required: bool) -> tuple[list[str], list[str]]:
+        numbers, prefixes = [], []
+        for i, item in enumerate(self.seq(value, path, required=required)):
+            ipath = f"{path}[{i}]"
+            if isinstance(item, str) and item.strip().endswith("*"):
+                block = item.strip().replace(" ", "")
+                if not _PREFIX_RE.match(block):
+                    self.loc.error(ipath, f"'{item}' is not a number block such as \"+3130286*\"")
+                else:
+                    prefixes.append(block[:-1])
+            elif (e164 := self.phone(item, ipath)) is not None:
+                numbers.append(e164)
+        return numbers, prefixes
+
+    def staff_apart(self, callers: list[Caller], orgs: list[Organisation], raw: list) -> None:
+        """A number (or block) is either a front desk's or a professional's, never both."""
+        desk = {n: c.id for c in callers for n in c.numbers}
+        desk |= {p + "*": c.id for c in callers for p in c.prefixes}
+        staff: dict[str, str] = {}
+        for i, o in enumerate(orgs):
+            path = self._path_of(raw, "staff", o.id) if raw else f"organisations[{i}]"
+            path = path.replace("staff[", "organisations[")
+            for n in o.staff_numbers + tuple(p + "*" for p in o.staff_prefixes):
+                if n in desk:
+                    self.loc.error(f"{path}.staff_numbers", f"{n} is also a number of caller "
+                                                            f"'{desk[n]}'")
+                elif n in staff and staff[n] != o.id:
+                    self.loc.error(f"{path}.staff_numbers", f"{n} is also a staff number of "
+                                                            f"'{staff[n]}'")
+                staff.setdefault(n, o.id)
 
     def caller(self, raw: Any, path: str) -> Caller | None:
         raw = self.mapping(raw, path)
@@ -533,17 +672,7 @@ class _Validator:
             self.loc.error(f"{path}.pin_hash", "expected an argon2 hash made by "
                                                 "'flask --app app lines hash-pin'")
             pin_hash = None
-        numbers, prefixes = [], []
-        for i, item in enumerate(self.seq(raw.get("numbers"), f"{path}.numbers", required=True)):
-            ipath = f"{path}.numbers[{i}]"
-            if isinstance(item, str) and item.strip().endswith("*"):
-                block = item.strip().replace(" ", "")
-                if not _PREFIX_RE.match(block):
-                    self.loc.error(ipath, f"'{item}' is not a number block such as \"+3130286*\"")
-                else:
-                    prefixes.append(block[:-1])
-            elif (e164 := self.phone(item, ipath)) is not None:
-                numbers.append(e164)
+        numbers, prefixes = self.numbers_and_blocks(raw.get("numbers"), f"{path}.numbers", True)
         hours = self.hours(raw["hours"], f"{path}.hours") if "hours" in raw else None
         sms = self.boolean(raw.get("sms_confirmation"), f"{path}.sms_confirmation", False)
         shown = (self.caller_id(raw["caller_id"], f"{path}.caller_id")
@@ -586,9 +715,12 @@ class _Validator:
                                f"menu key {d} is already used by {path}.lines[{seen[d]}]")
             else:
                 seen[d] = i
+        staff, staff_blocks = self.numbers_and_blocks(raw.get("staff_numbers"),
+                                                      f"{path}.staff_numbers", False)
         if None in (oid, name, digit):
             return None
-        return Organisation(oid, name, spoken or name, digit, wait, public, tuple(lines))
+        return Organisation(oid, name, spoken or name, digit, wait, public, tuple(lines),
+                            tuple(staff), tuple(staff_blocks))
 
     def line(self, raw: Any, path: str, org_id: str) -> Line | None:
         raw = self.mapping(raw, path)
@@ -687,6 +819,9 @@ def _indexed(d: Directory) -> Directory:
     d._orgs.update({o.id: o for o in d.organisations})
     d._org_by_digit.update({o.digit: o for o in d.organisations if o.digit})
     d._lines.update({ln.id: ln for o in d.organisations for ln in o.lines})
+    d._events.update({e.id: e for e in d.life_events})
+    d._staff_by_number.update({n: o for o in d.organisations for n in o.staff_numbers})
+    d._staff_by_prefix.update({p: o for o in d.organisations for p in o.staff_prefixes})
     return d
 
 
@@ -698,7 +833,7 @@ def summary(d: Directory) -> str:
         f"{d.source}: OK\n"
         f"  internal number {d.internal_number}, time zone {d.timezone}, holidays {d.holidays}\n"
         f"  {len(d.callers)} caller organisations, {len(d.organisations)} organisations, "
-        f"{n_lines} lines, {n_numbers} professional numbers"
+        f"{n_lines} lines, {n_numbers} professional numbers, {len(d.life_events)} life events"
     )
 
 
@@ -707,6 +842,7 @@ def weekday_name_nl(index: int) -> str:
 
 
 __all__ = [
-    "Caller", "Directory", "DirectoryError", "Line", "Organisation", "Problem", "Span",
+    "Caller", "Directory", "DirectoryError", "LifeEvent", "LifeEventStep", "Line",
+    "Organisation", "Problem", "Span",
     "WeeklyHours", "load", "loads", "summary",
 ]

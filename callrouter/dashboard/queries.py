@@ -38,6 +38,25 @@ OUTCOMES = {
     "menu-failed": "geen keuze gemaakt",
     "reconstructed": "achteraf gereconstrueerd",
 }
+# Twilio's call and leg states and our leg outcomes, as supervisors read them.
+STATUSES = {
+    "queued": "in de wachtrij", "initiated": "gestart", "ringing": "gaat over",
+    "in-progress": "in gesprek", "answered": "opgenomen", "completed": "beëindigd",
+    "busy": "in gesprek (bezet)", "no-answer": "niet opgenomen", "failed": "mislukt",
+    "canceled": "afgebroken", "cancelled": "afgebroken", "accepted": "aangenomen",
+    "declined": "geweigerd", "conference-start": "conferentie gestart",
+    "conference-end": "conferentie beëindigd", "participant-join": "deelnemer erbij",
+    "participant-leave": "deelnemer weg", "participant-hold": "deelnemer in de wacht",
+    "participant-unhold": "deelnemer uit de wacht",
+}
+EVENT_SOURCES = {"call": "gesprek", "leg": "uitgaand gesprek", "conference": "conferentie",
+                 "voice": "gesprek", "callback": "terugbelgesprek"}
+
+
+def status_nl(value: str | None) -> str:
+    return STATUSES.get(value or "", value or "-")
+
+
 CALLBACK_STATES = {
     "pending": "gepland",
     "dialling": "professional wordt gebeld",
@@ -236,7 +255,7 @@ class CallDetail:
     timeline: list[tuple[datetime, str, str]]  # (when, what, detail)
 
 
-def call_detail(session, org: str | None, call_id: str) -> CallDetail | None:
+def call_detail(session, org: str | None, call_id: str, directory=None) -> CallDetail | None:
     call = session.scalar(select(Call).where(Call.id == call_id, call_scope(org)))
     if call is None:
         return None
@@ -254,29 +273,37 @@ def call_detail(session, org: str | None, call_id: str) -> CallDetail | None:
                                 Event.transfer_id.in_(ids) if ids else False))
         .order_by(Event.received_at, Event.id).limit(500)).all()
     timeline: list[tuple[datetime, str, str]] = [(call.received_at, "gesprek binnengekomen", "")]
+    def line_label(line_id):
+        line = directory.line(line_id) if directory is not None else None
+        if line is None:
+            return line_id or ""
+        return f"{directory.organisation(line.organisation_id).name}: {line.topic}"
+
     if call.menu_done_at:
-        timeline.append((call.menu_done_at, "keuze gemaakt", call.line_id or ""))
+        timeline.append((call.menu_done_at, "keuze gemaakt", line_label(call.line_id)))
     for t in transfers:
-        timeline.append((t.created_at, "doorverbinden gestart", t.line_id))
+        timeline.append((t.created_at, "doorverbinden gestart", line_label(t.line_id)))
         for stamp, what in ((t.ringing_at, "professional gaat over"),
                             (t.accepted_at, "professional neemt aan"),
                             (t.citizen_added_at, "inwoner toegevoegd"),
                             (t.worker_left_at, "medewerker verlaat het gesprek"),
                             (t.ended_at, "doorverbinding beëindigd")):
             if stamp:
-                timeline.append((stamp, what, t.line_id))
+                timeline.append((stamp, what, line_label(t.line_id)))
         for leg in legs.get(t.id, []):
             label = "inwoner" if leg.kind == "citizen" else f"nummer {leg.position + 1}"
             timeline.append((leg.created_at, f"{label} gebeld", leg.number_masked or ""))
             if leg.ended_at:
-                timeline.append((leg.ended_at, f"{label}: {leg.outcome or leg.status}", ""))
+                timeline.append((leg.ended_at, f"{label}: {status_nl(leg.outcome or leg.status)}",
+                                 ""))
     for cb in cbs:
         timeline.append((cb.requested_at, "terugbelverzoek vastgelegd", cb.reference))
         if cb.done_at:
             state = CALLBACK_STATES.get(cb.state, cb.state)
             timeline.append((cb.done_at, f"terugbelverzoek {state}", cb.reference))
     for ev in events:
-        timeline.append((ev.received_at, f"melding {ev.source}: {ev.event}", ""))
+        timeline.append((ev.received_at, f"melding {EVENT_SOURCES.get(ev.source, ev.source)}: "
+                                         f"{status_nl(ev.event)}", ""))
     if call.ended_at:
         timeline.append((call.ended_at, "gesprek beëindigd",
                          OUTCOMES.get(call.outcome or "", call.outcome or "")))

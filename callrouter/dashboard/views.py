@@ -136,7 +136,7 @@ def template_globals():
         return moment.astimezone(d.tz).strftime(fmt) if moment else "-"
 
     return {"principal": g.get("principal"), "org_name": org_name, "line_name": line_name,
-            "local": local, "OUTCOMES": queries.OUTCOMES,
+            "local": local, "OUTCOMES": queries.OUTCOMES, "status_nl": queries.status_nl,
             "CALLBACK_STATES": queries.CALLBACK_STATES}
 
 
@@ -239,19 +239,24 @@ def calls():
 
 
 def _filter_choices() -> dict:
-    """The organisations and lines a user may filter on (their own scope's ids)."""
+    """What a user can filter on within their scope: a municipality chooses among the
+    organisations it calls, an agency among the municipalities calling it and its own lines."""
     d = services.current().directory
-    return {"callers": [(c.id, c.name) for c in d.callers],
-            "targets": [(o.id, o.name) for o in d.organisations],
-            "lines": [(ln.id, f"{d.organisation(ln.organisation_id).name}: {ln.topic}")
-                      for ln in d.lines]}
+    org = _org()
+    is_caller = org is None or d.caller(org) is not None
+    is_target = org is None or d.organisation(org) is not None
+    callers = [c for c in d.callers if is_target or c.id == org]
+    targets = [o for o in d.organisations if is_caller or o.id == org]
+    return {"callers": [(c.id, c.name) for c in callers],
+            "targets": [(o.id, o.name) for o in targets],
+            "lines": [(ln.id, f"{o.name}: {ln.topic}") for o in targets for ln in o.lines]}
 
 
 @bp.get("/calls/<call_id>")
 def call_detail(call_id):
     svc = services.current()
     with svc.sessions() as s:
-        detail = queries.call_detail(s, _org(), call_id[:32])
+        detail = queries.call_detail(s, _org(), call_id[:32], svc.directory)
     if detail is None:
         record("view-call", "denied", obj=f"call:{call_id[:40]}")
         abort(404)

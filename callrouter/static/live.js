@@ -4,6 +4,7 @@
   var table = document.getElementById("live");
   var body = document.getElementById("live-rows");
   var toggle = document.getElementById("live-toggle");
+  var status = document.getElementById("live-status");
   if (!table || !body) { return; }
   var paused = false;
   toggle.hidden = false;
@@ -11,6 +12,10 @@
     paused = !paused;
     toggle.setAttribute("aria-pressed", paused ? "true" : "false");
     toggle.textContent = paused ? "Hervatten" : "Pauzeren";
+    if (status) {
+      status.textContent = paused ? "Verversen is gepauzeerd."
+        : "Deze lijst ververst zich elke 5 seconden.";
+    }
   });
   function refresh() {
     if (paused) { return; }
