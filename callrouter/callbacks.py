@@ -63,22 +63,27 @@ def job_id(request_id: str, attempt: int) -> str:
 
 def create(session, *, call_id: str, transfer_id: str | None, caller_org: str | None,
            line_id: str, urgent: bool, consent: bool, reason: str, worker_number: str | None,
-           at: datetime) -> tuple[CallbackRequest, bool]:
+           at: datetime, case_id: str | None = None) -> tuple[CallbackRequest, bool]:
     """Write a request; returns it and whether an existing one was reused.
 
-    A repeated webhook of the same call returns the call's request. A worker who asks again
-    for a line they already wait for gets their pending request updated (urgency and consent
-    carried over), keeping its place in the queue: one pending request per worker and line.
+    A repeated webhook of the same call returns the call's request for that line. A worker who
+    asks again for a line they already wait for (on the same case, when there is one) gets
+    their pending request updated (urgency and consent carried over), keeping its place in the
+    queue: one pending request per worker (or case) and line.
     """
     svc = services.current()
-    existing = session.scalar(select(CallbackRequest).where(CallbackRequest.call_id == call_id))
+    existing = session.scalar(select(CallbackRequest).where(
+        CallbackRequest.call_id == call_id, CallbackRequest.line_id == line_id))
     if existing is not None:
         return existing, False
     worker_hmac = svc.pseudonyms.pseudonym(worker_number)
     if worker_hmac:
-        same = session.scalar(select(CallbackRequest).where(
+        same_q = select(CallbackRequest).where(
             CallbackRequest.worker_hmac == worker_hmac, CallbackRequest.line_id == line_id,
-            CallbackRequest.state == "pending"))
+            CallbackRequest.state == "pending")
+        if case_id is not None:
+            same_q = same_q.where(CallbackRequest.case_id == case_id)
+        same = session.scalar(same_q)
         if same is not None:
             same.urgent = same.urgent or urgent
             same.consent = consent
@@ -91,6 +96,7 @@ def create(session, *, call_id: str, transfer_id: str | None, caller_org: str | 
         else None
     req = CallbackRequest(
         id=uuid.uuid4().hex, reference=_reference(), call_id=call_id, transfer_id=transfer_id,
+        case_id=case_id,
         caller_org=caller_org, target_org=line.organisation_id, line_id=line_id, urgent=urgent,
         consent=consent, reason=reason,
         worker_number_enc=svc.pseudonyms.encrypt(worker_number) if worker_number else None,

@@ -543,7 +543,11 @@ class _Validator:
         self.unique_callers(callers, top.get("callers") or [])
         self.unique_orgs(orgs, top.get("organisations") or [])
         self.staff_apart(callers, orgs, top.get("organisations") or [])
-        line_ids = {ln.id for o in orgs for ln in o.lines}
+        # Ids as written, so that a line with an error of its own is not reported again by
+        # every life event that names it.
+        line_ids = {ln.get("id") for o in (top.get("organisations") or [])
+                    if isinstance(o, dict) and isinstance(o.get("lines"), list)
+                    for ln in o["lines"] if isinstance(ln, dict)}
         raw_events = self.seq(top.get("life_events"), "life_events")
         events = [
             e for i, raw in enumerate(raw_events)

@@ -93,7 +93,11 @@ def place_leg(transfer_id: str, position: int) -> str | None:
         if tr is None or tr.state != "dialling":
             return None
         line = directory.line(tr.line_id)
-        numbers = tflow.hunt_group(line, tr.urgent) if line else ()
+        if tr.direction == "to-worker":
+            # The way back: ring the worker who opened the case (their number, decrypted).
+            numbers = _worker_of_case(s, tr.case_id, svc)
+        else:
+            numbers = tflow.hunt_group(line, tr.urgent) if line else ()
         if position >= len(numbers):
             outcomes = [o for (o,) in s.execute(select(Leg.outcome).where(
                 Leg.transfer_id == tr.id, Leg.kind == "professional"))]
@@ -127,8 +131,10 @@ def place_leg(transfer_id: str, position: int) -> str | None:
             else:
                 skip = False
             leg_id = leg.id
-            ring = line.ring_seconds
-            shown = directory.caller_id_for(tr.caller_org)
+            ring = WAY_BACK_RING if tr.direction == "to-worker" or line is None \
+                else line.ring_seconds
+            shown = (directory.caller_id if tr.direction == "to-worker"
+                     else directory.caller_id_for(tr.caller_org))
     if not redirect and skip:
         return place_leg(transfer_id, position + 1)
     if redirect:
@@ -164,6 +170,18 @@ def place_leg(transfer_id: str, position: int) -> str | None:
         # The worker left while the request was in flight: take the call back at once.
         cancel_legs(transfer_id)
     return placed.sid
+
+
+WAY_BACK_RING = 25  # seconds the worker's phone rings when a professional calls back
+WAY_BACK_DEADLINE = timedelta(seconds=WAY_BACK_RING + 45 + 30)
+
+
+def _worker_of_case(s, case_id: str | None, svc) -> tuple[str, ...]:
+    from callrouter.models import Case
+
+    case = s.get(Case, case_id) if case_id else None
+    number = svc.pseudonyms.decrypt(case.worker_number_enc) if case is not None else None
+    return (number,) if number else ()
 
 
 def watchdog_deadline(line, urgent: bool) -> timedelta:

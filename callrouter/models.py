@@ -81,6 +81,7 @@ class Call(Base):
     status: Mapped[str | None] = mapped_column(String(20))
     duration_s: Mapped[int | None] = mapped_column(Integer)
     purged_at: Mapped[datetime | None] = mapped_column(TS)  # personal fields removed (retention)
+    case_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class Transfer(Base):
@@ -112,6 +113,12 @@ class Transfer(Base):
     time_to_answer_s: Mapped[float | None] = mapped_column(Float)
     duration_s: Mapped[float | None] = mapped_column(Float)
     minutes_saved: Mapped[float | None] = mapped_column(Float)
+    case_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    step: Mapped[int | None] = mapped_column(Integer)  # position in the case's chain (0-based)
+    consent_level: Mapped[str | None] = mapped_column(String(16))  # none | case | contact
+    # None: the worker calls a professional line; "to-worker": a professional calls back on a
+    # case and the worker who opened it is rung (the way back).
+    direction: Mapped[str | None] = mapped_column(String(16))
 
 
 class Leg(Base):
@@ -163,11 +170,14 @@ class CallbackRequest(Base):
     """
 
     __tablename__ = "callback_requests"
-    __table_args__ = (Index("ix_callbacks_line_due", "line_id", "state", "planned_at"),)
+    __table_args__ = (Index("ix_callbacks_line_due", "line_id", "state", "planned_at"),
+                      # One request per call and line: a chain of a case may leave several.
+                      UniqueConstraint("call_id", "line_id", name="uq_callback_requests_call_line"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     reference: Mapped[str] = mapped_column(String(12), unique=True)
-    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), unique=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(32), index=True)
     transfer_id: Mapped[str | None] = mapped_column(String(32))
     caller_org: Mapped[str | None] = mapped_column(String(64), index=True)
     target_org: Mapped[str] = mapped_column(String(64), index=True)
@@ -254,3 +264,66 @@ class AuditEntry(Base):
     result: Mapped[str] = mapped_column(String(16))  # success | failure | denied
     origin: Mapped[str | None] = mapped_column(String(64))  # client address
     detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+# --------------------------------------------------------------------------- cases
+
+
+class Case(Base):
+    """A citizen's question, opened by a front-desk worker: one reference for a chain of
+    transfers, their consents, callbacks and outcomes. The worker's number is kept as a
+    pseudonym (to recognise) and encrypted (so that a professional can reach them back)."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_caller_opened", "caller_org", "opened_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(7), unique=True)  # 6 random digits + Damm
+    caller_org: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(32), index=True)  # the opening call
+    life_event: Mapped[str | None] = mapped_column(String(64), index=True)
+    worker_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
+    worker_masked: Mapped[str | None] = mapped_column(String(32))
+    worker_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16))  # open | closed
+    opened_at: Mapped[datetime] = mapped_column(TS, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class CaseStep(Base):
+    """One organisation of a case: a step of a life event's chain, or a single transfer."""
+
+    __tablename__ = "case_steps"
+    __table_args__ = (UniqueConstraint("case_id", "position"),
+                      Index("ix_case_steps_org", "target_org", "case_id"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    line_id: Mapped[str] = mapped_column(String(64))
+    target_org: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    # pending | ringing | connected | done | unanswered | closed | skipped | stopped
+    state: Mapped[str] = mapped_column(String(16))
+    transfer_id: Mapped[str | None] = mapped_column(String(32))
+    callback_id: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class Consent(Base):
+    """What the citizen allows one organisation on one case; withdrawal is a record too."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_case_org", "case_id", "target_org"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    target_org: Mapped[str] = mapped_column(String(64))
+    choice: Mapped[str] = mapped_column(String(16))  # none | case | contact
+    recorded_at: Mapped[datetime] = mapped_column(TS)
+    recorded_by_org: Mapped[str | None] = mapped_column(String(64))
+    recorded_by_hmac: Mapped[str | None] = mapped_column(String(64))
+    transfer_id: Mapped[str | None] = mapped_column(String(32))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(TS)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(120))

@@ -321,18 +321,40 @@ def test_operator_lists_cancels_and_reschedules(phone, app, clock):
     assert first.reference in out.output and second.reference not in out.output
 
 
-def test_asking_again_updates_the_pending_request(phone, app, clock):
-    """A worker asking again for the same line keeps one request, in its place, and hears so."""
+def test_another_case_gets_a_request_of_its_own(phone, app, clock):
+    """A worker calling again for the same line opens another case (another citizen): each
+    case keeps its own request, in the order asked."""
     ask_callback(phone, "CAcbu1")
     clock.set(datetime(2026, 11, 25, 20, 30, tzinfo=AMS))
-    root = phone.post("/voice/incoming", CallSid="CAcbu2", From=WORKER)
-    root = phone.post(action_of(root), CallSid="CAcbu2", From=WORKER, Digits="32")
-    root = phone.post(action_of(root), CallSid="CAcbu2", From=WORKER, Digits="1")
-    assert "bijgewerkt" in says(root) and "plaats" in says(root)
+    ask_callback(phone, "CAcbu2")
+    first, second = requests_(app)
+    assert first.case_id and second.case_id and first.case_id != second.case_id
+    assert first.requested_at < second.requested_at
+
+
+def test_asking_again_on_the_same_case_updates_the_pending_request(phone, app, clock):
+    """One case never holds two pending requests for one line: asking again (on the way
+    back, say) updates the request, which keeps its place in the queue."""
+    from callrouter import callbacks
+
+    ask_callback(phone, "CAcbu1")
     (req,) = requests_(app)
-    assert req.requested_at == datetime(2026, 11, 25, 20, 0, tzinfo=AMS)
-    assert len(app.extensions["callrouter"].queue("default").scheduled_job_registry
-               .get_job_ids()) == 1
+    phone.post("/voice/incoming", CallSid="CAcbu3", From=WORKER)
+    svc = app.extensions["callrouter"]
+    with app.app_context(), svc.sessions.begin() as s:
+        from sqlalchemy import select
+
+        from callrouter.models import Call
+
+        other = s.scalar(select(Call).where(Call.call_sid == "CAcbu3"))
+        again, updated = callbacks.create(
+            s, call_id=other.id, transfer_id=None, caller_org="utrecht",
+            line_id=req.line_id, urgent=True, consent=False, reason="closed",
+            worker_number=WORKER, at=datetime(2026, 11, 25, 20, 40, tzinfo=AMS),
+            case_id=req.case_id)
+        assert updated and again.id == req.id
+    (req2,) = requests_(app)
+    assert req2.urgent and req2.requested_at == datetime(2026, 11, 25, 20, 0, tzinfo=AMS)
 
 
 def test_same_urgency_keeps_order_and_one_call_per_number(phone, app, clock):

@@ -368,18 +368,31 @@ def test_choose_in_topic_menu_unclear_speech_counts_as_a_miss(shipped, speech):
 
 
 @pytest.mark.parametrize(
-    ("digits", "urgent", "consent"),
+    ("digits", "urgent", "level"),
     [
-        ("", False, False),
-        (None, False, False),
-        ("1", False, True),
-        ("9", True, False),
-        ("19", True, True),
-        ("91", True, True),
-        ("5", False, False),
-        ("#", False, False),
+        ("", False, "none"),
+        (None, False, "none"),
+        ("1", False, "case"),
+        ("2", False, "contact"),
+        ("9", True, "none"),
+        ("19", True, "case"),
+        ("91", True, "case"),
+        ("29", True, "contact"),
+        ("12", False, "contact"),
+        ("5", False, "none"),
+        ("#", False, "none"),
     ],
 )
-def test_parse_options(digits, urgent, consent):
-    """1 gives consent, 9 marks urgent, both may be pressed, other keys mean neither."""
-    assert menu.parse_options(digits) == menu.Options(urgent=urgent, consent=consent)
+def test_parse_options(digits, urgent, level):
+    """No key shares nothing beyond the topic; 1 the case, 2 also direct contact; 9 urgent."""
+    opts = menu.parse_options(digits)
+    assert (opts.urgent, opts.consent_level, opts.consent) == (urgent, level, level != "none")
+    assert not (opts.skip or opts.stop or opts.repeat)
+
+
+def test_chain_keys_in_the_options():
+    """7 skips a chain's step, 0 stops the chain, * repeats the reference."""
+    assert menu.parse_options("7").skip and menu.parse_options("0").stop
+    assert menu.parse_options("*").repeat
+    assert menu.capped_consent("contact", withdrawn=True) == "none"
+    assert menu.capped_consent("case", withdrawn=False) == "case"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from callrouter.directory import Directory, Line, Organisation
+from callrouter.directory import Directory, LifeEvent, Line, Organisation
 from callrouter.flows import hours
-from callrouter.flows.routing import Choice, resolve_digits, resolve_speech
+from callrouter.flows.routing import Choice, resolve_digits, resolve_event, resolve_speech
 
 # The organisation menu is asked at most this many times before the call ends kindly; the last
 # time reads the full list of organisations.
@@ -37,16 +37,40 @@ class GiveUp:
     pass
 
 
+@dataclass(frozen=True)
+class AskLifeEvent:
+    """Key 0 alone: read the life-event menu."""
+
+
+@dataclass(frozen=True)
+class LifeEventChosen:
+    event: LifeEvent
+    selected_by: str  # digits | speech
+
+
 def choose(directory: Directory, digits: str | None, speech: str | None, tries: int,
            organisation: Organisation | None = None):
-    """Decide the next step of the organisation menu (or of the topic menu of `organisation`)."""
+    """Decide the next step of the organisation menu (or of the topic menu of `organisation`).
+
+    In the organisation menu, key 0 is the life-event menu: `0` alone asks for the event,
+    `0` and the event's key choose it; saying an event's name or keyword chooses it too."""
     choice: Choice | None = None
     how = "digits"
-    if digits:
+    if digits and organisation is None and digits.startswith("0") and directory.life_events:
+        if len(digits) == 1:
+            return AskLifeEvent()
+        event = directory.life_event_by_digit(digits[1]) if len(digits) == 2 else None
+        if event is not None:
+            return LifeEventChosen(event, "digits")
+    elif digits:
         choice = resolve_digits(directory, digits, organisation)
     elif speech:
         choice = resolve_speech(directory, speech, organisation)
         how = "speech"
+        if choice is None and organisation is None:
+            event = resolve_event(directory, speech)
+            if event is not None:
+                return LifeEventChosen(event, "speech")
     if choice is None:
         if tries + 1 >= MENU_TRIES:
             return GiveUp()
@@ -56,16 +80,52 @@ def choose(directory: Directory, digits: str | None, speech: str | None, tries: 
     return LineChosen(choice.organisation, choice.line, how)
 
 
+def choose_event(directory: Directory, digits: str | None, speech: str | None, tries: int):
+    """The life-event menu: one key, or the event said."""
+    event = None
+    how = "digits"
+    if digits:
+        event = directory.life_event_by_digit(digits[:1]) if len(digits) == 1 else None
+    elif speech:
+        event, how = resolve_event(directory, speech), "speech"
+    if event is not None:
+        return LifeEventChosen(event, how)
+    if tries + 1 >= MENU_TRIES:
+        return GiveUp()
+    return AskAgain(tries + 1, read_full_list=True)
+
+
+# What the citizen allows the receiving organisation, least first: the safe default is "none"
+# (nothing beyond the topic), 1 lets it discuss the case, 2 also contact the citizen directly.
+CONSENT_LEVELS = ("none", "case", "contact")
+
+
 @dataclass(frozen=True)
 class Options:
     urgent: bool
-    consent: bool
+    consent_level: str = "none"
+    skip: bool = False  # 7: skip this step of a chain
+    stop: bool = False  # 0: stop the chain
+    repeat: bool = False  # *: hear the case reference again
+
+    @property
+    def consent(self) -> bool:
+        return self.consent_level != "none"
 
 
 def parse_options(digits: str | None) -> Options:
-    """The keys pressed before the transfer: 1 = consent given, 9 = urgent; nothing = neither."""
+    """The keys pressed before a transfer, one key each and none needed: 1 = the case may be
+    discussed, 2 = the organisation may also contact the citizen, 9 = urgent; in a chain 7
+    skips the step and 0 stops the chain; * repeats the case reference."""
     keys = set(digits or "")
-    return Options(urgent="9" in keys, consent="1" in keys)
+    level = "contact" if "2" in keys else "case" if "1" in keys else "none"
+    return Options(urgent="9" in keys, consent_level=level, skip="7" in keys, stop="0" in keys,
+                   repeat="*" in keys)
+
+
+def capped_consent(level: str, withdrawn: bool) -> str:
+    """A consent withdrawn for this organisation on this case overrules what is keyed later."""
+    return "none" if withdrawn else level
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import phonenumbers
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from callrouter.directory import Caller, Directory, Line, Organisation
+from callrouter.directory import Caller, Directory, LifeEvent, Line, Organisation
 
 _hasher = PasswordHasher()
 
@@ -51,6 +51,35 @@ def identify(directory: Directory, number: str | None) -> Caller | None:
             if caller is not None:
                 return caller
     return None
+
+
+def _best(table: dict, prefixes: dict, lengths, e164: str):
+    """(match length, value) of the exact number or the longest block; (0, None) for none."""
+    hit = table.get(e164)
+    if hit is not None:
+        return len(e164) + 1, hit
+    for length in lengths:
+        if length <= len(e164) and (hit := prefixes.get(e164[:length])) is not None:
+            return length, hit
+    return 0, None
+
+
+def identify_staff(directory: Directory, number: str | None) -> Organisation | None:
+    """The organisation whose professional calls from this number (its `staff_numbers`),
+    unless a front desk's number or block matches it more precisely."""
+    if not directory._staff_by_number and not directory._staff_by_prefix:
+        return None
+    e164 = number if number and _E164.match(number) else normalise_number(number)
+    if e164 is None:
+        return None
+    lengths = sorted({len(p) for p in directory._staff_by_prefix}, reverse=True)
+    staff_len, org = _best(directory._staff_by_number, directory._staff_by_prefix, lengths,
+                           e164)
+    if org is None:
+        return None
+    desk_len, _ = _best(directory._by_number, directory._by_prefix, directory._prefix_lengths,
+                        e164)
+    return org if staff_len > desk_len else None
 
 
 def check_pin(directory: Directory, code: str, pin: str) -> Caller | None:
@@ -216,6 +245,32 @@ def resolve_speech(directory: Directory, speech: str,
     return None
 
 
+def _event_index(directory: Directory) -> dict[str, tuple[LifeEvent, ...]]:
+    cached = directory._speech.get("events")
+    if cached is not None:
+        return cached
+    index: dict[str, list[LifeEvent]] = {}
+    for event in directory.life_events:
+        terms = {event.name, event.spoken_name, *event.keywords}
+        for term in {t for t in (_squeeze(x).strip() for x in terms) if t}:
+            if term not in _ARTICLES:
+                index.setdefault(term, []).append(event)
+    frozen = {k: tuple(v) for k, v in index.items()}
+    directory._speech["events"] = frozen
+    return frozen
+
+
+def resolve_event(directory: Directory, speech: str) -> LifeEvent | None:
+    """The life event whose name or keyword the caller said; None when none or several."""
+    said = _squeeze(speech or "").strip()
+    if not said or not directory.life_events:
+        return None
+    index = _event_index(directory)
+    words = max((len(t.split()) for t in index), default=1)
+    found = {e.id: e for p in _phrases(said, words) for e in index.get(p, ())}
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
 def speech_hints(directory: Directory, organisation: Organisation | None = None) -> str:
     """Comma-separated hints for Twilio's speech recognition (names, topics, keywords)."""
     key = ("hints", organisation.id if organisation else None)
@@ -227,6 +282,9 @@ def speech_hints(directory: Directory, organisation: Organisation | None = None)
         hints += [org.name, org.spoken_name]
         for line in org.lines:
             hints += [line.topic, *line.keywords]
+    if organisation is None:
+        for event in directory.life_events:
+            hints += [event.name, *event.keywords]
     seen: dict[str, None] = {}
     for h in hints:
         seen.setdefault(h.replace(",", " ").strip(), None)

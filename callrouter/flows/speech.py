@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 
-from callrouter.directory import Caller, Directory, Line, Organisation
+from callrouter.directory import Caller, Directory, LifeEvent, Line, Organisation
+from callrouter.flows.reference import spoken as spoken_reference
 
 MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
           "september", "oktober", "november", "december")
@@ -87,16 +88,91 @@ def topic_menu(org: Organisation) -> str:
     return f"{org.spoken_name}. Kies het onderwerp. " + " ".join(parts)
 
 
-def options(org: Organisation, line: Line) -> str:
-    return (f"U wordt verbonden met {org.spoken_name} over {line.spoken_topic}. "
-            "Toets 1 als de inwoner toestemming geeft om de zaak te delen. "
-            "Toets 9 als het spoed heeft. Of wacht even, dan verbinden we direct door.")
+CONSENT_KEYS = ("Toets 1 als de inwoner toestemming geeft om de zaak te bespreken, of 2 als "
+                "de organisatie de inwoner ook zelf mag benaderen. Zonder toets wordt alleen het "
+                "onderwerp gedeeld.")
 
 
-def connecting(org: Organisation, urgent: bool, consent: bool) -> str:
+def case_opened(reference: str) -> str:
+    return f"Uw zaaknummer is {spoken_reference(reference)}."
+
+
+def options(org: Organisation, line: Line, reference: str | None = None,
+            withdrawn: bool = False) -> str:
+    text = f"U wordt verbonden met {org.spoken_name} over {line.spoken_topic}. "
+    if reference:
+        text += case_opened(reference) + " "
+    if withdrawn:
+        text += WITHDRAWN + " "
+    return (text + CONSENT_KEYS + " Toets 9 als het spoed heeft. "
+            "Of wacht even, dan verbinden we direct door.")
+
+
+WITHDRAWN = ("Let op: de inwoner heeft de toestemming voor deze organisatie op deze zaak "
+             "ingetrokken; er wordt alleen het onderwerp gedeeld.")
+
+_COUNT = ("geen", "één", "twee", "drie", "vier", "vijf", "zes", "zeven", "acht", "negen", "tien")
+
+
+def count(n: int) -> str:
+    return _COUNT[n] if 0 <= n < len(_COUNT) else str(n)
+
+
+def _listing(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " en " + names[-1]
+
+
+def life_event_menu(directory: Directory) -> str:
+    parts = [f"Voor {e.spoken_name}, toets {e.digit}." for e in directory.life_events if e.digit]
+    return ("Levensgebeurtenissen. " + " ".join(parts)
+            + " U kunt de gebeurtenis ook zeggen.")
+
+
+def life_event_route(directory: Directory, event: LifeEvent, reference: str) -> str:
+    orgs: list[str] = []
+    for step in event.steps:
+        line = directory.line(step.line_id)
+        org = directory.organisation(line.organisation_id) if line else None
+        if org is not None:
+            orgs.append(org.spoken_name)
+    n = len(event.steps)
+    return (f"{event.spoken_name}. {case_opened(reference)} U wordt achter elkaar "
+            f"doorverbonden met {count(n)} {'organisatie' if n == 1 else 'organisaties'}: "
+            f"{_listing(orgs)}.")
+
+
+def step_options(position: int, total: int, org: Organisation, line: Line, reason: str | None,
+                 withdrawn: bool = False) -> str:
+    text = f"Stap {position + 1} van {total}: {org.spoken_name} over {line.spoken_topic}. "
+    if withdrawn:
+        text += WITHDRAWN + " "
+    return (text + CONSENT_KEYS + " Toets 9 als het spoed heeft, 7 om deze stap over te slaan, "
+            "of 0 om te stoppen. Of wacht even, dan verbinden we direct door.")
+
+
+def step_unreachable(position: int, org: Organisation, closed: bool,
+                     planned: datetime | None, now: datetime) -> str:
+    why = "is nu gesloten" if closed else "is niet bereikt"
+    text = f"Stap {position + 1}, {org.spoken_name}, {why}."
+    if planned is not None:
+        text += f" Er is een terugbelverzoek op de zaak gemaakt vanaf {when(planned, now)}."
+    else:
+        text += " Een terugbelverzoek was niet mogelijk."
+    return text
+
+
+def step_skipped(position: int) -> str:
+    return f"Stap {position + 1} is overgeslagen."
+
+
+CHAIN_DONE = "Dat was de laatste stap van deze levensgebeurtenis."
+CHAIN_STOPPED = "De overige stappen zijn gestopt."
+
+
+def connecting(org: Organisation, urgent: bool, consent: bool | str) -> str:
     how = "met spoed " if urgent else ""
     text = f"Een ogenblik, u wordt {how}doorverbonden met {org.spoken_name}."
-    if consent:
+    if consent in (True, "case", "contact"):
         text += " De toestemming van de inwoner is genoteerd."
     return text
 
@@ -166,14 +242,33 @@ CALLBACK_CALLING_WORKER = "De medewerker wordt nu gebeld. Een ogenblik alstublie
 
 # --------------------------------------------------------------------------- whisper and hand-over
 
-def whisper(caller_name: str, org: Organisation, line: Line, urgent: bool, consent: bool) -> str:
-    return (
-        f"Professionallijn. {caller_name} belt voor {org.spoken_name} over {line.spoken_topic}. "
-        + ("Dit gesprek heeft spoed. " if urgent else "Geen spoed. ")
-        + ("De inwoner geeft toestemming om de zaak te delen. " if consent
-           else "De inwoner heeft geen toestemming gegeven om de zaak te delen. ")
-        + "Toets 1 om het gesprek aan te nemen, 2 om dit opnieuw te horen, of 3 om te weigeren."
-    )
+ACCEPT_KEYS = "Toets 1 om het gesprek aan te nemen, 2 om dit opnieuw te horen, of 3 om te weigeren."
+CONSENT_WHISPER = {
+    "none": "De inwoner heeft geen toestemming gegeven om de zaak te delen; alleen het "
+            "onderwerp is bekend. ",
+    "case": "De inwoner geeft toestemming om de zaak te bespreken. ",
+    "contact": "De inwoner geeft toestemming om de zaak te bespreken en om zelf contact met de "
+               "inwoner op te nemen. ",
+}
+
+
+def whisper(caller_name: str, org: Organisation, line: Line, urgent: bool,
+            consent: bool | str, reference: str | None = None,
+            step: tuple[int, int, str, str | None] | None = None) -> str:
+    """What the professional hears before accepting. `step`: (position, total, life event's
+    spoken name, reason) for a step of a chain."""
+    level = consent if isinstance(consent, str) else ("case" if consent else "none")
+    text = f"Professionallijn. {caller_name} belt voor {org.spoken_name} over {line.spoken_topic}. "
+    if reference:
+        text += f"Zaak {spoken_reference(reference)}. "
+    if step is not None:
+        position, total, event_name, reason = step
+        text += f"Stap {position + 1} van {total}, levensgebeurtenis: {event_name}. "
+        if reason:
+            text += f"{reason}. "
+    return (text + ("Dit gesprek heeft spoed. " if urgent else "Geen spoed. ")
+            + CONSENT_WHISPER.get(level, CONSENT_WHISPER["none"])
+            + ACCEPT_KEYS)
 
 
 WHISPER_GONE = "Deze doorverbinding is niet meer nodig. De beller heeft al opgehangen. Dank u wel."
@@ -184,17 +279,45 @@ ACCEPTED = "U wordt nu verbonden."
 HANDOVER_MENU = ("Toets 1 om de inwoner aan het gesprek toe te voegen. "
                  "Toets 2 om het gesprek over te dragen en zelf op te hangen. "
                  "Toets 3 om terug te gaan naar het gesprek.")
+HANDOVER_NEXT = " Toets 4 voor de volgende organisatie van de levensgebeurtenis."
 ASK_CITIZEN = "Toets het telefoonnummer van de inwoner, gevolgd door een hekje."
 CITIZEN_INVALID = "Dat is geen geldig telefoonnummer."
 CITIZEN_CALLING = ("De inwoner wordt gebeld en komt zo in het gesprek. "
                    "U gaat terug naar het gesprek.")
 WORKER_LEFT = "De medewerker van de gemeente heeft het gesprek beëindigd. Dank u wel, tot ziens."
 HANDED_OVER = "U heeft het gesprek overgedragen. Dank u wel, tot ziens."
+HANDED_OVER_NEXT = "U heeft het gesprek overgedragen."
 ENDED_ALONE = "Er is nog niemand anders in het gesprek, dus het gesprek wordt beëindigd. Tot ziens."
 RETURNING = "U gaat terug naar het gesprek."
 TRANSFER_ABORTED = "De doorverbinding is afgebroken. U gaat terug naar het keuzemenu."
 CONVERSATION_ENDED = "Het gesprek is beëindigd."
 NEW_TRANSFER = "Toets 1 voor een nieuwe doorverbinding, of hang op."
+
+
+# --------------------------------------------------------------------------- the way back
+
+def staff_welcome(org: Organisation) -> str:
+    return (f"Welkom bij de professionallijn. U belt namens {org.spoken_name}. "
+            "Toets het zaaknummer van zeven cijfers.")
+
+
+REFERENCE_INVALID = "Dat zaaknummer klopt niet. Toets het zaaknummer opnieuw."
+UNKNOWN_CASE = "Deze zaak is bij ons niet bekend. Controleer het zaaknummer. Tot ziens."
+CALLING_WORKER = ("U wordt verbonden met de medewerker van de gemeente die de zaak heeft "
+                  "geopend. Een ogenblik geduld alstublieft.")
+
+
+def worker_whisper(org: Organisation, reference: str) -> str:
+    return (f"Professionallijn. {org.spoken_name} belt over zaak {spoken_reference(reference)}. "
+            + ACCEPT_KEYS)
+
+
+def worker_unreachable(planned: datetime | None, now: datetime) -> str:
+    text = "De medewerker van de gemeente is nu niet bereikbaar."
+    if planned is not None:
+        text += (f" Er is een terugbelverzoek gemaakt: u wordt vanaf {when(planned, now)} "
+                 "gebeld en daarna verbonden met de medewerker.")
+    return text + " Tot ziens."
 
 
 # --------------------------------------------------------------------------- errors

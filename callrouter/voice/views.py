@@ -17,12 +17,13 @@ from redis.exceptions import RedisError
 from sqlalchemy import Integer, bindparam, case, func, literal, literal_column, or_, select, update
 from werkzeug.exceptions import HTTPException
 
-from callrouter import callbacks, clock, db, jobs, services, signatures
+from callrouter import callbacks, cases, clock, db, jobs, services, signatures
 from callrouter.flows import menu as mflow
+from callrouter.flows import reference as refs
 from callrouter.flows import routing, speech
 from callrouter.flows import transfer as tflow
 from callrouter.models import TS as UTC_TS
-from callrouter.models import Call, CallbackRequest, Event, Leg, Transfer
+from callrouter.models import Call, CallbackRequest, Case, CaseStep, Event, Leg, Transfer
 from callrouter.privacy import mask
 from callrouter.twiml import Renderer
 
@@ -136,6 +137,9 @@ def incoming():
         return twiml(_r().say(speech.UNAVAILABLE, hangup=True))
     raw_from = request.form.get("From", "")[:64]
     caller = routing.identify(svc.directory, raw_from)
+    staff = routing.identify_staff(svc.directory, raw_from) if caller is None else None
+    if staff is not None:
+        return _staff_incoming(sid, raw_from, staff)
     number = raw_from if caller is not None else routing.normalise_number(raw_from)
     # A withheld or invalid number ("anonymous") gets a pseudonym of its own call, so that
     # wrong PINs of one such caller never lock out every other one.
@@ -166,6 +170,69 @@ def incoming():
         log.warning("call %s: lock store unavailable; PIN entry refused", sid)
         return twiml(_r().say(speech.UNAVAILABLE, hangup=True))
     return twiml(_ask_code(0))
+
+
+def _staff_incoming(sid: str, number: str, org):
+    """A professional of `org` calls the internal number: the way back to a case's worker."""
+    svc = services.current()
+    with svc.engine.begin() as s:
+        db.insert_ignore(s, Call.__table__, dict(
+            id=uuid.uuid4().hex, call_sid=sid, received_at=now(),
+            from_hmac=svc.pseudonyms.pseudonym(number), from_masked=mask(number),
+            status="in-progress", caller_org=org.id, identified_by="staff", urgent=False,
+            consent=False))
+    return twiml(_ask_reference(org, 0))
+
+
+def _ask_reference(org, tries: int, intro: str = "") -> str:
+    return _r().ask(f"/voice/wayback?org={org.id}&try={tries}", intro,
+                    speech.staff_welcome(org) if not intro else "",
+                    num_digits=refs.LENGTH, finish_on_key="#", timeout=10)
+
+
+@bp.post("/wayback")
+def wayback():
+    """A professional keyed a case reference: connect them to the worker who opened it."""
+    svc = services.current()
+    org = svc.directory.organisation(request.args.get("org"))
+    tries = _arg_int("try", hi=3)
+    with svc.sessions() as s:
+        call = _call(s)
+    if org is None or call is None or call.identified_by != "staff" or call.caller_org != org.id:
+        return twiml(_r().say(redirect="/voice/incoming"))
+    ref = _digits(10).rstrip("#")
+    if not refs.is_valid(ref):
+        if tries + 1 >= 3:
+            return twiml(_r().say(speech.UNKNOWN_CASE, hangup=True))
+        return twiml(_ask_reference(org, tries + 1, speech.REFERENCE_INVALID))
+    at = now()
+    with svc.sessions.begin() as s:
+        case = cases.find_for_staff(s, ref, org.id)
+        if case is None or not case.worker_number_enc:
+            log.info("call %s: way back to an unknown case", call.call_sid)
+            found = False
+        else:
+            found = True
+            line_id = cases.line_for_org(s, case.id, org.id)
+            row = s.get(Call, call.id)
+            row.case_id, row.target_org, row.line_id = case.id, case.caller_org, line_id
+            row.menu_done_at = at
+            recent = s.scalar(select(Transfer).where(
+                Transfer.call_id == call.id, Transfer.state.in_(("dialling", "connected"))))
+            tr = recent or Transfer(
+                id=uuid.uuid4().hex, call_id=call.id, caller_org=org.id,
+                target_org=case.caller_org or "-", line_id=line_id or "-", urgent=False,
+                consent=False, state="dialling", worker_call_sid=call.call_sid, created_at=at,
+                case_id=case.id, direction="to-worker")
+            if recent is None:
+                s.add(tr)
+            tr_id = tr.id
+    if not found:
+        return twiml(_r().say(speech.UNKNOWN_CASE, hangup=True))
+    if recent is None:
+        jobs.dispatch(jobs.place_leg, tr_id, 0, job_id=f"leg-{tr_id}-0")
+        jobs.after_response(jobs.schedule_watchdog, tr_id, jobs.WAY_BACK_DEADLINE)
+    return twiml(_worker_conference(tr_id, speech.CALLING_WORKER, start_on_enter=False))
 
 
 @bp.post("/fallback")
@@ -316,8 +383,9 @@ def _menu_with_pending(caller, pending) -> str:
 
 
 def _identified_call(s) -> Call | None:
+    """The call of a recognised front-desk worker (not a professional on the way back)."""
     call = _call(s)
-    if call is None or not call.caller_org:
+    if call is None or not call.caller_org or call.identified_by == "staff":
         return None
     return call
 
@@ -373,6 +441,10 @@ def _topic_prompt(org, tries: int) -> str:
 
 
 def _menu_step(call: Call, step, org=None):
+    if isinstance(step, mflow.AskLifeEvent):
+        return twiml(_event_prompt(0))
+    if isinstance(step, mflow.LifeEventChosen):
+        return _event_chosen(call, step.event, step.selected_by)
     if isinstance(step, mflow.AskAgain):
         if org is not None:
             return twiml(_topic_prompt(org, step.tries))
@@ -386,6 +458,68 @@ def _menu_step(call: Call, step, org=None):
     return _line_chosen(call, step.organisation, step.line, step.selected_by)
 
 
+def _event_prompt(tries: int, intro: str = "") -> str:
+    svc = services.current()
+    return _r().ask(f"/voice/event?try={tries}", intro, speech.life_event_menu(svc.directory),
+                    speech=True, hints=routing.speech_hints(svc.directory), num_digits=1,
+                    timeout=5)
+
+
+@bp.post("/event")
+def event():
+    """The life-event menu (key 0 in the main menu)."""
+    svc = services.current()
+    with svc.sessions() as s:
+        call = _identified_call(s)
+    if call is None:
+        return twiml(_r().say(redirect="/voice/incoming"))
+    tries = _arg_int("try", hi=mflow.MENU_TRIES)
+    step = mflow.choose_event(svc.directory, _digits(2),
+                              request.form.get("SpeechResult", "")[:300], tries)
+    if isinstance(step, mflow.AskAgain):
+        return twiml(_event_prompt(step.tries, speech.NOT_UNDERSTOOD))
+    return _menu_step(call, step)
+
+
+def _worker_number() -> str | None:
+    """The worker's own number from the webhook (every webhook of the call carries it)."""
+    return routing.normalise_number(request.form.get("From", "")[:64])
+
+
+def _ensure_case(s, row: Call, at, life_event: str | None = None) -> tuple[Case, bool]:
+    """The call's case, opened now if it has none; (case, opened now)."""
+    if row.case_id:
+        case = s.get(Case, row.case_id)
+        if case is not None:
+            return case, False
+    svc = services.current()
+    case = cases.open_case(s, call_id=row.id, caller_org=row.caller_org,
+                           worker_number=_worker_number(), pseudonyms=svc.pseudonyms, at=at,
+                           life_event=life_event)
+    row.case_id = case.id
+    return case, True
+
+
+def _event_chosen(call: Call, event, selected_by: str):
+    """A life event: open a case with its chain of steps, say the route, start step 1."""
+    svc = services.current()
+    at = now()
+    with svc.sessions.begin() as s:
+        row = s.get(Call, call.id)
+        if row.case_id and (old := s.get(Case, row.case_id)) is not None \
+                and old.life_event == event.id:
+            case = old  # a retried webhook
+        else:
+            if row.case_id:  # a chain after a single transfer: a case of its own
+                row.case_id = None
+            case, _ = _ensure_case(s, row, at, life_event=event.id)
+            cases.start_chain(s, case, event, svc.directory, at)
+        row.selected_by, row.menu_done_at = selected_by, row.menu_done_at or at
+        case_id, ref = case.id, case.reference
+    intro = speech.life_event_route(svc.directory, event, ref)
+    return twiml(_chain_next(call, case_id, intro))
+
+
 def _line_chosen(call: Call, org, line, selected_by: str):
     svc = services.current()
     at = now()
@@ -393,15 +527,100 @@ def _line_chosen(call: Call, org, line, selected_by: str):
         row = s.get(Call, call.id)
         row.target_org, row.line_id, row.selected_by = org.id, line.id, selected_by
         row.menu_done_at = at
+        case, opened = _ensure_case(s, row, at)
+        step = cases.add_step(s, case, line, at)
+        pos, ref = step.position, case.reference
+        withdrawn = cases.withdrawn(s, case.id, org.id)
     avail = mflow.availability(svc.directory, line, at)
     if not avail.open:
-        _set_outcome(call.id, "closed")
-        local_now = at.astimezone(svc.directory.tz)
-        return twiml(_r().ask(f"/voice/callback?line={line.id}&reason=closed",
-                              speech.closed(org, line, avail.opens_at, local_now, avail.reason),
-                              speech.CALLBACK_OFFER, timeout=6))
-    return twiml(_r().ask(f"/voice/transfer?line={line.id}", speech.options(org, line),
+        return _closed_offer(call, org, line, pos, avail, at)
+    return twiml(_r().ask(f"/voice/transfer?line={line.id}&pos={pos}",
+                          speech.options(org, line, ref if opened else None, withdrawn),
                           num_digits=2, finish_on_key="#", timeout=4))
+
+
+def _closed_offer(call: Call, org, line, pos: int, avail, at):
+    svc = services.current()
+    _set_outcome(call.id, "closed")
+    _step_state(call, pos, "closed")
+    local_now = at.astimezone(svc.directory.tz)
+    return twiml(_r().ask(f"/voice/callback?line={line.id}&reason=closed&pos={pos}",
+                          speech.closed(org, line, avail.opens_at, local_now, avail.reason),
+                          speech.CALLBACK_OFFER, timeout=6))
+
+
+def _step_state(call: Call, pos: int | None, state: str, **values) -> None:
+    if call.case_id is None or pos is None:
+        return
+    with services.current().sessions.begin() as s:
+        step = cases.step_at(s, call.case_id, pos)
+        if step is not None:
+            cases.set_step(s, step.id, state, now(), **values)
+
+
+def _arg_pos() -> int | None:
+    value = request.args.get("pos", "")
+    return int(value) if value.isdigit() and len(value) < 4 else None
+
+
+def _chain_next(call: Call, case_id: str, intro: str = "") -> str:
+    """The next pending step of the case's chain, or the end of the chain. A step whose line
+    is closed becomes a callback request on the case, and the chain moves on."""
+    svc = services.current()
+    d = svc.directory
+    texts = [intro] if intro else []
+    for _ in range(20):  # bounded: a chain has few steps
+        with svc.sessions() as s:
+            step = cases.next_pending(s, case_id)
+            case = s.get(Case, case_id)
+            total = len(cases.steps_of(s, case_id))
+            withdrawn = step is not None and cases.withdrawn(s, case_id, step.target_org)
+        if step is None:
+            texts.append(speech.CHAIN_DONE)
+            return _r().ask("/voice/again", " ".join(texts), speech.NEW_TRANSFER, timeout=6)
+        line = d.line(step.line_id)
+        org = d.organisation(step.target_org)
+        at = now()
+        avail = mflow.availability(d, line, at) if line else None
+        if line is None or org is None:
+            _step_state(call, step.position, "skipped")
+            continue
+        if not avail.open:
+            state, planned, req_id = _case_callback(call, case, line, "closed", None, at)
+            _step_state(call, step.position, "closed", callback_id=req_id)
+            texts.append(speech.step_unreachable(step.position, org, True,
+                                                 planned if state == "pending" else None,
+                                                 at.astimezone(d.tz)))
+            continue
+        texts.append(speech.step_options(step.position, total, org, line, step.reason,
+                                         withdrawn))
+        return _r().ask(f"/voice/transfer?line={line.id}&pos={step.position}", *texts,
+                        num_digits=2, finish_on_key="#", timeout=5)
+    return _r().say(speech.GOODBYE, hangup=True)
+
+
+def _case_callback(call: Call, case: Case | None, line, reason: str, transfer_id: str | None,
+                   at, worker_number: str | None = None, caller_org: str | None = None):
+    """A callback request for `line` on the case (the callbacks' machinery); returns
+    (state, planned time, request id)."""
+    svc = services.current()
+    number = worker_number if worker_number is not None else _worker_number()
+    with svc.sessions.begin() as s:
+        row = s.get(Call, call.id)
+        req, updated = callbacks.create(
+            s, call_id=call.id, transfer_id=transfer_id,
+            caller_org=caller_org if caller_org is not None else call.caller_org,
+            line_id=line.id, urgent=call.urgent, consent=call.consent, reason=reason,
+            worker_number=number, at=at, case_id=case.id if case is not None else None)
+        if row.outcome in (None, "abandoned", "closed", "no-answer", "busy", "declined",
+                           "failed"):
+            row.outcome = "callback-requested"
+        request_id, planned, state = req.id, req.planned_at, req.state
+    if state == "pending" and not updated:
+        jobs.after_response(callbacks.schedule, request_id)
+        jobs.dispatch(callbacks.send_confirmation, request_id, queue="default",
+                      job_id=f"cb-sms-{request_id}")
+    return state, planned, request_id
 
 
 # --------------------------------------------------------------------------- the warm transfer
@@ -418,20 +637,45 @@ def _worker_conference(tr_id: str, intro: str | None, start_on_enter: bool) -> s
 def transfer():
     svc = services.current()
     line = svc.directory.line(request.args.get("line"))
+    pos = _arg_pos()
     with svc.sessions() as s:
         call = _identified_call(s)
+        case = s.get(Case, call.case_id) if call is not None and call.case_id else None
+        step = cases.step_at(s, case.id, pos) if case is not None and pos is not None else None
     if call is None:
         return twiml(_r().say(redirect="/voice/incoming"))
     if line is None:
         return twiml(_menu_prompt(0))
     org = svc.directory.organisation(line.organisation_id)
     opts = mflow.parse_options(_digits(4))
+    chain = case is not None and case.life_event is not None and step is not None
     at = now()
-    if not mflow.availability(svc.directory, line, at).open:
-        return _line_chosen(call, org, line, call.selected_by or "digits")
+    if chain and opts.stop:
+        with svc.sessions.begin() as s:
+            cases.set_step(s, step.id, "stopped", at, only_from=("pending",))
+            cases.stop_rest(s, case.id, at)
+        return twiml(_r().ask("/voice/again", speech.CHAIN_STOPPED, speech.NEW_TRANSFER,
+                              timeout=6))
+    if chain and opts.skip:
+        _step_state(call, pos, "skipped")
+        return twiml(_chain_next(call, case.id, speech.step_skipped(pos)))
+    if opts.repeat and case is not None:
+        if chain:
+            _step_state(call, pos, "pending")
+            return twiml(_chain_next(call, case.id, speech.case_opened(case.reference)))
+        return twiml(_r().ask(f"/voice/transfer?line={line.id}&pos={pos}",
+                              speech.options(org, line, case.reference), num_digits=2,
+                              finish_on_key="#", timeout=4))
+    avail = mflow.availability(svc.directory, line, at)
+    if not avail.open:
+        if chain:
+            return twiml(_chain_next(call, case.id))
+        return _closed_offer(call, org, line, pos, avail, at)
     with svc.sessions.begin() as s:
         row = s.get(Call, call.id)
-        row.urgent, row.consent = opts.urgent, opts.consent
+        withdrawn = case is not None and cases.withdrawn(s, case.id, org.id)
+        level = mflow.capped_consent(opts.consent_level, withdrawn)
+        row.urgent, row.consent = opts.urgent, level != "none"
         # A webhook retried by Twilio must not start a second transfer.
         recent = s.scalar(select(Transfer).where(
             Transfer.call_id == call.id, Transfer.line_id == line.id,
@@ -439,16 +683,22 @@ def transfer():
             Transfer.created_at >= at - timedelta(seconds=30)))
         tr = recent or Transfer(
             id=uuid.uuid4().hex, call_id=call.id, caller_org=call.caller_org, target_org=org.id,
-            line_id=line.id, urgent=opts.urgent, consent=opts.consent, state="dialling",
-            worker_call_sid=call.call_sid, created_at=at)
+            line_id=line.id, urgent=opts.urgent, consent=level != "none", state="dialling",
+            worker_call_sid=call.call_sid, created_at=at,
+            case_id=case.id if case is not None else None, step=pos, consent_level=level)
         if recent is None:
             s.add(tr)
+            if case is not None:
+                cases.record_consent(s, case, org.id, level, by_org=call.caller_org,
+                                     by_hmac=call.from_hmac, transfer_id=tr.id, at=at)
+                if step is not None:
+                    cases.set_step(s, step.id, "ringing", at, transfer_id=tr.id)
         tr_id = tr.id
     if recent is None:
         jobs.dispatch(jobs.place_leg, tr_id, 0, job_id=f"leg-{tr_id}-0")
         jobs.after_response(jobs.schedule_watchdog, tr_id,
                             jobs.watchdog_deadline(line, opts.urgent))
-    return twiml(_worker_conference(tr_id, speech.connecting(org, opts.urgent, opts.consent),
+    return twiml(_worker_conference(tr_id, speech.connecting(org, opts.urgent, level),
                                     start_on_enter=False))
 
 
@@ -471,13 +721,26 @@ def _transfer_and_leg(s):
     return tr, leg
 
 
-def _whisper_prompt(tr: Transfer, leg: Leg) -> str:
+def _whisper_prompt(tr: Transfer, leg: Leg, s=None) -> str:
     svc = services.current()
     d = svc.directory
+    case = s.get(Case, tr.case_id) if s is not None and tr.case_id else None
+    if tr.direction == "to-worker":
+        text = speech.worker_whisper(d.organisation(tr.caller_org),
+                                     case.reference if case else "")
+        return _r().ask(f"/voice/whisper/answer?tr={tr.id}&leg={leg.id}", text, timeout=8)
     caller = d.caller(tr.caller_org)
     org, line = d.organisation(tr.target_org), d.line(tr.line_id)
+    step = None
+    if case is not None and case.life_event and tr.step is not None:
+        event = d.life_event(case.life_event)
+        row = cases.step_at(s, case.id, tr.step)
+        total = len(cases.steps_of(s, case.id))
+        step = (tr.step, total, event.spoken_name if event else case.life_event,
+                row.reason if row is not None else None)
     text = speech.whisper(caller.spoken_name if caller else "Een gemeente", org, line,
-                          tr.urgent, tr.consent)
+                          tr.urgent, tr.consent_level or tr.consent,
+                          reference=case.reference if case else None, step=step)
     return _r().ask(f"/voice/whisper/answer?tr={tr.id}&leg={leg.id}", text, timeout=8)
 
 
@@ -497,7 +760,7 @@ def whisper():
             gone = speech.WHISPER_TAKEN if tr.state == "connected" else speech.WHISPER_GONE
             return twiml(_r().say(gone, hangup=True))
         leg.whisper_plays += 1
-        return twiml(_whisper_prompt(tr, leg))
+        return twiml(_whisper_prompt(tr, leg, s))
 
 
 @bp.post("/whisper/answer")
@@ -531,10 +794,14 @@ def whisper_answer():
             leg.accepted_at, leg.outcome = at, "accepted"
             call = s.get(Call, tr.call_id)
             call.outcome = "connected"
+            if tr.case_id is not None and tr.step is not None:
+                step = cases.step_at(s, tr.case_id, tr.step)
+                if step is not None:
+                    cases.set_step(s, step.id, "connected", at)
             return twiml(_professional_conference(tr.id))
         if key in ("2", "") and leg.whisper_plays < 3:
             leg.whisper_plays += 1
-            return twiml(_whisper_prompt(tr, leg))
+            return twiml(_whisper_prompt(tr, leg, s))
         leg.outcome = "declined"
         tr_id, next_position = tr.id, leg.position + 1
     # Move on at once; the leg's final status callback would do the same (and finds it done).
@@ -636,14 +903,53 @@ def conference_done():
         return twiml(_r().say(redirect=f"/voice/unanswered?tr={tr_id}"))
     if state == "menu":
         _want_hold(tr_id, True)
-        return twiml(_r().ask(f"/voice/handover?tr={tr_id}", speech.HANDOVER_MENU, timeout=8))
+        more = speech.HANDOVER_NEXT if _chain_continues(tr_id) else ""
+        return twiml(_r().ask(f"/voice/handover?tr={tr_id}", speech.HANDOVER_MENU + more,
+                              timeout=8))
+    chain = _finish_step(tr_id)
+    if chain is not None:
+        return twiml(_chain_next(chain[0], chain[1], speech.CONVERSATION_ENDED))
     return twiml(_r().ask("/voice/again", speech.CONVERSATION_ENDED, speech.NEW_TRANSFER,
                           timeout=6))
+
+
+def _chain_of(s, tr: Transfer) -> Case | None:
+    """The life-event case that this transfer is a step of, if any."""
+    if tr.case_id is None or tr.step is None or tr.direction is not None:
+        return None
+    case = s.get(Case, tr.case_id)
+    return case if case is not None and case.life_event else None
+
+
+def _chain_continues(tr_id: str) -> bool:
+    with services.current().sessions() as s:
+        tr = s.get(Transfer, tr_id)
+        case = _chain_of(s, tr) if tr is not None else None
+        return case is not None and cases.next_pending(s, case.id) is not None
+
+
+def _finish_step(tr_id: str, state: str = "done"):
+    """Mark the transfer's chain step finished; (call, case id) when it is part of a chain."""
+    svc = services.current()
+    with svc.sessions.begin() as s:
+        tr = s.get(Transfer, tr_id)
+        case = _chain_of(s, tr) if tr is not None else None
+        if case is None:
+            return None
+        step = cases.step_at(s, case.id, tr.step)
+        if step is not None:
+            cases.set_step(s, step.id, state, now(), only_from=cases.OPEN_STEP_STATES)
+        call = s.get(Call, tr.call_id)
+        return call, case.id
 
 
 @bp.post("/conversation-ended")
 def conversation_ended():
     """The professional hung up while the worker was in the * menu."""
+    tr_id = _arg_id("tr")
+    chain = _finish_step(tr_id) if tr_id else None
+    if chain is not None:
+        return twiml(_chain_next(chain[0], chain[1], speech.CONVERSATION_ENDED))
     return twiml(_r().ask("/voice/again", speech.CONVERSATION_ENDED, speech.NEW_TRANSFER,
                           timeout=6))
 
@@ -669,12 +975,23 @@ def handover():
                                   timeout=6))
         if key == "1":
             return twiml(_ask_citizen(tr.id, 0))
-        if key == "2":
+        if key == "4" and _chain_of(s, tr) is None:
+            key = "3"  # not in a chain: back to the conversation
+        if key in ("2", "4"):
             citizen = s.scalar(select(func.count()).select_from(Leg).where(
                 Leg.transfer_id == tr.id, Leg.kind == "citizen",
                 Leg.status.not_in(tflow.TERMINAL)))
             tr.worker_left_at = now()
             handed_over = bool(citizen)
+    if key == "4":  # on to the next organisation of the chain, in the same call
+        if handed_over:
+            _want_hold(tr_id, False)
+        else:
+            jobs.dispatch(jobs.end_conference, tr_id)
+        chain = _finish_step(tr_id)
+        if chain is not None:
+            intro = speech.HANDED_OVER_NEXT if handed_over else ""
+            return twiml(_chain_next(chain[0], chain[1], intro))
     if key == "2":
         if handed_over:
             _want_hold(tr_id, False)
@@ -762,6 +1079,30 @@ def unanswered():
             call.outcome = tr.outcome or "no-answer"
         org = svc.directory.organisation(tr.target_org)
         line_id = tr.line_id
+        chain = _chain_of(s, tr)
+        case = s.get(Case, tr.case_id) if tr.case_id else None
+        direction, step_pos = tr.direction, tr.step
+    at = now()
+    local_now = at.astimezone(svc.directory.tz)
+    line = svc.directory.line(line_id)
+    if direction == "to-worker":
+        # The worker who opened the case does not answer: the case's line of the calling
+        # organisation is called back first when it is open, then the worker.
+        planned = None
+        if case is not None and line is not None and case.worker_number_enc:
+            number = svc.pseudonyms.decrypt(case.worker_number_enc)
+            state, planned, _ = _case_callback(call, case, line, "unanswered", tr_id, at,
+                                               worker_number=number,
+                                               caller_org=case.caller_org)
+            planned = planned if state == "pending" else None
+        return twiml(_r().say(speech.worker_unreachable(planned, local_now), hangup=True))
+    if chain is not None and line is not None and call is not None:
+        state, planned, req_id = _case_callback(call, chain, line, "unanswered", tr_id, at)
+        _finish_step(tr_id, "unanswered")
+        _step_state(call, step_pos, "unanswered", callback_id=req_id)
+        text = speech.step_unreachable(step_pos, org, False,
+                                       planned if state == "pending" else None, local_now)
+        return twiml(_chain_next(call, chain.id, text))
     return twiml(_r().ask(f"/voice/callback?line={line_id}&reason=unanswered&tr={tr_id}",
                           speech.unanswered(org), speech.CALLBACK_OFFER, timeout=6))
 
@@ -783,14 +1124,22 @@ def callback():
     reason = "unanswered" if request.args.get("reason") == "unanswered" else "closed"
     number = routing.normalise_number(request.form.get("From", "")[:64])
     with svc.sessions.begin() as s:
-        # Written first; one request per call, also when the webhook is delivered twice.
+        # Written first; one request per call and line, also when the webhook is delivered
+        # twice; on the call's case when it has one.
         req, updated = callbacks.create(s, call_id=call.id, transfer_id=_arg_id("tr"),
                                caller_org=call.caller_org, line_id=line.id, urgent=call.urgent,
                                consent=call.consent, reason=reason, worker_number=number,
-                               at=at)
+                               at=at, case_id=call.case_id)
         row = s.get(Call, call.id)
         row.outcome = "callback-requested"
         request_id, planned, state = req.id, req.planned_at, req.state
+        if call.case_id is not None:
+            step = s.scalar(select(CaseStep).where(
+                CaseStep.case_id == call.case_id, CaseStep.line_id == line.id)
+                .order_by(CaseStep.position.desc()).limit(1))
+            if step is not None:
+                cases.set_step(s, step.id, step.state if step.state != "pending" else reason,
+                               at, callback_id=request_id)
     if state == "pending" and not updated:
         jobs.after_response(callbacks.schedule, request_id)
         jobs.dispatch(callbacks.send_confirmation, request_id, queue="default",
@@ -923,7 +1272,7 @@ def status_leg():
     if next_position is not None:
         jobs.dispatch(jobs.place_leg, tr.id, next_position, job_id=f"leg-{tr.id}-{next_position}")
     if bring_back:
-        jobs.dispatch(jobs.redirect_call, bring_back, "/voice/conversation-ended")
+        jobs.dispatch(jobs.redirect_call, bring_back, f"/voice/conversation-ended?tr={tr.id}")
     return twiml(_r().say())
 
 
