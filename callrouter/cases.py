@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from callrouter.directory import Directory, LifeEvent, Line
 from callrouter.flows import reference as refs
@@ -120,10 +121,12 @@ def withdraw(s, consent_id: str, by: str, at: datetime) -> bool:
 
 
 def involves(org_id: str):
-    """SQL condition: the case involved organisation `org_id` (a step or a consent)."""
+    """SQL condition: the case involved organisation `org_id` (a step or a consent). Aliases,
+    so that it also correlates correctly inside a query that selects steps or consents."""
+    step, consent = aliased(CaseStep), aliased(Consent)
     return or_(
-        exists().where(CaseStep.case_id == Case.id, CaseStep.target_org == org_id),
-        exists().where(Consent.case_id == Case.id, Consent.target_org == org_id))
+        exists().where(step.case_id == Case.id, step.target_org == org_id),
+        exists().where(consent.case_id == Case.id, consent.target_org == org_id))
 
 
 def find_for_staff(s, reference: str, org_id: str) -> Case | None:

@@ -60,6 +60,11 @@ life_events:
 
 @pytest.fixture(scope="module")
 def lines_file(tmp_path_factory, pin_hash):
+    """The test directory with staff numbers, a third organisation and a life event."""
+    return write_cases_directory(tmp_path_factory, pin_hash)
+
+
+def write_cases_directory(tmp_path_factory, pin_hash):
     from conftest import AMSTERDAM_ID, CALLER_ID, INTERNAL, WORKER_MOBILE
 
     path = tmp_path_factory.mktemp("cases") / "lines.yaml"

@@ -1,4 +1,4 @@
-"""The read-only JSON API: `GET /api/v1/transfers` and `GET /api/v1/callbacks`.
+"""The read-only JSON API: `GET /api/v1/transfers`, `/api/v1/callbacks` and `/api/v1/cases`.
 
 Bearer tokens (`flask --app app tokens create`) are scoped like users. Filters: `since` and
 `until` (ISO date or date-time; local time without an offset), `organisation` (either side),
@@ -100,7 +100,8 @@ def transfers():
                                            limit)
     _audit(len(rows))
     return jsonify(data=[{
-        "id": t.id, "call_id": t.call_id, "caller_organisation": t.caller_org,
+        "id": t.id, "call_id": t.call_id, "case_id": t.case_id,
+        "caller_organisation": t.caller_org,
         "organisation": t.target_org, "line": t.line_id, "urgent": t.urgent,
         "consent": t.consent, "state": t.state, "outcome": t.outcome,
         "created_at": _iso(t.created_at), "ringing_at": _iso(t.ringing_at),
@@ -122,10 +123,40 @@ def callbacks():
                                            cursor, limit)
     _audit(len(rows))
     return jsonify(data=[{
-        "id": r.id, "reference": r.reference, "call_id": r.call_id,
+        "id": r.id, "reference": r.reference, "call_id": r.call_id, "case_id": r.case_id,
         "transfer_id": r.transfer_id, "caller_organisation": r.caller_org,
         "organisation": r.target_org, "line": r.line_id, "urgent": r.urgent,
         "consent": r.consent, "reason": r.reason, "state": r.state, "outcome": r.outcome,
         "worker": r.worker_masked, "requested_at": _iso(r.requested_at),
         "planned_at": _iso(r.planned_at), "attempts": r.attempts,
         "done_at": _iso(r.done_at)} for r in rows], next_cursor=nxt)
+
+
+@bp.get("/cases")
+def cases():
+    """Cases with their steps, consents, transfers and callback requests."""
+    since, until, org, cursor, limit = _params()
+    svc = services.current()
+    with svc.sessions() as s:
+        rows, nxt = queries.cases_page(s, g.principal.org_id, since, until, org,
+                                       request.args.get("life_event") or None, cursor, limit)
+        parts = queries.case_parts(s, [c.id for c in rows])
+    _audit(len(rows))
+    return jsonify(data=[{
+        "id": c.id, "reference": c.reference, "caller_organisation": c.caller_org,
+        "life_event": c.life_event, "state": c.state, "worker": c.worker_masked,
+        "opened_at": _iso(c.opened_at),
+        "steps": [{"position": st.position, "organisation": st.target_org, "line": st.line_id,
+                   "reason": st.reason, "state": st.state, "transfer_id": st.transfer_id,
+                   "callback_id": st.callback_id} for st in parts[c.id]["steps"]],
+        "consents": [{"id": cs.id, "organisation": cs.target_org, "choice": cs.choice,
+                      "recorded_at": _iso(cs.recorded_at),
+                      "recorded_by_organisation": cs.recorded_by_org,
+                      "withdrawn_at": _iso(cs.withdrawn_at)} for cs in parts[c.id]["consents"]],
+        "transfers": [{"id": t.id, "organisation": t.target_org, "line": t.line_id,
+                       "outcome": t.outcome, "direction": t.direction or "to-organisation",
+                       "consent": t.consent_level, "created_at": _iso(t.created_at)}
+                      for t in parts[c.id]["transfers"]],
+        "callbacks": [{"id": r.id, "reference": r.reference, "line": r.line_id,
+                       "state": r.state} for r in parts[c.id]["callbacks"]],
+    } for c in rows], next_cursor=nxt)

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import and_, case, exists, func, literal_column, or_, select
 
-from callrouter.models import Call, CallbackRequest, Event, Leg, Transfer
+from callrouter import cases as cases_mod
+from callrouter.models import Call, CallbackRequest, Case, CaseStep, Consent, Event, Leg, Transfer
 
 PAGE_SIZE = 50
 API_PAGE_MAX = 500
@@ -145,11 +146,24 @@ def parse_filters(args, directory) -> tuple[Filters, dict]:
 
 
 def call_scope(org: str | None):
-    return True if org is None else or_(Call.caller_org == org, Call.target_org == org)
+    """A municipality's calls, or the calls that reached an organisation's lines (the chosen
+    line, or any transfer of the call, such as the steps of a life-event chain)."""
+    if org is None:
+        return True
+    return or_(Call.caller_org == org, Call.target_org == org,
+               exists().where(Transfer.call_id == Call.id, Transfer.target_org == org))
 
 
 def transfer_scope(org: str | None):
     return True if org is None else or_(Transfer.caller_org == org, Transfer.target_org == org)
+
+
+def case_scope(org: str | None):
+    """A municipality's cases, or the cases an organisation took part in (a step or a
+    consent); never a case it was not part of."""
+    if org is None:
+        return True
+    return or_(Case.caller_org == org, cases_mod.involves(org))
 
 
 def callback_scope(org: str | None):
@@ -504,3 +518,149 @@ def _period_label(day: date, granularity: str) -> str:
         iso = day.isocalendar()
         return f"week {iso.week} ({iso.year})"
     return f"{_WEEKDAYS[day.weekday()]} {day.day}-{day.month}"
+
+
+# --------------------------------------------------------------------------- cases
+
+
+CASE_STEP_STATES = {
+    "pending": "nog te doen", "ringing": "gaat over", "connected": "in gesprek",
+    "done": "afgerond", "unanswered": "niet bereikt (terugbelverzoek)",
+    "closed": "gesloten (terugbelverzoek)", "skipped": "overgeslagen", "stopped": "gestopt",
+}
+CONSENT_CHOICES = {
+    "none": "alleen het onderwerp", "case": "de zaak mag besproken worden",
+    "contact": "de zaak bespreken en zelf contact opnemen met de inwoner",
+}
+
+
+def cases_page(session, org: str | None, since=None, until=None, organisation=None,
+               life_event=None, cursor=None, limit: int = PAGE_SIZE):
+    q = select(Case).where(case_scope(org))
+    if since:
+        q = q.where(Case.opened_at >= since)
+    if until:
+        q = q.where(Case.opened_at < until)
+    if organisation:
+        q = q.where(or_(Case.caller_org == organisation, cases_mod.involves(organisation)))
+    if life_event:
+        q = q.where(Case.life_event == life_event)
+    if cursor:
+        q = q.where(_before(Case.opened_at, Case.id, cursor))
+    rows = session.scalars(q.order_by(Case.opened_at.desc(), Case.id.desc())
+                           .limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (encode_cursor(rows[-1].opened_at, rows[-1].id) if more else None)
+
+
+@dataclass
+class CaseDetail:
+    case: Case
+    steps: list[CaseStep]
+    transfers: list[Transfer]
+    consents: list[Consent]
+    callbacks: list[CallbackRequest]
+    timeline: list[tuple[datetime, str, str]]
+
+
+def case_parts(session, ids: list[str]) -> dict[str, dict]:
+    """Steps, consents, transfers and callbacks of several cases (for lists and the API)."""
+    out: dict[str, dict] = {i: {"steps": [], "consents": [], "transfers": [], "callbacks": []}
+                            for i in ids}
+    if not ids:
+        return out
+    for model, key, order in ((CaseStep, "steps", CaseStep.position),
+                              (Consent, "consents", Consent.recorded_at),
+                              (Transfer, "transfers", Transfer.created_at),
+                              (CallbackRequest, "callbacks", CallbackRequest.requested_at)):
+        for row in session.scalars(select(model).where(model.case_id.in_(ids)).order_by(order)):
+            out[row.case_id][key].append(row)
+    return out
+
+
+def case_detail(session, org: str | None, case_id: str, directory) -> CaseDetail | None:
+    case = session.scalar(select(Case).where(Case.id == case_id, case_scope(org)))
+    if case is None:
+        return None
+    parts = case_parts(session, [case.id])[case.id]
+
+    def org_name(org_id):
+        o = directory.organisation(org_id)
+        return o.name if o else (org_id or "")
+
+    timeline: list[tuple[datetime, str, str]] = [(case.opened_at, "zaak geopend", "")]
+    for t in parts["transfers"]:
+        who = org_name(t.target_org) if t.direction is None else org_name(t.caller_org)
+        what = "doorverbinden" if t.direction is None else "teruggebeld door"
+        timeline.append((t.created_at, f"{what}: {who}",
+                         OUTCOMES.get(t.outcome or "", t.outcome or t.state)))
+        if t.accepted_at:
+            timeline.append((t.accepted_at, f"aangenomen: {who}", ""))
+    for c in parts["consents"]:
+        timeline.append((c.recorded_at, f"toestemming voor {org_name(c.target_org)}",
+                         CONSENT_CHOICES.get(c.choice, c.choice)))
+        if c.withdrawn_at:
+            timeline.append((c.withdrawn_at, f"toestemming ingetrokken voor "
+                                             f"{org_name(c.target_org)}", ""))
+    for cb in parts["callbacks"]:
+        timeline.append((cb.requested_at, f"terugbelverzoek {cb.reference}",
+                         CALLBACK_STATES.get(cb.state, cb.state)))
+    timeline.sort(key=lambda item: item[0])
+    return CaseDetail(case, parts["steps"], parts["transfers"], parts["consents"],
+                      parts["callbacks"], timeline)
+
+
+def consent_in_scope(session, org: str | None, case_id: str, consent_id: str) -> Consent | None:
+    return session.scalar(select(Consent).join(Case, Case.id == Consent.case_id).where(
+        Consent.id == consent_id, Consent.case_id == case_id, case_scope(org)))
+
+
+@dataclass
+class CaseFigures:
+    cases: int
+    multi_org: int  # cases that needed more than one organisation
+    life_events: list[tuple[str, int]]  # (event id, cases)
+    chain_steps: int
+    chain_steps_done: int  # reached (done/connected) out of all chain steps
+    chains_complete: int  # chains whose every step was reached
+    chains: int
+
+    @property
+    def multi_org_share(self) -> float | None:
+        return self.multi_org / self.cases if self.cases else None
+
+    @property
+    def completion(self) -> float | None:
+        return self.chain_steps_done / self.chain_steps if self.chain_steps else None
+
+
+def case_figures(session, org: str | None, since: datetime, until: datetime) -> CaseFigures:
+    base = select(Case.id).where(case_scope(org), Case.opened_at >= since,
+                                 Case.opened_at < until)
+    ids = base.subquery()
+    n_cases = session.scalar(select(func.count()).select_from(ids)) or 0
+    orgs_per_case = (select(CaseStep.case_id, func.count(func.distinct(CaseStep.target_org))
+                            .label("n"))
+                     .where(CaseStep.case_id.in_(select(ids.c.id)),
+                            CaseStep.state.not_in(("skipped", "stopped")))
+                     .group_by(CaseStep.case_id).subquery())
+    multi = session.scalar(select(func.count()).select_from(orgs_per_case)
+                           .where(orgs_per_case.c.n > 1)) or 0
+    events = session.execute(
+        select(Case.life_event, func.count()).where(Case.id.in_(select(ids.c.id)),
+                                                    Case.life_event.is_not(None))
+        .group_by(Case.life_event).order_by(func.count().desc())).all()
+    reached = case((CaseStep.state.in_(("done", "connected")), 1), else_=0)
+    per_chain = session.execute(
+        select(CaseStep.case_id, func.count(), func.sum(reached))
+        .join(Case, Case.id == CaseStep.case_id)
+        .where(Case.id.in_(select(ids.c.id)), Case.life_event.is_not(None))
+        .group_by(CaseStep.case_id)).all()
+    steps = sum(int(n) for _, n, _ in per_chain)
+    done = sum(int(d or 0) for _, _, d in per_chain)
+    complete = sum(1 for _, n, d in per_chain if int(d or 0) == int(n))
+    return CaseFigures(cases=int(n_cases), multi_org=int(multi),
+                       life_events=[(e, int(n)) for e, n in events], chain_steps=steps,
+                       chain_steps_done=done, chains_complete=complete,
+                       chains=len(per_chain))

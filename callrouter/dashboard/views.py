@@ -29,10 +29,13 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import select
 
 from callrouter import clock, services
 from callrouter.dashboard import auth, queries
 from callrouter.dashboard.csvsafe import safe_cell
+from callrouter.flows.reference import grouped
+from callrouter.models import Case
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard",
@@ -137,6 +140,8 @@ def template_globals():
 
     return {"principal": g.get("principal"), "org_name": org_name, "line_name": line_name,
             "local": local, "OUTCOMES": queries.OUTCOMES, "status_nl": queries.status_nl,
+            "grouped": grouped, "STEP_STATES": queries.CASE_STEP_STATES,
+            "CONSENTS": queries.CONSENT_CHOICES,
             "CALLBACK_STATES": queries.CALLBACK_STATES}
 
 
@@ -261,7 +266,13 @@ def call_detail(call_id):
         record("view-call", "denied", obj=f"call:{call_id[:40]}")
         abort(404)
     record("view-call", obj=f"call:{detail.call.id}")
-    return render_template("dashboard/call.html", d=detail)
+    case_ref = None
+    if detail.call.case_id:
+        with svc.sessions() as s:
+            case = s.scalar(select(Case).where(Case.id == detail.call.case_id,
+                                               queries.case_scope(_org())))
+            case_ref = (case.id, case.reference) if case is not None else None
+    return render_template("dashboard/call.html", d=detail, case_ref=case_ref)
 
 
 CSV_COLUMNS = ("ontvangen", "gemeente", "organisatie", "lijn", "uitkomst", "spoed",
@@ -310,6 +321,65 @@ def _write(s, writer, calls, tz) -> None:
             "ja" if c.urgent else "nee", "ja" if c.consent else "nee", c.from_masked or "",
             "" if tta is None else f"{tta:.0f}", f"{saved:.0f}" if saved else "",
             c.duration_s if c.duration_s is not None else "")])
+
+
+# --------------------------------------------------------------------------- cases
+
+
+@bp.get("/cases")
+def cases_list():
+    svc = services.current()
+    d = svc.directory
+    f, clean = queries.parse_filters(request.args, d)
+    event = request.args.get("event") or None
+    if event and d.life_event(event) is None:
+        event = None
+    if event:
+        clean["event"] = event
+    cursor = queries.decode_cursor(request.args.get("cursor"))
+    with svc.sessions() as s:
+        rows, nxt = queries.cases_page(s, _org(), f.since, f.until, None, event, cursor)
+        parts = queries.case_parts(s, [c.id for c in rows])
+    return render_template("dashboard/cases.html", rows=rows, parts=parts, next=nxt,
+                           filters=clean, first_page=cursor is None,
+                           events=[(e.id, e.name) for e in d.life_events])
+
+
+@bp.get("/cases/<case_id>")
+def case_page(case_id):
+    svc = services.current()
+    with svc.sessions() as s:
+        detail = queries.case_detail(s, _org(), case_id[:32], svc.directory)
+    if detail is None:
+        record("view-case", "denied", obj=f"case:{case_id[:40]}")
+        abort(404)
+    record("view-case", obj=f"case:{detail.case.reference}")
+    event = svc.directory.life_event(detail.case.life_event)
+    return render_template("dashboard/case.html", d=detail, event=event)
+
+
+@bp.post("/cases/<case_id>/consents/<consent_id>/withdraw")
+def consent_withdraw(case_id, consent_id):
+    """The citizen withdraws a consent: recorded (who, when); later transfers respect it."""
+    from callrouter import cases
+
+    svc = services.current()
+    with svc.sessions.begin() as s:
+        consent = queries.consent_in_scope(s, _org(), case_id[:32], consent_id[:32])
+        if consent is None:
+            ok = None
+        else:
+            ok = cases.withdraw(s, consent.id, _principal().actor, clock.now())
+            reference = s.get(Case, consent.case_id).reference
+    if ok is None:
+        record("withdraw-consent", "denied", obj=f"consent:{consent_id[:40]}")
+        abort(404)
+    record("withdraw-consent", "success" if ok else "failure", obj=f"case:{reference}",
+           detail={"organisation": consent.target_org})
+    flash("De toestemming is ingetrokken. Latere doorverbindingen van deze zaak naar deze "
+          "organisatie delen alleen het onderwerp." if ok else
+          "Deze toestemming was al ingetrokken.", "ok" if ok else "error")
+    return redirect(url_for("dashboard.case_page", case_id=case_id[:32]))
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -398,11 +468,15 @@ def figures_page():
     per = request.args.get("per", "day")
     if per not in ("day", "week"):
         per = "day"
+    tz = svc.directory.tz
     with svc.sessions() as s:
         fig = queries.figures(s, _org(), svc.directory, first, last, per)
+        case_fig = queries.case_figures(s, _org(), queries.day_start(first, tz),
+                                        queries.day_start(last + timedelta(days=1), tz))
     peak = max([b.calls for b in fig.periods] + [1])
+    events = {e.id: e.name for e in svc.directory.life_events}
     return render_template("dashboard/figures.html", fig=fig, first=first, last=last, per=per,
-                           peak=peak)
+                           peak=peak, cf=case_fig, event_names=events)
 
 
 # --------------------------------------------------------------------------- live
