@@ -55,6 +55,16 @@ life_events:
         reason: toeslagen aanpassen
       - line: cak-eigen-bijdrage
         reason: eigen bijdrage voor de zorg
+  - id: kind
+    name: Geboorte van een kind
+    spoken_name: de geboorte van een kind
+    digit: 2
+    keywords: [geboorte, baby]
+    steps:
+      - line: svb-kinderbijslag
+        reason: kinderbijslag aanvragen
+      - line: toeslagen-algemeen
+        reason: kindgebonden budget
 '''
 
 
@@ -259,6 +269,24 @@ def test_withdrawn_consent_is_respected_by_a_later_transfer(phone, app):
     assert records[0].withdrawn_at is not None and records[0].withdrawn_by
 
 
+def test_a_closed_step_becomes_a_callback_and_the_chain_moves_on(phone, app, clock):
+    """At night the kinderbijslag line is closed: step 1 becomes a callback request on the case
+    (said with its time) and step 2 is offered at once; saying the event selects it."""
+    root = phone.post("/voice/incoming", CallSid="CAchain6", From=WORKER)
+    root = phone.post(action_of(root), CallSid="CAchain6", From=WORKER,
+                      SpeechResult="de geboorte van een baby")
+    text = says(root)
+    assert "twee organisaties" in text and "Stap 1" in text and "gesloten" in text
+    assert "terugbelverzoek" in text and "morgen om 8 uur 30" in text
+    assert "Stap 2 van 2" in text and "Belastingdienst Toeslagen" in text
+    case = the_case(app)
+    (cb,) = rows(app, CallbackRequest)
+    assert cb.case_id == case.id and cb.line_id == "svb-kinderbijslag" and cb.reason == "closed"
+    steps = sorted(rows(app, CaseStep), key=lambda st: st.position)
+    assert [st.state for st in steps] == ["closed", "pending"]
+    assert steps[0].callback_id == cb.id and case.life_event == "kind"
+
+
 def test_a_single_transfer_opens_a_case_too(phone, app):
     """Choosing a line opens a case: the worker hears its reference, the whisper names it."""
     root = phone.post("/voice/incoming", CallSid="CAcase1", From=WORKER)
@@ -363,9 +391,9 @@ def test_unreachable_worker_becomes_a_callback_on_the_case(phone, app):
 
 @pytest.mark.parametrize("mutation,where,message", [
     ("line: svb-aow\n        reason: AOW", "life_events[0].steps[0].line", "unknown line id"),
-    ("digit: 1\n    keywords", "life_events[1].digit", "already used"),
-    ("id: verpleeghuis\n    name: Tweede", "life_events[1].id", "duplicate life event id"),
-    ("steps: []", "life_events[1].steps", "non-empty list"),
+    ("digit: 1\n    keywords", "life_events[2].digit", "already used"),
+    ("id: verpleeghuis\n    name: Tweede", "life_events[2].id", "duplicate life event id"),
+    ("steps: []", "life_events[2].steps", "non-empty list"),
 ])
 def test_broken_life_events_name_file_line_and_key(mutation, where, message, tmp_path):
     """Unknown line ids, duplicate ids or keys and empty chains are errors with a place."""

@@ -529,31 +529,31 @@ def _line_chosen(call: Call, org, line, selected_by: str):
         row.menu_done_at = at
         case, opened = _ensure_case(s, row, at)
         step = cases.add_step(s, case, line, at)
-        pos, ref = step.position, case.reference
+        pos, ref, case_id = step.position, case.reference, case.id
         withdrawn = cases.withdrawn(s, case.id, org.id)
     avail = mflow.availability(svc.directory, line, at)
     if not avail.open:
-        return _closed_offer(call, org, line, pos, avail, at)
+        return _closed_offer(call, case_id, org, line, pos, avail, at)
     return twiml(_r().ask(f"/voice/transfer?line={line.id}&pos={pos}",
                           speech.options(org, line, ref if opened else None, withdrawn),
                           num_digits=2, finish_on_key="#", timeout=4))
 
 
-def _closed_offer(call: Call, org, line, pos: int, avail, at):
+def _closed_offer(call: Call, case_id: str | None, org, line, pos: int | None, avail, at):
     svc = services.current()
     _set_outcome(call.id, "closed")
-    _step_state(call, pos, "closed")
+    _step_state(case_id, pos, "closed")
     local_now = at.astimezone(svc.directory.tz)
     return twiml(_r().ask(f"/voice/callback?line={line.id}&reason=closed&pos={pos}",
                           speech.closed(org, line, avail.opens_at, local_now, avail.reason),
                           speech.CALLBACK_OFFER, timeout=6))
 
 
-def _step_state(call: Call, pos: int | None, state: str, **values) -> None:
-    if call.case_id is None or pos is None:
+def _step_state(case_id: str | None, pos: int | None, state: str, **values) -> None:
+    if case_id is None or pos is None:
         return
     with services.current().sessions.begin() as s:
-        step = cases.step_at(s, call.case_id, pos)
+        step = cases.step_at(s, case_id, pos)
         if step is not None:
             cases.set_step(s, step.id, state, now(), **values)
 
@@ -583,11 +583,11 @@ def _chain_next(call: Call, case_id: str, intro: str = "") -> str:
         at = now()
         avail = mflow.availability(d, line, at) if line else None
         if line is None or org is None:
-            _step_state(call, step.position, "skipped")
+            _step_state(case_id, step.position, "skipped")
             continue
         if not avail.open:
             state, planned, req_id = _case_callback(call, case, line, "closed", None, at)
-            _step_state(call, step.position, "closed", callback_id=req_id)
+            _step_state(case_id, step.position, "closed", callback_id=req_id)
             texts.append(speech.step_unreachable(step.position, org, True,
                                                  planned if state == "pending" else None,
                                                  at.astimezone(d.tz)))
@@ -657,11 +657,11 @@ def transfer():
         return twiml(_r().ask("/voice/again", speech.CHAIN_STOPPED, speech.NEW_TRANSFER,
                               timeout=6))
     if chain and opts.skip:
-        _step_state(call, pos, "skipped")
+        _step_state(case.id, pos, "skipped")
         return twiml(_chain_next(call, case.id, speech.step_skipped(pos)))
     if opts.repeat and case is not None:
         if chain:
-            _step_state(call, pos, "pending")
+            _step_state(case.id, pos, "pending")
             return twiml(_chain_next(call, case.id, speech.case_opened(case.reference)))
         return twiml(_r().ask(f"/voice/transfer?line={line.id}&pos={pos}",
                               speech.options(org, line, case.reference), num_digits=2,
@@ -670,7 +670,7 @@ def transfer():
     if not avail.open:
         if chain:
             return twiml(_chain_next(call, case.id))
-        return _closed_offer(call, org, line, pos, avail, at)
+        return _closed_offer(call, case.id if case else None, org, line, pos, avail, at)
     with svc.sessions.begin() as s:
         row = s.get(Call, call.id)
         withdrawn = case is not None and cases.withdrawn(s, case.id, org.id)
@@ -1099,7 +1099,7 @@ def unanswered():
     if chain is not None and line is not None and call is not None:
         state, planned, req_id = _case_callback(call, chain, line, "unanswered", tr_id, at)
         _finish_step(tr_id, "unanswered")
-        _step_state(call, step_pos, "unanswered", callback_id=req_id)
+        _step_state(chain.id, step_pos, "unanswered", callback_id=req_id)
         text = speech.step_unreachable(step_pos, org, False,
                                        planned if state == "pending" else None, local_now)
         return twiml(_chain_next(call, chain.id, text))
