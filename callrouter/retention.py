@@ -2,7 +2,8 @@
 
 The period is `CALLROUTER_RETENTION_DAYS` (default 90), or a caller organisation's own
 `retention_days` in the directory. Removed are the number pseudonyms and masked numbers of
-calls and legs, and the worker's (encrypted) number of finished callback requests; what the
+calls and legs, and the worker's (encrypted) number of finished callback requests and of cases
+(which are closed then; any case closes after 30 days, ending the way back to it); what the
 figures count (times, organisations, lines, outcomes, durations, minutes saved) stays. Rows are
 changed in small batches so that the webhooks' writes never wait long. A daily RQ job runs it.
 """
@@ -17,29 +18,31 @@ from sqlalchemy import and_, delete, not_, or_, select, update
 
 from callrouter import clock, services
 from callrouter.dashboard.auth import SESSION_MAX
-from callrouter.models import Call, CallbackRequest, Leg, Transfer, WebSession
+from callrouter.models import Call, CallbackRequest, Case, Leg, Transfer, WebSession
 
 log = logging.getLogger(__name__)
 BATCH = 2000
 EVERY = timedelta(days=1)
+CASE_OPEN_DAYS = timedelta(days=30)  # how long a professional can still call back on a case
 
 
 def now() -> datetime:
     return clock.now()
 
 
-def policies(directory, default_days: int) -> list[tuple[object, object, object, int]]:
-    """(call condition, transfer condition, callback condition, days) per retention period."""
+def policies(directory, default_days: int) -> list[tuple]:
+    """(call, transfer, callback and case conditions, days) per retention period."""
     custom = {c.id: c.retention_days for c in directory.callers if c.retention_days}
-    out = [(Call.caller_org == cid, Transfer.caller_org == cid, CallbackRequest.caller_org == cid,
-            days) for cid, days in custom.items()]
+    out: list[tuple] = [(Call.caller_org == cid, Transfer.caller_org == cid,
+                         CallbackRequest.caller_org == cid, Case.caller_org == cid, days)
+                        for cid, days in custom.items()]
     ids = list(custom)
 
     def rest(col):
         return or_(col.is_(None), not_(col.in_(ids))) if ids else True
 
     out.append((rest(Call.caller_org), rest(Transfer.caller_org),
-                rest(CallbackRequest.caller_org), default_days))
+                rest(CallbackRequest.caller_org), rest(Case.caller_org), default_days))
     return out
 
 
@@ -49,9 +52,9 @@ def purge(moment: datetime | None = None) -> dict:
 
     svc = services.current()
     moment = moment or now()
-    counts = {"calls": 0, "legs": 0, "callbacks": 0}
-    for call_cond, transfer_cond, cb_cond, days in policies(svc.directory,
-                                                            svc.settings.retention_days):
+    counts = {"calls": 0, "legs": 0, "callbacks": 0, "cases": 0}
+    for call_cond, transfer_cond, cb_cond, case_cond, days in policies(
+            svc.directory, svc.settings.retention_days):
         cutoff = moment - timedelta(days=days)
         counts["calls"] += _batched(svc, Call, Call.id, and_(
             call_cond, Call.received_at < cutoff, Call.purged_at.is_(None)),
@@ -67,6 +70,16 @@ def purge(moment: datetime | None = None) -> dict:
                 CallbackRequest.worker_number_enc.is_not(None),
                 CallbackRequest.worker_masked.is_not(None))),
             dict(worker_number_enc=None, worker_hmac=None, worker_masked=None))
+        counts["cases"] += _batched(svc, Case, Case.id, and_(
+            case_cond, Case.opened_at < cutoff,
+            or_(Case.worker_hmac.is_not(None), Case.worker_number_enc.is_not(None),
+                Case.worker_masked.is_not(None))),
+            dict(worker_number_enc=None, worker_hmac=None, worker_masked=None, state="closed",
+                 closed_at=moment))
+    # A case stays open for the way back for CASE_OPEN_DAYS, then it is closed.
+    _batched(svc, Case, Case.id, and_(Case.state == "open",
+                                      Case.opened_at < moment - CASE_OPEN_DAYS),
+             dict(state="closed", closed_at=moment))
     with svc.sessions.begin() as s:  # sessions past their maximum age (never logged out)
         s.execute(delete(WebSession).where(WebSession.created_at < moment - SESSION_MAX))
     if any(counts.values()):

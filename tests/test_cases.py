@@ -438,3 +438,25 @@ def test_staff_number_that_is_a_front_desk_number_is_refused(tmp_path):
     with pytest.raises(directory_mod.DirectoryError) as exc:
         directory_mod.loads(text, "lines.yaml")
     assert any("staff_numbers" in str(p) and "amsterdam" in str(p) for p in exc.value.problems)
+
+
+def test_retention_closes_old_cases_and_removes_the_worker_number(phone, app):
+    """After 30 days a case closes (the way back finds nothing); past the retention period its
+    worker number is gone."""
+    from datetime import timedelta
+
+    from callrouter import retention
+
+    case = open_case_with_svb(phone, app)
+    with app.app_context():
+        counts = retention.purge(case.opened_at + timedelta(days=31))
+    (after,) = rows(app, Case)
+    assert after.state == "closed" and after.worker_hmac is not None and counts["cases"] == 0
+    root = phone.post("/voice/incoming", CallSid="CAback9", From=SVB_STAFF)
+    root = phone.post(action_of(root), CallSid="CAback9", From=SVB_STAFF, Digits=case.reference)
+    assert "niet bekend" in says(root)
+    with app.app_context():
+        counts = retention.purge(case.opened_at + timedelta(days=91))
+    (after,) = rows(app, Case)
+    assert counts["cases"] == 1 and after.worker_hmac is None
+    assert after.worker_number_enc is None and after.worker_masked is None
