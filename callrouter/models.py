@@ -75,6 +75,9 @@ class Call(Base):
     target_org: Mapped[str | None] = mapped_column(String(64))
     line_id: Mapped[str | None] = mapped_column(String(64), index=True)
     selected_by: Mapped[str | None] = mapped_column(String(16))  # digits | speech
+    # The directory's term (name, topic or keyword) that speech matched: never the raw phrase,
+    # which may hold what a citizen said about themselves.
+    selected_term: Mapped[str | None] = mapped_column(String(100))
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     consent: Mapped[bool] = mapped_column(Boolean, default=False)
     outcome: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -119,6 +122,13 @@ class Transfer(Base):
     # None: the worker calls a professional line; "to-worker": a professional calls back on a
     # case and the worker who opened it is rung (the way back).
     direction: Mapped[str | None] = mapped_column(String(16))
+    # What the worker (or an agency supervisor) said came of it: resolved | partial |
+    # unresolved | wrong-line | unknown; for a wrong line, where it should have gone.
+    result: Mapped[str | None] = mapped_column(String(16), index=True)
+    result_at: Mapped[datetime | None] = mapped_column(TS)
+    result_by: Mapped[str | None] = mapped_column(String(16))  # worker | supervisor
+    right_org: Mapped[str | None] = mapped_column(String(64))
+    right_line: Mapped[str | None] = mapped_column(String(64))
 
 
 class Leg(Base):

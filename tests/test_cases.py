@@ -111,14 +111,17 @@ def accept(phone, number) -> str:
     return whisper
 
 
-def professional_hangs_up(phone, app, sid, number):
-    """The professional leaves: their leg completes and the worker's Dial ends."""
+def professional_hangs_up(phone, app, sid, number, verdict="1"):
+    """The professional leaves: their leg completes and the worker's Dial ends; the worker
+    answers the question how it went (`verdict`, "" for no answer) and goes on."""
     leg = leg_for(phone, number)
     (tr,) = [t for t in rows(app, Transfer) if t.state == "connected"]
     phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="completed",
                SequenceNumber=5)
-    return phone.post(f"/voice/conference/done?tr={tr.id}", CallSid=sid,
+    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid=sid,
                       CallStatus="in-progress", DialCallStatus="completed")
+    assert "Hoe is het gegaan" in says(root)
+    return phone.post(action_of(root), CallSid=sid, Digits=verdict)
 
 
 def start_chain(phone, sid="CAchain1"):
@@ -197,6 +200,8 @@ def test_next_organisation_from_the_star_menu(phone, app):
                       CallStatus="in-progress")
     assert "Toets 4 voor de volgende organisatie" in says(root)
     root = phone.post(action_of(root), CallSid="CAchain3", Digits="4")
+    assert "Hoe is het gegaan" in says(root)
+    root = phone.post(action_of(root), CallSid="CAchain3", Digits="")  # no answer: go on
     assert "Stap 2 van 3" in says(root)
     phone.drain()
     prof = leg_for(phone, "+31883001001")

@@ -151,6 +151,8 @@ def test_professional_hangs_up_while_worker_in_star_menu(phone, app):
     sid, upd = phone.twilio.updates[-1]
     assert sid == "CAfh7" and upd["Url"] == PUBLIC + f"/voice/conversation-ended?tr={tr.id}"
     root = phone.post(upd["Url"], CallSid="CAfh7")
-    assert "beëindigd" in says(root) and "/voice/again" in action_of(root)
+    assert "beëindigd" in says(root) and "/voice/result" in action_of(root)
+    root = phone.post(action_of(root), CallSid="CAfh7", Digits="")
+    assert "/voice/again" in action_of(root)
     root = phone.post(f"/voice/handover?tr={tr.id}", CallSid="CAfh7", Digits="3")
     assert root.find("Dial") is None  # no rejoining an ended conversation

@@ -27,7 +27,13 @@ PATHS = ["/voice/incoming", "/voice/fallback", "/voice/menu", "/voice/topic?org=
          f"/voice/callback/status?cb={'f' * 32}&att=1", "/voice/callback/worker-status",
          "/voice/callback/conference?cb=1", "/voice/callback/worker-unreachable",
          "/voice/conversation-ended", "/voice/worker-left", f"/voice/citizen?tr={'c' * 32}",
-         f"/voice/handover?tr={'c' * 32}", f"/voice/menu?try=0&cb={'f' * 32}"]
+         f"/voice/handover?tr={'c' * 32}", f"/voice/menu?try=0&cb={'f' * 32}",
+         "/voice/event?try=0", "/voice/event?try=x", "/voice/wayback?org=svb&try=0",
+         "/voice/wayback?org=nope", f"/voice/result?tr={'c' * 32}&then=chain",
+         "/voice/result?tr=1&then=x", f"/voice/result/right?tr={'c' * 32}&then=bye",
+         "/voice/transfer?line=svb-aow&pos=0", "/voice/transfer?line=svb-aow&pos=99999",
+         "/voice/conversation-ended?tr=" + "c" * 32,
+         "/voice/callback?line=svb-aow&reason=closed&pos=1"]
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 values = st.one_of(text, st.sampled_from(["", "CA123", "+31302860123", "completed", "1", "31",

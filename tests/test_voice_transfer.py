@@ -200,9 +200,13 @@ def test_citizen_added_and_worker_leaves(phone, app):
     root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAworker0006",
                       CallStatus="in-progress", DialCallStatus="completed")
     root = phone.post(action_of(root), CallSid="CAworker0006", Digits="2")
-    assert "overgedragen" in says(root) and root.find("Hangup") is not None
+    assert "overgedragen" in says(root) and "Hoe is het gegaan" in says(root)
     tr = rows(app, Transfer)[0]
-    assert tr.citizen_added_at is not None and tr.worker_left_at is not None
+    assert tr.worker_left_at is not None and tr.hold_wanted is False  # handed over already
+    root = phone.post(action_of(root), CallSid="CAworker0006", Digits="1")
+    assert root.find("Hangup") is not None
+    tr = rows(app, Transfer)[0]
+    assert tr.citizen_added_at is not None and tr.result == "resolved"
     citizen = [leg for leg in rows(app, Leg) if leg.kind == "citizen"]
     assert citizen[0].number_masked == "+31 6 ****5678"
 

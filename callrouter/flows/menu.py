@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from callrouter.directory import Directory, LifeEvent, Line, Organisation
@@ -30,6 +30,7 @@ class LineChosen:
     organisation: Organisation
     line: Line
     selected_by: str  # digits | speech
+    term: str | None = field(default=None, compare=False)  # the directory term speech matched
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def choose(directory: Directory, digits: str | None, speech: str | None, tries: 
         return AskAgain(tries + 1, read_full_list=tries + 1 == MENU_TRIES - 1)
     if choice.line is None:
         return AskTopic(choice.organisation)
-    return LineChosen(choice.organisation, choice.line, how)
+    return LineChosen(choice.organisation, choice.line, how, choice.term)
 
 
 def choose_event(directory: Directory, digits: str | None, speech: str | None, tries: int):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import phonenumbers
 from argon2 import PasswordHasher
@@ -113,6 +113,8 @@ class Choice:
 
     organisation: Organisation
     line: Line | None = None
+    # The directory term that speech matched (a keyword, a topic); not part of the choice.
+    term: str | None = field(default=None, compare=False)
 
 
 def resolve_digits(directory: Directory, digits: str,
@@ -224,24 +226,26 @@ def resolve_speech(directory: Directory, speech: str,
     named_ids = {oid for p in phrases for oid in index.orgs.get(p, ())}
     if organisation is not None:
         named_ids = {organisation.id}
-    best: dict[str, tuple[int, Line]] = {}
+    best: dict[str, tuple[int, Line, str]] = {}
     for p in phrases:
         for line in index.lines.get(p, ()):
-            if len(p) > best.get(line.id, (0, None))[0]:
-                best[line.id] = (len(p), line)
-    scored = [(n, line) for n, line in best.values()
+            if len(p) > best.get(line.id, (0, None, ""))[0]:
+                best[line.id] = (len(p), line, p)
+    scored = [(n, line, p) for n, line, p in best.values()
               if not named_ids or line.organisation_id in named_ids]
     if scored:
-        top_score = max(n for n, _ in scored)
-        top = [line for n, line in scored if n == top_score]
+        top_score = max(n for n, _, _ in scored)
+        top = [(line, p) for n, line, p in scored if n == top_score]
         if len(top) == 1:
-            return Choice(directory.organisation(top[0].organisation_id), top[0])
-        if len({line.organisation_id for line in top}) == 1:
-            return Choice(directory.organisation(top[0].organisation_id))
+            line, term = top[0]
+            return Choice(directory.organisation(line.organisation_id), line, term)
+        if len({line.organisation_id for line, _ in top}) == 1:
+            return Choice(directory.organisation(top[0][0].organisation_id), None, top[0][1])
         return None
     if organisation is None and len(named_ids) == 1:
         org = directory.organisation(next(iter(named_ids)))
-        return Choice(org, org.lines[0] if len(org.lines) == 1 else None)
+        term = next((p for p in phrases if org.id in index.orgs.get(p, ())), None)
+        return Choice(org, org.lines[0] if len(org.lines) == 1 else None, term)
     return None
 
 

@@ -287,6 +287,13 @@ CITIZEN_CALLING = ("De inwoner wordt gebeld en komt zo in het gesprek. "
 WORKER_LEFT = "De medewerker van de gemeente heeft het gesprek beëindigd. Dank u wel, tot ziens."
 HANDED_OVER = "U heeft het gesprek overgedragen. Dank u wel, tot ziens."
 HANDED_OVER_NEXT = "U heeft het gesprek overgedragen."
+ENDED_ALONE_SHORT = "Het gesprek is beëindigd."
+RESULT_QUESTION = ("Hoe is het gegaan? Toets 1 als de vraag is opgelost, 2 als het deels is "
+                   "opgelost of er vervolg nodig is, 3 als het niet is opgelost, of 4 als het "
+                   "de verkeerde lijn was.")
+RIGHT_ORGANISATION = ("Welke organisatie had het moeten zijn? Zeg de naam, of toets de "
+                      "organisatie of de lijncode. Toets hekje om over te slaan.")
+RESULT_THANKS = "Dank u wel, dat helpt het netwerk."
 ENDED_ALONE = "Er is nog niemand anders in het gesprek, dus het gesprek wordt beëindigd. Tot ziens."
 RETURNING = "U gaat terug naar het gesprek."
 TRANSFER_ABORTED = "De doorverbinding is afgebroken. U gaat terug naar het keuzemenu."

@@ -455,7 +455,7 @@ def _menu_step(call: Call, step, org=None):
         return twiml(_r().say(speech.MENU_GIVE_UP, hangup=True))
     if isinstance(step, mflow.AskTopic):
         return twiml(_topic_prompt(step.organisation, 0))
-    return _line_chosen(call, step.organisation, step.line, step.selected_by)
+    return _line_chosen(call, step.organisation, step.line, step.selected_by, step.term)
 
 
 def _event_prompt(tries: int, intro: str = "") -> str:
@@ -520,12 +520,13 @@ def _event_chosen(call: Call, event, selected_by: str):
     return twiml(_chain_next(call, case_id, intro))
 
 
-def _line_chosen(call: Call, org, line, selected_by: str):
+def _line_chosen(call: Call, org, line, selected_by: str, term: str | None = None):
     svc = services.current()
     at = now()
     with svc.sessions.begin() as s:
         row = s.get(Call, call.id)
         row.target_org, row.line_id, row.selected_by = org.id, line.id, selected_by
+        row.selected_term = term[:100] if term else None
         row.menu_done_at = at
         case, opened = _ensure_case(s, row, at)
         step = cases.add_step(s, case, line, at)
@@ -907,10 +908,88 @@ def conference_done():
         return twiml(_r().ask(f"/voice/handover?tr={tr_id}", speech.HANDOVER_MENU + more,
                               timeout=8))
     chain = _finish_step(tr_id)
-    if chain is not None:
-        return twiml(_chain_next(chain[0], chain[1], speech.CONVERSATION_ENDED))
-    return twiml(_r().ask("/voice/again", speech.CONVERSATION_ENDED, speech.NEW_TRANSFER,
-                          timeout=6))
+    return twiml(_ask_result(tr_id, "chain" if chain is not None else "again",
+                             speech.CONVERSATION_ENDED))
+
+
+# --------------------------------------------------------------------------- the worker's verdict
+
+RESULTS = {"1": "resolved", "2": "partial", "3": "unresolved", "4": "wrong-line"}
+
+
+def _ask_result(tr_id: str, then: str, intro: str = "") -> str:
+    """One question after a conversation, one key, a short timeout; then `then` goes on
+    (chain: the chain's next step; again: a new transfer; bye: the end of the call)."""
+    with services.current().sessions() as s:
+        tr = s.get(Transfer, tr_id)
+        ask = tr is not None and tr.direction is None and tr.accepted_at is not None
+    if not ask:
+        return _go_on(tr_id, then, intro)
+    return _r().ask(f"/voice/result?tr={tr_id}&then={then}", intro, speech.RESULT_QUESTION,
+                    timeout=4)
+
+
+def _then() -> str:
+    value = request.args.get("then", "")
+    return value if value in ("chain", "again", "bye") else "again"
+
+
+def _go_on(tr_id: str, then: str, intro: str = "") -> str:
+    if then == "chain":
+        with services.current().sessions() as s:
+            tr = s.get(Transfer, tr_id)
+            case = _chain_of(s, tr) if tr is not None else None
+            call = s.get(Call, tr.call_id) if case is not None else None
+        if case is not None and call is not None:
+            return _chain_next(call, case.id, intro)
+    if then == "bye":
+        return _r().say(intro, speech.GOODBYE, hangup=True)
+    return _r().ask("/voice/again", intro, speech.NEW_TRANSFER, timeout=6)
+
+
+def _store_result(tr_id: str, result: str, **values) -> None:
+    """Keep the first real answer; "unknown" (no answer) never overwrites one."""
+    with services.current().sessions.begin() as s:
+        q = update(Transfer).where(Transfer.id == tr_id)
+        if result == "unknown":
+            q = q.where(Transfer.result.is_(None))
+        else:
+            q = q.where(or_(Transfer.result.is_(None), Transfer.result == "unknown",
+                            Transfer.result == result))
+        s.execute(q.values(result=result, result_at=now(), result_by="worker", **values))
+
+
+@bp.post("/result")
+def result():
+    tr_id, then = _arg_id("tr"), _then()
+    if tr_id is None:
+        return twiml(_r().say(speech.GOODBYE, hangup=True))
+    outcome = RESULTS.get(_digits(1), "unknown")
+    _store_result(tr_id, outcome)
+    if outcome == "wrong-line":
+        svc = services.current()
+        return twiml(_r().ask(f"/voice/result/right?tr={tr_id}&then={then}",
+                              speech.RIGHT_ORGANISATION, speech=True,
+                              hints=routing.speech_hints(svc.directory), num_digits=2,
+                              finish_on_key="#", timeout=5))
+    return twiml(_go_on(tr_id, then, speech.RESULT_THANKS if outcome != "unknown" else ""))
+
+
+@bp.post("/result/right")
+def result_right():
+    """After "verkeerde lijn": where it should have gone, keyed or said; # or silence skips."""
+    svc = services.current()
+    tr_id, then = _arg_id("tr"), _then()
+    if tr_id is None:
+        return twiml(_r().say(speech.GOODBYE, hangup=True))
+    digits = _digits(2).rstrip("#")
+    said = request.form.get("SpeechResult", "")[:300]
+    choice = (routing.resolve_digits(svc.directory, digits) if digits
+              else routing.resolve_speech(svc.directory, said) if said else None)
+    if choice is not None:
+        _store_result(tr_id, "wrong-line", right_org=choice.organisation.id,
+                      right_line=choice.line.id if choice.line else None)
+    return twiml(_go_on(tr_id, then, speech.RESULT_THANKS))
 
 
 def _chain_of(s, tr: Transfer) -> Case | None:
@@ -947,11 +1026,12 @@ def _finish_step(tr_id: str, state: str = "done"):
 def conversation_ended():
     """The professional hung up while the worker was in the * menu."""
     tr_id = _arg_id("tr")
-    chain = _finish_step(tr_id) if tr_id else None
-    if chain is not None:
-        return twiml(_chain_next(chain[0], chain[1], speech.CONVERSATION_ENDED))
-    return twiml(_r().ask("/voice/again", speech.CONVERSATION_ENDED, speech.NEW_TRANSFER,
-                          timeout=6))
+    if tr_id is None:
+        return twiml(_r().ask("/voice/again", speech.CONVERSATION_ENDED, speech.NEW_TRANSFER,
+                              timeout=6))
+    chain = _finish_step(tr_id)
+    return twiml(_ask_result(tr_id, "chain" if chain is not None else "again",
+                             speech.CONVERSATION_ENDED))
 
 
 @bp.post("/again")
@@ -991,13 +1071,16 @@ def handover():
         chain = _finish_step(tr_id)
         if chain is not None:
             intro = speech.HANDED_OVER_NEXT if handed_over else ""
-            return twiml(_chain_next(chain[0], chain[1], intro))
+            return twiml(_ask_result(tr_id, "chain", intro))
     if key == "2":
+        # The hand-over (or the end) happens now; the question comes after it.
         if handed_over:
             _want_hold(tr_id, False)
-            return twiml(_r().say(speech.HANDED_OVER, hangup=True))
-        jobs.dispatch(jobs.end_conference, tr_id)
-        return twiml(_r().say(speech.ENDED_ALONE, hangup=True))
+        else:
+            jobs.dispatch(jobs.end_conference, tr_id)
+        chain = _finish_step(tr_id)
+        intro = speech.HANDED_OVER_NEXT if handed_over else speech.ENDED_ALONE_SHORT
+        return twiml(_ask_result(tr_id, "chain" if chain is not None else "bye", intro))
     _want_hold(tr_id, False)
     return twiml(_worker_conference(tr_id, speech.RETURNING, start_on_enter=True))
 

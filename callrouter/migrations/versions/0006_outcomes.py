@@ -1,0 +1,36 @@
+"""the worker's verdict on each transfer and the speech term that chose a line (learning network)
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from callrouter.models import UTCDateTime
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("transfers") as batch:
+        batch.add_column(sa.Column("result", sa.String(length=16), nullable=True))
+        batch.add_column(sa.Column("result_at", UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("result_by", sa.String(length=16), nullable=True))
+        batch.add_column(sa.Column("right_org", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("right_line", sa.String(length=64), nullable=True))
+        batch.create_index("ix_transfers_result", ["result"])
+    with op.batch_alter_table("calls") as batch:
+        batch.add_column(sa.Column("selected_term", sa.String(length=100), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("calls") as batch:
+        batch.drop_column("selected_term")
+    with op.batch_alter_table("transfers") as batch:
+        batch.drop_index("ix_transfers_result")
+        for col in ("right_line", "right_org", "result_by", "result_at", "result"):
+            batch.drop_column(col)
