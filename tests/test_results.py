@@ -113,3 +113,33 @@ def test_speech_choice_keeps_the_directory_term_not_the_phrase(phone, app):
     (call,) = rows(app, Call)
     assert call.selected_by == "speech" and call.selected_term == "pensioen"
     assert call.line_id == "svb-aow"
+
+
+def test_agency_supervisor_marks_a_wrong_line_on_the_dashboard(phone, app):
+    """The receiving organisation's supervisor marks a transfer as the wrong line with the
+    right one; another organisation's supervisor cannot; the API shows it."""
+    from dashboard_helpers import csrf_of, login, make_token, make_user
+
+    tr, root = ended_by_professional(phone, app, "CAres10")
+    phone.post(action_of(root), CallSid="CAres10", Digits="1")
+    make_user(app, "sup@svb.nl", "supervisor", "svb")
+    make_user(app, "sup@ind.nl", "supervisor", "ind")
+    client = phone.client
+    login(client, "sup@ind.nl")
+    page = client.get("/dashboard/calls").get_data(as_text=True)
+    resp = client.post(f"/dashboard/transfers/{tr.id}/wrong-line",
+                       data={"csrf_token": csrf_of(page), "line": "ind-verblijf"})
+    assert resp.status_code == 404
+    client.delete_cookie("callrouter_session")
+    login(client, "sup@svb.nl")
+    page = client.get(f"/dashboard/calls/{tr.call_id}").get_data(as_text=True)
+    assert "Verkeerde lijn" in page and "opgelost" in page
+    client.post(f"/dashboard/transfers/{tr.id}/wrong-line",
+                data={"csrf_token": csrf_of(page), "line": "svb-kinderbijslag"})
+    (row,) = rows(app, Transfer)
+    assert (row.result, row.result_by, row.right_line) == (
+        "wrong-line", "supervisor", "svb-kinderbijslag")
+    token = make_token(app, "svb-bi", "svb")
+    data = client.get("/api/v1/transfers", headers={"Authorization": f"Bearer {token}"}
+                      ).get_json()["data"]
+    assert data[0]["result"] == "wrong-line" and data[0]["right_line"] == "svb-kinderbijslag"

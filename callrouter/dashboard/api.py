@@ -108,7 +108,9 @@ def transfers():
         "accepted_at": _iso(t.accepted_at), "citizen_added_at": _iso(t.citizen_added_at),
         "worker_left_at": _iso(t.worker_left_at), "ended_at": _iso(t.ended_at),
         "time_to_answer_s": t.time_to_answer_s, "duration_s": t.duration_s,
-        "minutes_saved": t.minutes_saved} for t in rows], next_cursor=nxt)
+        "minutes_saved": t.minutes_saved, "consent_level": t.consent_level,
+        "result": t.result, "result_by": t.result_by, "right_organisation": t.right_org,
+        "right_line": t.right_line} for t in rows], next_cursor=nxt)
 
 
 @bp.get("/callbacks")
@@ -155,7 +157,8 @@ def cases():
                       "withdrawn_at": _iso(cs.withdrawn_at)} for cs in parts[c.id]["consents"]],
         "transfers": [{"id": t.id, "organisation": t.target_org, "line": t.line_id,
                        "outcome": t.outcome, "direction": t.direction or "to-organisation",
-                       "consent": t.consent_level, "created_at": _iso(t.created_at)}
+                       "consent": t.consent_level, "result": t.result,
+                       "right_line": t.right_line, "created_at": _iso(t.created_at)}
                       for t in parts[c.id]["transfers"]],
         "callbacks": [{"id": r.id, "reference": r.reference, "line": r.line_id,
                        "state": r.state} for r in parts[c.id]["callbacks"]],

@@ -58,6 +58,8 @@ def status_nl(value: str | None) -> str:
     return STATUSES.get(value or "", value or "-")
 
 
+RESULTS = {"resolved": "opgelost", "partial": "deels, vervolg nodig",
+           "unresolved": "niet opgelost", "wrong-line": "verkeerde lijn", "unknown": "onbekend"}
 CALLBACK_STATES = {
     "pending": "gepland",
     "dialling": "professional wordt gebeld",

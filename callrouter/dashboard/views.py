@@ -141,7 +141,7 @@ def template_globals():
     return {"principal": g.get("principal"), "org_name": org_name, "line_name": line_name,
             "local": local, "OUTCOMES": queries.OUTCOMES, "status_nl": queries.status_nl,
             "grouped": grouped, "STEP_STATES": queries.CASE_STEP_STATES,
-            "CONSENTS": queries.CONSENT_CHOICES,
+            "CONSENTS": queries.CONSENT_CHOICES, "RESULTS": queries.RESULTS,
             "CALLBACK_STATES": queries.CALLBACK_STATES}
 
 
@@ -272,7 +272,11 @@ def call_detail(call_id):
             case = s.scalar(select(Case).where(Case.id == detail.call.case_id,
                                                queries.case_scope(_org())))
             case_ref = (case.id, case.reference) if case is not None else None
-    return render_template("dashboard/call.html", d=detail, case_ref=case_ref)
+    d = svc.directory
+    lines = [(ln.id, f"{d.organisation(ln.organisation_id).name}: {ln.topic}") for ln in d.lines]
+    return render_template("dashboard/call.html", d=detail, case_ref=case_ref, lines=lines,
+                           can_mark={t.id for t in detail.transfers if t.direction is None
+                                     and (_org() is None or t.target_org == _org())})
 
 
 CSV_COLUMNS = ("ontvangen", "gemeente", "organisatie", "lijn", "uitkomst", "spoed",
@@ -321,6 +325,39 @@ def _write(s, writer, calls, tz) -> None:
             "ja" if c.urgent else "nee", "ja" if c.consent else "nee", c.from_masked or "",
             "" if tta is None else f"{tta:.0f}", f"{saved:.0f}" if saved else "",
             c.duration_s if c.duration_s is not None else "")])
+
+
+@bp.post("/transfers/<transfer_id>/wrong-line")
+def transfer_wrong_line(transfer_id):
+    """An agency supervisor marks a transfer to one of its lines as the wrong line."""
+    from sqlalchemy import update
+
+    from callrouter.models import Transfer
+
+    svc = services.current()
+    d = svc.directory
+    org = _org()
+    right = d.line(request.form.get("line"))
+    with svc.sessions.begin() as s:
+        q = select(Transfer).where(Transfer.id == transfer_id[:32],
+                                   Transfer.direction.is_(None))
+        if org is not None:
+            q = q.where(Transfer.target_org == org)  # only the receiving organisation
+        tr = s.scalar(q)
+        if tr is not None and right is not None:
+            s.execute(update(Transfer).where(Transfer.id == tr.id).values(
+                result="wrong-line", result_by="supervisor", result_at=clock.now(),
+                right_org=right.organisation_id, right_line=right.id))
+        call_id = tr.call_id if tr is not None else None
+    if tr is None:
+        record("mark-wrong-line", "denied", obj=f"transfer:{transfer_id[:40]}")
+        abort(404)
+    if right is None:
+        flash("Kies de lijn waar het gesprek had moeten uitkomen.", "error")
+    else:
+        record("mark-wrong-line", obj=f"transfer:{tr.id}", detail={"right_line": right.id})
+        flash("De doorverbinding is gemarkeerd als verkeerde lijn.", "ok")
+    return redirect(url_for("dashboard.call_detail", call_id=call_id))
 
 
 # --------------------------------------------------------------------------- cases
