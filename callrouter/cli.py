@@ -18,6 +18,85 @@ sandbox_cli = AppGroup("sandbox", help="Calls without a Twilio account or a phon
 users_cli = AppGroup("users", help="Dashboard accounts.")
 tokens_cli = AppGroup("tokens", help="Bearer tokens of the read-only API.")
 retention_cli = AppGroup("retention", help="Remove personal data past its retention period.")
+network_cli = AppGroup("network", help="The learning network: report, suggestions, demo data.")
+
+
+def _day(value: str | None, name: str):
+    from datetime import date
+
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date such as 2026-11-30",
+                                 param_hint=name) from None
+
+
+@network_cli.command("report")
+@click.option("--since", default=None, help="first day (default: 90 days ago)")
+@click.option("--until", default=None, help="last day (default: yesterday)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "patch"]), default="text",
+              show_default=True)
+@click.option("--org", default=None, help="only what this organisation made or received")
+@click.option("--min-sample", type=int, default=None, help="observations before a suggestion "
+              "(default 30)")
+@click.option("--min-cell", type=int, default=None, help="smallest count shown to supervisors "
+              "(default 5; admins see all)")
+@click.option("--supervisor", is_flag=True, help="as a supervisor sees it: small cells hidden")
+def network_report(since, until, fmt, org, min_sample, min_cell, supervisor):
+    """Evidence per line, speech term and combination of lines, with suggested changes to the
+    directory (never applied: --format patch prints a diff for `git apply`)."""
+    import dataclasses
+    import json
+    import os
+    from datetime import timedelta
+
+    from callrouter import clock, network, services
+    from callrouter.dashboard.queries import day_start
+    from callrouter.flows import network as nflow
+
+    svc = services.current()
+    d = svc.directory
+    today = clock.now().astimezone(d.tz).date()
+    last = _day(until, "--until") or today - timedelta(days=1)
+    first = _day(since, "--since") or last - timedelta(days=89)
+    t = nflow.Thresholds()
+    if min_sample is not None:
+        t = dataclasses.replace(t, min_sample=max(1, min_sample))
+    if min_cell is not None:
+        t = dataclasses.replace(t, min_cell=max(1, min_cell))
+    with svc.sessions() as s:
+        report = network.collect(s, d, day_start(first, d.tz),
+                                 day_start(last + timedelta(days=1), d.tz), org, t)
+    if fmt == "json":
+        click.echo(json.dumps(network.as_dict(report, d, not supervisor, t), indent=2,
+                              default=str))
+    elif fmt == "patch":
+        path = svc.settings.lines_path
+        rel = os.path.relpath(path, os.getcwd())
+        diff, kept = network.patch(report, d, path.read_text(encoding="utf-8"), rel)
+        click.echo(diff, nl=False)
+        click.echo(f"{len(kept)} suggestion(s) in the patch; review, then: git apply", err=True)
+    else:
+        click.echo(network.as_text(report, d, not supervisor, t), nl=False)
+
+
+@network_cli.command("simulate")
+@click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--plant", "plants", multiple=True, type=click.Choice(["phrase", "lunch",
+                                                                       "together"]),
+              help="a pattern for the report to find (repeat for several)")
+@click.option("--scale", type=float, default=1.0, show_default=True,
+              help="traffic per open hour relative to the default")
+def network_simulate(days, seed, plants, scale):
+    """Fill the database with realistic demo traffic over the directory."""
+    from callrouter import services, simulate
+
+    svc = services.current()
+    counts = simulate.simulate(svc.engine, svc.directory, days, seed, plants, scale=scale)
+    click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
 
 
 @users_cli.command("create")
@@ -264,6 +343,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(retention_cli)
+    app.cli.add_command(network_cli)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -285,10 +286,15 @@ class Case(Base):
     pseudonym (to recognise) and encrypted (so that a professional can reach them back)."""
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_caller_opened", "caller_org", "opened_at"),)
+    # A reference is unique among open cases only: seven digits give a million references,
+    # which are used again once a case has closed (after 30 days).
+    __table_args__ = (Index("ix_cases_caller_opened", "caller_org", "opened_at"),
+                      Index("uq_cases_open_reference", "reference", unique=True,
+                            sqlite_where=text("state = 'open'"),
+                            postgresql_where=text("state = 'open'")))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    reference: Mapped[str] = mapped_column(String(7), unique=True)  # 6 random digits + Damm
+    reference: Mapped[str] = mapped_column(String(7), index=True)  # 6 random digits + Damm
     caller_org: Mapped[str | None] = mapped_column(String(64))
     call_id: Mapped[str | None] = mapped_column(String(32), index=True)  # the opening call
     life_event: Mapped[str | None] = mapped_column(String(64), index=True)

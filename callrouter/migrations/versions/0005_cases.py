@@ -29,10 +29,13 @@ def upgrade() -> None:
     sa.Column('opened_at', UTCDateTime(), nullable=False),
     sa.Column('closed_at', UTCDateTime(), nullable=True),
     sa.Column('updated_at', UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('reference')
+    sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.create_index('ix_cases_reference', ['reference'], unique=False)
+        batch_op.create_index('uq_cases_open_reference', ['reference'], unique=True,
+                              sqlite_where=sa.text("state = 'open'"),
+                              postgresql_where=sa.text("state = 'open'"))
         batch_op.create_index(batch_op.f('ix_cases_call_id'), ['call_id'], unique=False)
         batch_op.create_index('ix_cases_caller_opened', ['caller_org', 'opened_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_life_event'), ['life_event'], unique=False)
@@ -131,6 +134,8 @@ def downgrade() -> None:
 
     op.drop_table('case_steps')
     with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.drop_index('uq_cases_open_reference')
+        batch_op.drop_index('ix_cases_reference')
         batch_op.drop_index(batch_op.f('ix_cases_worker_hmac'))
         batch_op.drop_index(batch_op.f('ix_cases_opened_at'))
         batch_op.drop_index(batch_op.f('ix_cases_life_event'))

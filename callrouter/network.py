@@ -1,0 +1,256 @@
+"""The network report from the call log: aggregates only (no numbers, no case references).
+
+The database groups (per line and UTC hour, per line and result, per speech term); Python
+folds UTC hours into local weekdays and hours and applies the rules of
+`callrouter.flows.network`. Scoped like the dashboard: an organisation sees the transfers it
+made or received.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy.orm import aliased
+
+from callrouter.flows import network as nflow
+from callrouter.models import Call, Case, Transfer
+
+
+def _hour_expr(session, col):
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", col), literal_column("'YYYY-MM-DD HH24'"))
+    return func.strftime("%Y-%m-%d %H", col)
+
+
+def _scope(org: str | None, model=Transfer):
+    if org is None:
+        return True
+    return or_(model.caller_org == org, model.target_org == org)
+
+
+def collect(session, directory, since: datetime, until: datetime, org: str | None = None,
+            thresholds: nflow.Thresholds | None = None) -> nflow.Report:
+    t = thresholds or nflow.Thresholds()
+    tz = directory.tz
+    period = and_(Transfer.created_at >= since, Transfer.created_at < until,
+                  Transfer.direction.is_(None), _scope(org))
+    lines: dict[str, nflow.LineStats] = {}
+
+    def line(line_id):
+        return lines.setdefault(line_id, nflow.LineStats(line_id))
+
+    hour = _hour_expr(session, Transfer.created_at)
+    answered = func.sum(case((Transfer.accepted_at.is_not(None), 1), else_=0))
+    for line_id, h, n, a in session.execute(
+            select(Transfer.line_id, hour, func.count(), answered).where(period)
+            .group_by(Transfer.line_id, hour)):
+        local = datetime.strptime(h, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(tz)
+        stats = line(line_id)
+        slot = stats.slots.setdefault((local.weekday(), local.hour), [0, 0])
+        slot[0] += int(n)
+        slot[1] += int(a or 0)
+        stats.transfers += int(n)
+        stats.answered += int(a or 0)
+    secs = func.round(Transfer.time_to_answer_s)
+    for line_id, s, n in session.execute(
+            select(Transfer.line_id, secs, func.count())
+            .where(period, Transfer.time_to_answer_s.is_not(None))
+            .group_by(Transfer.line_id, secs)):
+        line(line_id).answer_times[int(s)] += int(n)
+    for line_id, result, n in session.execute(
+            select(Transfer.line_id, Transfer.result, func.count()).where(period)
+            .group_by(Transfer.line_id, Transfer.result)):
+        line(line_id).results[result or "unknown"] += int(n)
+
+    # After "verkeerde lijn": the line named as the right one, or else the next transfer of
+    # the same call (where the worker went next).
+    nxt = aliased(Transfer)
+    next_line = (select(nxt.line_id).where(nxt.call_id == Transfer.call_id,
+                                           nxt.created_at > Transfer.created_at,
+                                           nxt.direction.is_(None))
+                 .order_by(nxt.created_at).limit(1).correlate(Transfer).scalar_subquery())
+    went = func.coalesce(Transfer.right_line, next_line)
+    wrong_rows = session.execute(
+        select(Transfer.line_id, went, func.count())
+        .where(period, Transfer.result == "wrong-line").group_by(Transfer.line_id, went)).all()
+    for line_id, to_line, n in wrong_rows:
+        if to_line:
+            line(line_id).went_next[to_line] += int(n)
+
+    # Per speech term: the transfers of calls whose line was chosen by that term.
+    terms: dict[tuple[str, str], nflow.TermStats] = {}
+    known = func.sum(case((and_(Transfer.result.is_not(None), Transfer.result != "unknown"),
+                           1), else_=0))
+    wrong = func.sum(case((Transfer.result == "wrong-line", 1), else_=0))
+    term_q = (select(Call.selected_term, Transfer.line_id, known, wrong)
+              .join(Call, Call.id == Transfer.call_id)
+              .where(period, Call.selected_term.is_not(None), Transfer.line_id == Call.line_id)
+              .group_by(Call.selected_term, Transfer.line_id))
+    for term, line_id, k, w in session.execute(term_q):
+        terms[(term, line_id)] = nflow.TermStats(term, line_id, int(k or 0), int(w or 0))
+    dest_q = (select(Call.selected_term, Transfer.line_id, went, func.count())
+              .join(Call, Call.id == Transfer.call_id)
+              .where(period, Call.selected_term.is_not(None), Transfer.line_id == Call.line_id,
+                     Transfer.result == "wrong-line")
+              .group_by(Call.selected_term, Transfer.line_id, went))
+    for term, line_id, to_line, n in session.execute(dest_q):
+        if to_line and (term, line_id) in terms:
+            terms[(term, line_id)].resolved_at[to_line] += int(n)
+
+    # Lines that occur together in cases that are not already a life event; a transfer that
+    # turned out to be the wrong line is no need of the case, so it does not count.
+    served = or_(Transfer.result.is_(None), Transfer.result != "wrong-line")
+    multi = (select(Transfer.case_id).where(period, Transfer.case_id.is_not(None), served)
+             .group_by(Transfer.case_id)
+             .having(func.count(func.distinct(Transfer.line_id)) >= 2).subquery())
+    case_lines: dict[str, set[str]] = defaultdict(set)
+    for case_id, line_id in session.execute(
+            select(Transfer.case_id, Transfer.line_id).distinct()
+            .join(Case, Case.id == Transfer.case_id)
+            .where(Transfer.case_id.in_(select(multi.c.case_id)), Case.life_event.is_(None),
+                   period, served)):
+        case_lines[case_id].add(line_id)
+    org_of = {ln.id: ln.organisation_id for ln in directory.lines}
+    together, multi_cases = nflow.combos(case_lines, org_of)
+    report = nflow.Report(since=since.isoformat(), until=until.isoformat(), lines=lines,
+                          terms=sorted(terms.values(), key=lambda x: (-x.wrong, x.term)),
+                          combinations=together.most_common(), multi_cases=multi_cases)
+    keywords = {ln.id: tuple(k.lower() for k in ln.keywords) for ln in directory.lines}
+    existing = [tuple(st.line_id for st in e.steps) for e in directory.life_events]
+    report.suggestions = nflow.suggest(report, t, keywords, existing)
+    return report
+
+
+# --------------------------------------------------------------------------- rendering
+
+WEEKDAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
+
+
+def describe(s, directory) -> str:
+    """One suggestion in a sentence, with its numbers."""
+    def name(line_id):
+        ln = directory.line(line_id)
+        org = directory.organisation(ln.organisation_id) if ln else None
+        return f"{line_id} ({org.name}: {ln.topic})" if ln and org else line_id
+
+    if isinstance(s, nflow.KeywordMove):
+        return (f"keyword: add '{s.term}' to {name(s.to_line)} and remove it from "
+                f"{name(s.from_line)}: {s.wrong} of {s.known} transfers it chose ended as wrong "
+                f"line (lower bound {s.wrong_lower:.0%}), {s.moved} of those went to "
+                f"{s.to_line} (lower bound {s.moved_lower:.0%})")
+    if isinstance(s, nflow.SlotClosed):
+        days = ",".join(WEEKDAYS[d] for d in s.weekdays)
+        return (f"slot: {name(s.line_id)} is hardly answered {s.hour:02d}:00-{s.hour + 1:02d}:00 "
+                f"on {days}: {s.answered} of {s.transfers} answered (upper bound "
+                f"{s.answered_upper:.0%}) against at least {s.elsewhere_lower:.0%} elsewhere in "
+                f"the week; mark the hour closed or add a number to the hunt group")
+    return (f"life event: {' + '.join(name(x) for x in s.lines)} occur together in {s.cases} "
+            f"of {s.base_cases} cases with more than one organisation (lower bound "
+            f"{s.share_lower:.0%})")
+
+
+def as_dict(report: nflow.Report, directory, admin: bool = True,
+            t: nflow.Thresholds | None = None) -> dict:
+    t = t or nflow.Thresholds()
+
+    def cell(n):
+        return nflow.suppress(n, t, admin)
+
+    lines = []
+    for ls in sorted(report.lines.values(), key=lambda x: -x.transfers):
+        lines.append({
+            "line": ls.line_id, "transfers": cell(ls.transfers), "answered": cell(ls.answered),
+            "answered_share": ls.answered_share, "median_answer_s": ls.median_answer_s,
+            "resolved_share": ls.resolved_share, "wrong_line_share": ls.wrong_share,
+            "results": {k: cell(v) for k, v in ls.results.items()},
+            "went_next_after_wrong_line": {k: cell(v) for k, v in ls.went_next.most_common()},
+            "heat_map": [{"weekday": d, "hour": h, "transfers": cell(v[0]),
+                          "answered": cell(v[1])} for (d, h), v in sorted(ls.slots.items())],
+        })
+    return {
+        "since": report.since, "until": report.until,
+        "thresholds": t.__dict__,
+        "lines": lines,
+        "terms": [{"term": ts.term, "line": ts.line_id, "known": cell(ts.known),
+                   "wrong_line": cell(ts.wrong),
+                   "resolved_at": {k: cell(v) for k, v in ts.resolved_at.most_common()}}
+                  for ts in report.terms],
+        "combinations": [{"lines": list(c), "cases": cell(n)}
+                         for c, n in report.combinations[:50]],
+        "multi_organisation_cases": cell(report.multi_cases),
+        "suggestions": [{"kind": s.kind, "text": describe(s, directory), **{
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in s.__dict__.items()}}
+            for s in report.suggestions],
+    }
+
+
+def as_text(report: nflow.Report, directory, admin: bool = True,
+            t: nflow.Thresholds | None = None) -> str:
+    d = as_dict(report, directory, admin, t)
+
+    def pct(v):
+        return "-" if v is None else f"{v:.0%}"
+
+    out = [f"callrouter network report {d['since'][:10]} .. {d['until'][:10]}", ""]
+    out.append(f"{'line':28} {'transfers':>9} {'answered':>8} {'median s':>8} {'resolved':>8} "
+               f"{'wrong':>6}  went next after a wrong line")
+    for ln in d["lines"]:
+        nxt = ", ".join(f"{k} {v if v is not None else '<5'}"
+                        for k, v in list(ln["went_next_after_wrong_line"].items())[:3])
+        n = ln["transfers"] if ln["transfers"] is not None else "<5"
+        out.append(f"{ln['line'][:28]:28} {n:>9} {pct(ln['answered_share']):>8} "
+                   f"{'-' if ln['median_answer_s'] is None else int(ln['median_answer_s']):>8} "
+                   f"{pct(ln['resolved_share']):>8} {pct(ln['wrong_line_share']):>6}  {nxt}")
+    out += ["", "answered share by weekday and hour (heat map), per line:"]
+    for ln in d["lines"]:
+        grid = {(c["weekday"], c["hour"]): c for c in ln["heat_map"]}
+        hours_seen = sorted({h for _, h in grid})
+        if not hours_seen:
+            continue
+        out.append(f"  {ln['line']}: hours {hours_seen[0]:02d}-{hours_seen[-1]:02d}")
+        for wd in range(7):
+            row = []
+            for h in range(hours_seen[0], hours_seen[-1] + 1):
+                c = grid.get((wd, h))
+                if not c or not c["transfers"]:
+                    row.append("  .")
+                else:
+                    share = (c["answered"] or 0) / c["transfers"]
+                    row.append(f"{min(99, int(share * 100)):3d}")
+            if any(x != "  ." for x in row):
+                out.append(f"    {WEEKDAYS[wd]} " + "".join(row))
+    out += ["", "speech terms that chose a line (wrong line, of transfers with a result):"]
+    for ts in d["terms"][:30]:
+        if ts["wrong_line"]:
+            where = ", ".join(f"{k} {v}" for k, v in ts["resolved_at"].items())
+            out.append(f"  '{ts['term']}' -> {ts['line']}: {ts['wrong_line']} of {ts['known']}"
+                       + (f"; went to {where}" if where else ""))
+    out += ["", f"lines together in cases (of {d['multi_organisation_cases']} cases with more "
+                "than one organisation):"]
+    for c in d["combinations"][:15]:
+        out.append(f"  {' + '.join(c['lines'])}: {c['cases']}")
+    out += ["", "suggestions:"]
+    out += [f"  - {s['text']}" for s in d["suggestions"]] or ["  (none: the evidence "
+                                                              "supports no change)"]
+    return "\n".join(out) + "\n"
+
+
+def patch(report: nflow.Report, directory, text: str, path: str) -> tuple[str, list]:
+    """A unified diff of the directory with every suggestion that keeps it valid."""
+    from callrouter import directory as directory_mod
+    from callrouter.flows import directory_patch
+
+    kept: list = []
+    current = text
+    for s in report.suggestions:
+        candidate, applied = directory_patch.apply(current, directory, [s])
+        if not applied:
+            continue
+        try:
+            directory_mod.loads(candidate, path)
+        except directory_mod.DirectoryError:
+            continue
+        current, kept = candidate, kept + applied
+    return directory_patch.unified_diff(text, current, path), kept
