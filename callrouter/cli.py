@@ -43,8 +43,10 @@ def _day(value: str | None, name: str):
               "(default 30)")
 @click.option("--min-cell", type=int, default=None, help="smallest count shown to supervisors "
               "(default 5; admins see all)")
+@click.option("--threshold", "overrides", multiple=True, metavar="NAME=VALUE",
+              help="any rule threshold, e.g. wrong_share=0.4 or z=2.58 (see the README)")
 @click.option("--supervisor", is_flag=True, help="as a supervisor sees it: small cells hidden")
-def network_report(since, until, fmt, org, min_sample, min_cell, supervisor):
+def network_report(since, until, fmt, org, min_sample, min_cell, overrides, supervisor):
     """Evidence per line, speech term and combination of lines, with suggested changes to the
     directory (never applied: --format patch prints a diff for `git apply`)."""
     import dataclasses
@@ -66,6 +68,17 @@ def network_report(since, until, fmt, org, min_sample, min_cell, supervisor):
         t = dataclasses.replace(t, min_sample=max(1, min_sample))
     if min_cell is not None:
         t = dataclasses.replace(t, min_cell=max(1, min_cell))
+    for item in overrides:
+        name, _, value = item.partition("=")
+        field = {f.name: f for f in dataclasses.fields(t)}.get(name.strip())
+        try:
+            if field is None:
+                raise ValueError
+            t = dataclasses.replace(t, **{field.name: type(getattr(t, field.name))(value)})
+        except ValueError:
+            names = ", ".join(f.name for f in dataclasses.fields(t))
+            raise click.BadParameter(f"{item!r}: use NAME=VALUE with a name of {names}",
+                                     param_hint="--threshold") from None
     with svc.sessions() as s:
         report = network.collect(s, d, day_start(first, d.tz),
                                  day_start(last + timedelta(days=1), d.tz), org, t)

@@ -142,3 +142,32 @@ def test_supervisors_see_no_small_cells_and_nobody_sees_numbers(app):
     with svc.sessions() as s:
         refs = [r for (r,) in s.query(Case.reference).limit(200)]
     assert "+31" not in dump and not any(f'"{r}"' in dump for r in refs)
+
+
+def test_network_page_for_admins_and_supervisors(app, monkeypatch):
+    """Admins see the suggestions and every cell; a supervisor sees their own lines, small
+    cells hidden, and no suggestions."""
+    from datetime import UTC, datetime
+
+    from callrouter import clock
+
+    from dashboard_helpers import login, make_user
+
+    svc = app.extensions["callrouter"]
+    simulate.simulate(svc.engine, svc.directory, DAYS, 7, simulate.PLANTS, until=UNTIL)
+    monkeypatch.setattr(clock, "now", lambda: datetime(2026, 11, 24, 9, tzinfo=UTC))
+    make_user(app, "beheer@x.nl", "admin")
+    make_user(app, "sup@svb.nl", "supervisor", "svb")
+    plan = simulate.plan(svc.directory)
+    with app.test_client() as c:
+        login(c, "beheer@x.nl")
+        page = c.get("/dashboard/network").get_data(as_text=True)
+        assert 'id="suggestions"' in page and plan.phrase_term in page
+        assert "12:00-13:00" in page and 'id="heat-' in page
+    with app.test_client() as c:
+        login(c, "sup@svb.nl")
+        page = c.get("/dashboard/network").get_data(as_text=True)
+        assert 'id="suggestions"' not in page and "&lt;5" in page
+        assert "AOW" in page and "kinderbijslag" in page
+        other = [ln for ln in svc.directory.lines if ln.organisation_id == "duo"][0]
+        assert f'id="heat-{other.id}"' not in page

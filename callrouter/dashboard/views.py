@@ -135,10 +135,15 @@ def template_globals():
         ln = d.line(line_id) if line_id else None
         return ln.topic if ln else (line_id or "-")
 
+    def line_org(line_id):
+        ln = d.line(line_id) if line_id else None
+        return ln.organisation_id if ln else None
+
     def local(moment, fmt="%d-%m-%Y %H:%M:%S"):
         return moment.astimezone(d.tz).strftime(fmt) if moment else "-"
 
     return {"principal": g.get("principal"), "org_name": org_name, "line_name": line_name,
+            "line_org": line_org,
             "local": local, "OUTCOMES": queries.OUTCOMES, "status_nl": queries.status_nl,
             "grouped": grouped, "STEP_STATES": queries.CASE_STEP_STATES,
             "CONSENTS": queries.CONSENT_CHOICES, "RESULTS": queries.RESULTS,
@@ -514,6 +519,35 @@ def figures_page():
     events = {e.id: e.name for e in svc.directory.life_events}
     return render_template("dashboard/figures.html", fig=fig, first=first, last=last, per=per,
                            peak=peak, cf=case_fig, event_names=events)
+
+
+# --------------------------------------------------------------------------- network
+
+
+@bp.get("/network")
+def network_page():
+    """The learning network: evidence per line (with a heat map), per speech term and per
+    combination of lines, and the suggested changes to the directory. Supervisors see their
+    own scope with small cells hidden; admins see everything."""
+    from callrouter import network
+
+    svc = services.current()
+    d = svc.directory
+    today = clock.now().astimezone(d.tz).date()
+    last = queries.parse_day(request.args.get("to")) or today - timedelta(days=1)
+    first = queries.parse_day(request.args.get("from")) or last - timedelta(days=89)
+    if first > last:
+        first, last = last, first
+    first = max(first, last - timedelta(days=MAX_FIGURE_DAYS))
+    with svc.sessions() as s:
+        report = network.collect(s, d, queries.day_start(first, d.tz),
+                                 queries.day_start(last + timedelta(days=1), d.tz), _org())
+    admin = _principal().is_admin
+    data = network.as_dict(report, d, admin)
+    if not admin:
+        data["suggestions"] = []  # changes to the directory are the administrators' business
+    return render_template("dashboard/network.html", data=data, first=first, last=last,
+                           admin=admin, weekdays=network.WEEKDAYS)
 
 
 # --------------------------------------------------------------------------- live
