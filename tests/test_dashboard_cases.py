@@ -73,6 +73,7 @@ def test_case_page_shows_steps_consents_and_timeline(phone, app):
     assert page.index("zaak geopend") < page.index("doorverbinden: SVB") \
         < page.index("doorverbinden: Belastingdienst/Toeslagen")
     assert "+31 3 ****0123" in page and WORKER not in page
+    assert page.count("resultaat: opgelost") == 2  # the worker's verdict on both steps
 
 
 def test_withdrawing_consent_on_the_dashboard_is_recorded_and_audited(phone, app):

@@ -595,8 +595,12 @@ def case_detail(session, org: str | None, case_id: str, directory) -> CaseDetail
     for t in parts["transfers"]:
         who = org_name(t.target_org) if t.direction is None else org_name(t.caller_org)
         what = "doorverbinden" if t.direction is None else "teruggebeld door"
-        timeline.append((t.created_at, f"{what}: {who}",
-                         OUTCOMES.get(t.outcome or "", t.outcome or t.state)))
+        detail = OUTCOMES.get(t.outcome or "", t.outcome or t.state)
+        if t.result:
+            detail += f"; resultaat: {RESULTS.get(t.result, t.result)}"
+            if t.right_org:
+                detail += f", had moeten zijn: {org_name(t.right_org)}"
+        timeline.append((t.created_at, f"{what}: {who}", detail))
         if t.accepted_at:
             timeline.append((t.accepted_at, f"aangenomen: {who}", ""))
     for c in parts["consents"]:
