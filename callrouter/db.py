@@ -170,18 +170,32 @@ def run_prepared(conn, stmt, params: dict):
     key = (dialect.name, id(stmt))
     prepared = _PREPARED.get(key)
     if prepared is None or prepared[0] is not stmt:
-        compiled = stmt.compile(dialect=dialect)
-        if "POSTCOMPILE" in str(compiled):
-            raise ValueError("run_prepared does not take expanding IN parameters")
-        from sqlalchemy import JSON
+        prepared = _PREPARED[key] = _prepare(dialect, stmt)
+    return _execute_prepared(conn, prepared, params)
 
-        processors = {}
-        for name, bind in compiled.binds.items():
-            proc = bind.type.bind_processor(dialect)
-            if proc is not None and not isinstance(bind.type, JSON):
-                processors[name] = proc
-        order = tuple(compiled.positiontup) if compiled.positional else None
-        prepared = _PREPARED[key] = (stmt, compiled, str(compiled), order, processors)
+
+def run_raw(conn, stmt, params: dict | None = None):
+    """Execute a Core SELECT as the driver's SQL (binds processed, rows left as the driver
+    gives them): for reads of many rows whose values need no conversion, such as reports."""
+    return _execute_prepared(conn, _prepare(conn.dialect, stmt), params or {})
+
+
+def _prepare(dialect, stmt):
+    compiled = stmt.compile(dialect=dialect)
+    if "POSTCOMPILE" in str(compiled):
+        raise ValueError("prepared statements do not take expanding IN parameters")
+    from sqlalchemy import JSON
+
+    processors = {}
+    for name, bind in compiled.binds.items():
+        proc = bind.type.bind_processor(dialect)
+        if proc is not None and not isinstance(bind.type, JSON):
+            processors[name] = proc
+    order = tuple(compiled.positiontup) if compiled.positional else None
+    return stmt, compiled, str(compiled), order, processors
+
+
+def _execute_prepared(conn, prepared, params: dict):
     _, compiled, sql, order, processors = prepared
     values = compiled.construct_params(params)
     values = {k: (processors[k](v) if k in processors else v) for k, v in values.items()}

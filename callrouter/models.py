@@ -130,6 +130,8 @@ class Transfer(Base):
     result_by: Mapped[str | None] = mapped_column(String(16))  # worker | supervisor
     right_org: Mapped[str | None] = mapped_column(String(64))
     right_line: Mapped[str | None] = mapped_column(String(64))
+    # The call's speech term, when it chose this very line (the report groups by it).
+    selected_term: Mapped[str | None] = mapped_column(String(100))
 
 
 class Leg(Base):

@@ -175,6 +175,7 @@ def _traffic(rng, directory, p: Plan, plants, line: Line, moment: datetime, term
             time_to_answer_s=tta, duration_s=None,
             minutes_saved=max(0.0, wait - (tta or 0) / 60) if answered else None,
             case_id=case_id, step=i, consent_level="case", result=result,
+            selected_term=term if i == 0 else None,
             result_at=accepted, result_by="worker" if result else None,
             right_org=directory.line(right).organisation_id if right else None,
             right_line=right))

@@ -686,7 +686,8 @@ def transfer():
             id=uuid.uuid4().hex, call_id=call.id, caller_org=call.caller_org, target_org=org.id,
             line_id=line.id, urgent=opts.urgent, consent=level != "none", state="dialling",
             worker_call_sid=call.call_sid, created_at=at,
-            case_id=case.id if case is not None else None, step=pos, consent_level=level)
+            case_id=case.id if case is not None else None, step=pos, consent_level=level,
+            selected_term=call.selected_term if call.line_id == line.id else None)
         if recent is None:
             s.add(tr)
             if case is not None:

@@ -22,6 +22,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("result_by", sa.String(length=16), nullable=True))
         batch.add_column(sa.Column("right_org", sa.String(length=64), nullable=True))
         batch.add_column(sa.Column("right_line", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("selected_term", sa.String(length=100), nullable=True))
         batch.create_index("ix_transfers_result", ["result"])
     with op.batch_alter_table("calls") as batch:
         batch.add_column(sa.Column("selected_term", sa.String(length=100), nullable=True))
@@ -32,5 +33,6 @@ def downgrade() -> None:
         batch.drop_column("selected_term")
     with op.batch_alter_table("transfers") as batch:
         batch.drop_index("ix_transfers_result")
-        for col in ("right_line", "right_org", "result_by", "result_at", "result"):
+        for col in ("selected_term", "right_line", "right_org", "result_by", "result_at",
+                    "result"):
             batch.drop_column(col)

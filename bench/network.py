@@ -1,0 +1,197 @@
+"""The network report over 1,000,000 transfers, beside a plain COUNT(*) of the same table.
+
+Fills a fresh database (SQLite in a temporary folder; PostgreSQL with --database-url or
+DATABASE_URL) with a year of transfers over the shipped directory: calls, cases and
+transfers, with answered shares, results (some wrong lines), speech terms and multi-line
+cases. Then times `network.collect` for the whole year (the work of `flask network report`
+and of the Netwerk page) and `SELECT COUNT(*) FROM transfers`, a few rounds each, and reports
+both and their ratio. Target: the report under 10 s. Only local databases are touched.
+
+Run: `.venv/bin/python bench/network.py [--rows 1000000] [--rounds 3] [--database-url URL]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from callrouter import db, network  # noqa: E402
+from callrouter import directory as directory_mod  # noqa: E402
+from callrouter.flows.routing import _squeeze  # noqa: E402
+from callrouter.models import Call, Case, Transfer  # noqa: E402
+
+CHUNK = 20_000
+RESULTS = (("resolved", 0.6), ("partial", 0.2), ("unresolved", 0.08), ("wrong-line", 0.05),
+           (None, 0.07))
+
+
+def rows(n: int, directory, until: datetime, seed: int):
+    """Chunks of (calls, cases, transfers) as plain tuples, n transfers in all."""
+    rng = random.Random(seed)
+    lines = list(directory.lines)
+    callers = [c.id for c in directory.callers]
+    terms = {ln.id: [_squeeze(t).strip() for t in (ln.topic, *ln.keywords)] for ln in lines}
+    span = 365 * 86400
+    start = until - timedelta(seconds=span)
+    calls, cases, transfers = [], [], []
+    made = 0
+    while made < n:
+        call_id, case_id = uuid.uuid4().hex, uuid.uuid4().hex
+        at = start + timedelta(seconds=rng.randrange(span))
+        line = rng.choice(lines)
+        caller = rng.choice(callers)
+        speech = rng.random() < 0.4
+        calls.append((call_id, "CAb" + call_id[:29], caller, at, line.organisation_id, line.id,
+                      "speech" if speech else "digits",
+                      rng.choice(terms[line.id]) if speech else None, False, True,
+                      "completed", "connected", case_id))
+        cases.append((case_id, f"{rng.randrange(10 ** 7):07d}", caller, call_id, "closed", at,
+                      at))
+        seq = [line] + ([rng.choice(lines)] if rng.random() < 0.08 else [])
+        for i, ln in enumerate(seq):
+            if made >= n:
+                break
+            t = at + timedelta(seconds=15 + 300 * i)
+            answered = rng.random() < 0.88
+            r, acc = rng.random(), 0.0
+            result = None
+            for value, p in RESULTS:
+                acc += p
+                if r < acc:
+                    result = value
+                    break
+            right = rng.choice(lines) if result == "wrong-line" else None
+            tta = round(rng.uniform(5, 40), 1) if answered else None
+            transfers.append((uuid.uuid4().hex, call_id, caller, ln.organisation_id, ln.id,
+                              False, True, "ended", "connected" if answered else "no-answer",
+                              0, t, t + timedelta(seconds=tta) if answered else None, tta,
+                              10.0 if answered else None, case_id, i,
+                              calls[-1][7] if i == 0 else None,
+                              result if answered else None,
+                              right.id if right else None,
+                              right.organisation_id if right else None))
+            made += 1
+        if len(transfers) >= CHUNK:
+            yield calls, cases, transfers
+            calls, cases, transfers = [], [], []
+    if transfers:
+        yield calls, cases, transfers
+
+
+CALL_COLS = ("id", "call_sid", "caller_org", "received_at", "target_org", "line_id",
+             "selected_by", "selected_term", "urgent", "consent", "status", "outcome", "case_id")
+CASE_COLS = ("id", "reference", "caller_org", "call_id", "state", "opened_at", "updated_at")
+TRANSFER_COLS = ("id", "call_id", "caller_org", "target_org", "line_id", "urgent", "consent",
+                 "state", "outcome", "hunt_position", "created_at", "accepted_at",
+                 "time_to_answer_s", "minutes_saved", "case_id", "step", "selected_term",
+                 "result", "right_line",
+                 "right_org")
+
+
+def fill(engine, n: int, directory, until: datetime, seed: int) -> float:
+    t0 = time.perf_counter()
+    postgres = engine.dialect.name == "postgresql"
+
+    def stamp(v):
+        if not isinstance(v, datetime):
+            return v
+        v = v.astimezone(UTC)
+        return v if postgres else v.replace(tzinfo=None).isoformat(sep=" ")
+
+    for table, cols in ((Call.__table__, CALL_COLS), (Case.__table__, CASE_COLS),
+                        (Transfer.__table__, TRANSFER_COLS)):
+        assert set(cols) <= set(table.c.keys()), table.name
+    done = 0
+    for calls, cases, transfers in rows(n, directory, until, seed):
+        with engine.begin() as conn:
+            raw = conn.connection.driver_connection
+            cur = raw.cursor()
+            for table, cols, data in (("calls", CALL_COLS, calls), ("cases", CASE_COLS, cases),
+                                      ("transfers", TRANSFER_COLS, transfers)):
+                ph = ", ".join(["%s" if postgres else "?"] * len(cols))
+                sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({ph})"
+                cur.executemany(sql, [tuple(stamp(v) for v in row) for row in data])
+        done += len(transfers)
+        print(f"\r  filled {done:,} of {n:,} transfers ({time.perf_counter() - t0:.0f} s)",
+              end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    args = ap.parse_args()
+    directory = directory_mod.load(ROOT / "config" / "lines.yaml")
+    until = datetime.now(UTC).replace(microsecond=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        created = None
+        if args.database_url:
+            base = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+            name = "bench_net_" + uuid.uuid4().hex[:8]
+            admin = create_engine(base, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"CREATE DATABASE {name}")
+            url = created = base.rsplit("/", 1)[0] + "/" + name
+        else:
+            url = f"sqlite:///{tmp}/network.db"
+        engine = db.make_engine(url)
+        try:
+            db.upgrade(engine, Path(tmp))
+            print(f"{engine.dialect.name}: filling {args.rows:,} transfers ...")
+            fill_s = fill(engine, args.rows, directory, until, args.seed)
+            print(f"  fill took {fill_s:.0f} s")
+            from sqlalchemy.orm import Session
+
+            report_s, count_s = [], []
+            for _ in range(args.rounds):
+                t0 = time.perf_counter()
+                with engine.connect() as conn:
+                    total = conn.execute(text("SELECT COUNT(*) FROM transfers")).scalar()
+                count_s.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                with Session(engine) as s:
+                    report = network.collect(s, directory, until - timedelta(days=366), until)
+                report_s.append(time.perf_counter() - t0)
+            rep, cnt = statistics.median(report_s), statistics.median(count_s)
+            print(f"  COUNT(*) of transfers: {total:,} rows, median {cnt * 1000:.0f} ms")
+            print(f"  network report over the year: median {rep:.2f} s "
+                  f"({', '.join(f'{x:.2f}' for x in report_s)}); "
+                  f"{sum(ln.transfers for ln in report.lines.values()):,} transfers, "
+                  f"{len(report.terms)} terms, {len(report.combinations)} combinations, "
+                  f"{len(report.suggestions)} suggestions")
+            print(f"  ratio report / COUNT(*): {rep / cnt:.0f}x; target < 10 s: "
+                  f"{'OK' if rep < 10 else 'OVER'}")
+            ok = rep < 10
+        finally:
+            engine.dispose()
+            if created:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        f"WHERE datname = '{name}'")
+                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+                admin.dispose()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
