@@ -171,6 +171,13 @@ def test_three_step_chain_with_an_unanswered_step(phone, app):
     steps = sorted(rows(app, CaseStep), key=lambda st: st.position)
     assert [st.state for st in steps] == ["done", "unanswered", "done"]
     (cb,) = rows(app, CallbackRequest)
+    # When the callback rings the professional, the whisper names the case too.
+    with app.app_context():
+        from callrouter.voice.callback_views import _whisper
+
+        svc = app.extensions["callrouter"]
+        with svc.sessions() as s:
+            assert spoken_ref in _whisper(s.get(CallbackRequest, cb.id), 1, s)
     assert cb.case_id == case.id and cb.line_id == "toeslagen-algemeen"
     assert steps[1].callback_id == cb.id
     assert len(rows(app, Call)) == 1

@@ -70,10 +70,12 @@ def order_key(urgent: bool, requested_at: datetime) -> tuple:
 
 
 def whisper(caller_name: str, org_name: str, topic: str, requested_local: datetime,
-            urgent: bool) -> str:
+            urgent: bool, reference: str | None = None) -> str:
+    from callrouter.flows.reference import spoken
     from callrouter.flows.speech import clock
 
     return (f"Terugbelverzoek van de professionallijn. {caller_name} vraagt om terugbellen "
             f"over {topic} voor {org_name}, aangevraagd om {clock(requested_local)}. "
+            + (f"Zaak {spoken(reference)}. " if reference else "")
             + ("Dit verzoek heeft spoed. " if urgent else "Geen spoed. ")
             + "Toets 1 om de medewerker nu te bellen, of 2 om dit opnieuw te horen.")

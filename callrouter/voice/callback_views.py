@@ -12,7 +12,7 @@ from callrouter import callbacks, jobs, services
 from callrouter.flows import callback as cflow
 from callrouter.flows import speech
 from callrouter.flows import transfer as tflow
-from callrouter.models import CallbackRequest
+from callrouter.models import CallbackRequest, Case
 from callrouter.voice.views import (
     _EMPTY,
     _SAFE,
@@ -40,13 +40,15 @@ def _request(s):
     return req, attempt
 
 
-def _whisper(req: CallbackRequest, plays: int) -> str:
+def _whisper(req: CallbackRequest, plays: int, s=None) -> str:
     d = services.current().directory
     caller, org, line = d.caller(req.caller_org), d.organisation(req.target_org), d.line(
         req.line_id)
+    case = s.get(Case, req.case_id) if s is not None and req.case_id else None
     text = cflow.whisper(caller.spoken_name if caller else "Een gemeente",
                          org.spoken_name if org else "", line.spoken_topic if line else "",
-                         req.requested_at.astimezone(d.tz), req.urgent)
+                         req.requested_at.astimezone(d.tz), req.urgent,
+                         case.reference if case is not None else None)
     return _r().ask(f"/voice/callback/answer?cb={req.id}&att={req.attempts}&n={plays}", text,
                     timeout=8)
 
@@ -58,7 +60,7 @@ def callback_whisper():
         req, _ = _request(s)
         if req is None or req.state != "dialling":
             return twiml(_r().say(NOT_NEEDED, hangup=True))
-        return twiml(_whisper(req, 1))
+        return twiml(_whisper(req, 1, s))
 
 
 @bp.post("/callback/answer")
@@ -76,7 +78,7 @@ def callback_answer():
             return twiml(_r().say(NOT_NEEDED, hangup=True))
         if key != "1":
             if plays < 3:
-                return twiml(_whisper(req, plays + 1))
+                return twiml(_whisper(req, plays + 1, s))
             # No acceptance: the leg's final status callback records the attempt as declined.
             return twiml(_r().say(speech.WHISPER_DECLINED, hangup=True))
         won = s.execute(update(CallbackRequest).where(
