@@ -139,6 +139,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    ap.add_argument("--keep", metavar="FILE", help="SQLite only: fill this file once and "
+                    "measure it again on later runs")
     args = ap.parse_args()
     directory = directory_mod.load(ROOT / "config" / "lines.yaml")
     until = datetime.now(UTC).replace(microsecond=0)
@@ -152,13 +154,21 @@ def main() -> int:
                 conn.exec_driver_sql(f"CREATE DATABASE {name}")
             url = created = base.rsplit("/", 1)[0] + "/" + name
         else:
-            url = f"sqlite:///{tmp}/network.db"
+            url = f"sqlite:///{args.keep or Path(tmp) / 'network.db'}"
+        reuse = bool(args.keep) and Path(args.keep).exists()
         engine = db.make_engine(url)
         try:
             db.upgrade(engine, Path(tmp))
-            print(f"{engine.dialect.name}: filling {args.rows:,} transfers ...")
-            fill_s = fill(engine, args.rows, directory, until, args.seed)
-            print(f"  fill took {fill_s:.0f} s")
+            if reuse:
+                with engine.connect() as conn:
+                    until = datetime.fromisoformat(conn.exec_driver_sql(
+                        "SELECT max(created_at) FROM transfers").scalar()).replace(
+                        tzinfo=UTC) + timedelta(seconds=1)
+                print(f"{engine.dialect.name}: reusing {args.keep}")
+            else:
+                print(f"{engine.dialect.name}: filling {args.rows:,} transfers ...")
+                fill_s = fill(engine, args.rows, directory, until, args.seed)
+                print(f"  fill took {fill_s:.0f} s")
             from sqlalchemy.orm import Session
 
             report_s, count_s = [], []

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy.orm import aliased
 
 from callrouter import db
 from callrouter.flows import network as nflow
@@ -22,7 +23,8 @@ def _hour_expr(session, col):
     a prefix of it is the hour (cheaper than strftime, which parses every value)."""
     if session.get_bind().dialect.name == "postgresql":
         return func.to_char(func.timezone("UTC", col), literal_column("'YYYY-MM-DD HH24'"))
-    return func.substr(col, 1, 13)
+    # Literal positions: the same SQL text in SELECT and GROUP BY, so SQLite sees one expression.
+    return func.substr(col, literal_column("1"), literal_column("13"))
 
 
 def _scope(org: str | None, model=Transfer):
@@ -37,11 +39,10 @@ def collect(session, directory, since: datetime, until: datetime, org: str | Non
     small look-ups for the calls that met a wrong line and the cases with several steps."""
     t = thresholds or nflow.Thresholds()
     tz = directory.tz
-    # A report reads most of the table: a plain scan beats walking the time index and
-    # fetching every row from it (seven times faster on SQLite), so the time is compared as an
-    # expression that no index serves.
-    created = func.coalesce(Transfer.created_at, Transfer.created_at)
-    period = and_(created >= since, created < until, Transfer.direction.is_(None), _scope(org))
+    # The scans below read only columns of ix_transfers_report (a covering index): a year of
+    # transfers comes from that narrow index, never from the wide rows.
+    period = and_(Transfer.created_at >= since, Transfer.created_at < until,
+                  Transfer.direction.is_(None), _scope(org))
     lines: dict[str, nflow.LineStats] = {}
 
     def line(line_id):
@@ -96,22 +97,27 @@ def collect(session, directory, since: datetime, until: datetime, org: str | Non
 
     # After "verkeerde lijn": the line named as the right one, or else the next transfer of
     # the same call (where the worker went next); for the line and for the term that chose it.
-    wrong_calls = select(Transfer.call_id).where(period, Transfer.result == "wrong-line")
-    rows = db.run_raw(conn, (
-        select(Transfer.call_id, Transfer.line_id, Transfer.result, Transfer.right_line,
-               Transfer.selected_term)
-        .where(Transfer.call_id.in_(wrong_calls), Transfer.direction.is_(None))
-        .order_by(Transfer.call_id, Transfer.created_at))).cursor.fetchall()
-    for i, (call_id, line_id, result, right, term) in enumerate(rows):
-        if result != "wrong-line" or line_id not in lines:
-            continue
-        went = right
-        if went is None and i + 1 < len(rows) and rows[i + 1][0] == call_id:
-            went = rows[i + 1][1]
-        if went:
-            lines[line_id].went_next[went] += 1
+    # Few transfers met a wrong line: found by the result's index (the period is compared as
+    # an expression, so that the time index is not walked instead).
+    created = func.coalesce(Transfer.created_at, Transfer.created_at)
+    wrong = and_(created >= since, created < until, Transfer.direction.is_(None), _scope(org),
+                 Transfer.result == "wrong-line")
+    nxt = aliased(Transfer)
+    next_line = (select(nxt.line_id).where(nxt.call_id == Transfer.call_id,
+                                           nxt.created_at > Transfer.created_at,
+                                           nxt.direction.is_(None))
+                 .order_by(nxt.created_at).limit(1).correlate(Transfer).scalar_subquery())
+    named = select(Transfer.line_id, Transfer.right_line, Transfer.selected_term, func.count())
+    unnamed = select(Transfer.line_id, next_line, Transfer.selected_term, func.count())
+    for q in (named.where(wrong, Transfer.right_line.is_not(None)),
+              unnamed.where(wrong, Transfer.right_line.is_(None))):
+        for line_id, went, term, n in db.run_raw(conn, q.group_by(*q.selected_columns[:3])
+                                                 ).cursor.fetchall():
+            if not went or line_id not in lines:
+                continue
+            lines[line_id].went_next[went] += int(n)
             if term is not None and (term, line_id) in terms:
-                terms[(term, line_id)].resolved_at[went] += 1
+                terms[(term, line_id)].resolved_at[went] += int(n)
 
     # Lines together in cases that are not a life event already. Only a case with more than
     # one step has a transfer past its first step, so few rows are read; a transfer that

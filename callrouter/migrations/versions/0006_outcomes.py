@@ -24,6 +24,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("right_line", sa.String(length=64), nullable=True))
         batch.add_column(sa.Column("selected_term", sa.String(length=100), nullable=True))
         batch.create_index("ix_transfers_result", ["result"])
+        batch.drop_index("ix_transfers_created_at")
+        batch.create_index("ix_transfers_report", ["created_at", "line_id", "direction",
+                                                   "result", "selected_term",
+                                                   "time_to_answer_s", "accepted_at", "step",
+                                                   "case_id"])
     with op.batch_alter_table("calls") as batch:
         batch.add_column(sa.Column("selected_term", sa.String(length=100), nullable=True))
 
@@ -32,6 +37,8 @@ def downgrade() -> None:
     with op.batch_alter_table("calls") as batch:
         batch.drop_column("selected_term")
     with op.batch_alter_table("transfers") as batch:
+        batch.drop_index("ix_transfers_report")
+        batch.create_index("ix_transfers_created_at", ["created_at"])
         batch.drop_index("ix_transfers_result")
         for col in ("selected_term", "right_line", "right_org", "result_by", "result_at",
                     "result"):
