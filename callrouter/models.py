@@ -62,7 +62,8 @@ class Call(Base):
     __tablename__ = "calls"
     # The call log is read newest first within one organisation (the dashboard's scope).
     __table_args__ = (Index("ix_calls_caller_received", "caller_org", "received_at"),
-                      Index("ix_calls_target_received", "target_org", "received_at"))
+                      Index("ix_calls_target_received", "target_org", "received_at"),
+                      Index("ix_calls_line_received", "line_id", "received_at", "id"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -74,7 +75,7 @@ class Call(Base):
     menu_done_at: Mapped[datetime | None] = mapped_column(TS)
     ended_at: Mapped[datetime | None] = mapped_column(TS)
     target_org: Mapped[str | None] = mapped_column(String(64))
-    line_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    line_id: Mapped[str | None] = mapped_column(String(64))  # see ix_calls_line_received
     selected_by: Mapped[str | None] = mapped_column(String(16))  # digits | speech
     # The directory's term (name, topic or keyword) that speech matched: never the raw phrase,
     # which may hold what a citizen said about themselves.
@@ -94,6 +95,9 @@ class Transfer(Base):
     __tablename__ = "transfers"
     __table_args__ = (Index("ix_transfers_caller_created", "caller_org", "created_at"),
                       Index("ix_transfers_target_created", "target_org", "created_at"),
+                      # A call's transfers, and whether one reached an organisation (the
+                      # dashboard's scope of an agency) without reading the rows.
+                      Index("ix_transfers_call_target", "call_id", "target_org"),
                       # Covers the network report's scans (it reads only these columns), so a
                       # year of transfers is read from a narrow index, not the wide rows.
                       Index("ix_transfers_report", "created_at", "line_id", "direction",
@@ -101,7 +105,7 @@ class Transfer(Base):
                             "step", "case_id"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # also the conference name
-    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))  # ix_transfers_call_target
     caller_org: Mapped[str | None] = mapped_column(String(64))
     target_org: Mapped[str] = mapped_column(String(64))
     line_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -208,7 +212,7 @@ class CallbackRequest(Base):
     worker_masked: Mapped[str | None] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(16), index=True)
     outcome: Mapped[str | None] = mapped_column(String(32))
-    requested_at: Mapped[datetime] = mapped_column(TS)
+    requested_at: Mapped[datetime] = mapped_column(TS, index=True)
     planned_at: Mapped[datetime | None] = mapped_column(TS, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, literal_column, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 
 from callrouter import cases as cases_mod
 from callrouter.models import Call, CallbackRequest, Case, CaseStep, Consent, Event, Leg, Transfer
@@ -421,9 +421,9 @@ class Bucket:
 
 def _hour_expr(session, col):
     """The UTC hour of an instant as text 'YYYY-MM-DD HH', on SQLite and PostgreSQL."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", col), literal_column("'YYYY-MM-DD HH24'"))
-    return func.strftime("%Y-%m-%d %H", col)
+    from callrouter.network import _hour_expr as hour_expr
+
+    return hour_expr(session, col)
 
 
 def _hour_of(value) -> datetime:
@@ -448,9 +448,19 @@ def figures(session, org: str | None, directory, first: date, last: date,
     tz = directory.tz
     since, until = day_start(first, tz), day_start(last + timedelta(days=1), tz)
 
-    def period_of(hour: datetime) -> date:
-        local = hour.astimezone(tz).date()
-        return local - timedelta(days=local.weekday()) if granularity == "week" else local
+    period_cache: dict[str, Bucket] = {}
+
+    def period_of(h: str) -> Bucket:
+        """The bucket of a UTC hour ('YYYY-MM-DD HH'), parsed once per hour."""
+        bucket = period_cache.get(h)
+        if bucket is None:
+            local = _hour_of(h).astimezone(tz).date()
+            key = local - timedelta(days=local.weekday()) if granularity == "week" else local
+            bucket = periods.get(key)
+            if bucket is None:
+                bucket = periods[key] = Bucket(_period_label(key, granularity))
+            period_cache[h] = bucket
+        return bucket
 
     periods: dict[date, Bucket] = {}
     day = first
@@ -463,14 +473,20 @@ def figures(session, org: str | None, directory, first: date, last: date,
     total = Bucket("totaal")
 
     def org_bucket(org_id):
-        o = directory.organisation(org_id)
-        return orgs.setdefault(org_id or "-", Bucket(o.name if o else (org_id or "geen keuze")))
+        bucket = orgs.get(org_id or "-")
+        if bucket is None:
+            o = directory.organisation(org_id)
+            bucket = orgs[org_id or "-"] = Bucket(o.name if o else (org_id or "geen keuze"))
+        return bucket
 
     def line_bucket(line_id):
-        ln = directory.line(line_id)
-        label = (f"{directory.organisation(ln.organisation_id).name}: {ln.topic}" if ln
-                 else (line_id or "geen lijn"))
-        return lines.setdefault(line_id or "-", Bucket(label))
+        bucket = lines.get(line_id or "-")
+        if bucket is None:
+            ln = directory.line(line_id)
+            label = (f"{directory.organisation(ln.organisation_id).name}: {ln.topic}" if ln
+                     else (line_id or "geen lijn"))
+            bucket = lines[line_id or "-"] = Bucket(label)
+        return bucket
 
     hour = _hour_expr(session, Call.received_at)
     connected = func.sum(case((Call.outcome == "connected", 1), else_=0))
@@ -479,7 +495,7 @@ def figures(session, org: str | None, directory, first: date, last: date,
          .group_by(hour, Call.target_org, Call.line_id))
     for h, target, line_id, n, conn in session.execute(q):
         n, conn = int(n), int(conn or 0)
-        for b in (periods.setdefault(period_of(_hour_of(h)), Bucket("?")), org_bucket(target),
+        for b in (period_of(h), org_bucket(target),
                   line_bucket(line_id), total):
             b.calls += n
             b.connected += conn
@@ -491,7 +507,7 @@ def figures(session, org: str | None, directory, first: date, last: date,
          .where(transfer_scope(org), Transfer.created_at >= since, Transfer.created_at < until)
          .group_by(thour, Transfer.target_org, Transfer.line_id, secs))
     for h, target, line_id, s, n, saved in session.execute(q):
-        for b in (periods.setdefault(period_of(_hour_of(h)), Bucket("?")), org_bucket(target),
+        for b in (period_of(h), org_bucket(target),
                   line_bucket(line_id), total):
             b.minutes_saved += float(saved or 0)
             if s is not None:
@@ -503,7 +519,7 @@ def figures(session, org: str | None, directory, first: date, last: date,
                 CallbackRequest.requested_at < until)
          .group_by(chour, CallbackRequest.target_org, CallbackRequest.line_id))
     for h, target, line_id, n in session.execute(q):
-        for b in (periods.setdefault(period_of(_hour_of(h)), Bucket("?")), org_bucket(target),
+        for b in (period_of(h), org_bucket(target),
                   line_bucket(line_id), total):
             b.callbacks += int(n)
 
