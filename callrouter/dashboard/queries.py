@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select, union
 
 from callrouter import cases as cases_mod
 from callrouter.models import Call, CallbackRequest, Case, CaseStep, Consent, Event, Leg, Transfer
@@ -331,17 +331,29 @@ def call_detail(session, org: str | None, call_id: str, directory=None) -> CallD
 
 
 def transfers_page(session, org: str | None, since, until, organisation, cursor, limit):
-    q = select(Transfer).where(transfer_scope(org))
+    conds = []
     if since:
-        q = q.where(Transfer.created_at >= since)
+        conds.append(Transfer.created_at >= since)
     if until:
-        q = q.where(Transfer.created_at < until)
+        conds.append(Transfer.created_at < until)
     if organisation:
-        q = q.where(or_(Transfer.caller_org == organisation, Transfer.target_org == organisation))
+        conds.append(or_(Transfer.caller_org == organisation,
+                         Transfer.target_org == organisation))
     if cursor:
-        q = q.where(_before(Transfer.created_at, Transfer.id, cursor))
-    rows = session.scalars(q.order_by(Transfer.created_at.desc(), Transfer.id.desc())
-                           .limit(limit + 1)).all()
+        conds.append(_before(Transfer.created_at, Transfer.id, cursor))
+    newest = (Transfer.created_at.desc(), Transfer.id.desc())
+    if org is None:
+        q = select(Transfer).where(*conds)
+    else:
+        # The scope "made or received" as two branches, each walking its own
+        # (organisation, time) index newest first and stopping at the page size; an OR would
+        # collect and sort every transfer of the organisation first.
+        branches = [select(Transfer.id).where(col == org, *conds).order_by(*newest)
+                    .limit(limit + 1).subquery() for col in (Transfer.caller_org,
+                                                             Transfer.target_org)]
+        ids = union(*(select(b.c.id) for b in branches)).subquery()
+        q = select(Transfer).where(Transfer.id.in_(select(ids.c.id)))
+    rows = session.scalars(q.order_by(*newest).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
