@@ -86,7 +86,7 @@ class Call(Base):
     status: Mapped[str | None] = mapped_column(String(20))
     duration_s: Mapped[int | None] = mapped_column(Integer)
     purged_at: Mapped[datetime | None] = mapped_column(TS)  # personal fields removed (retention)
-    case_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(32))  # not indexed: the webhook's insert
 
 
 class Transfer(Base):

@@ -1,23 +1,23 @@
 """The supervisors' dashboard (server-rendered pages) and the read-only JSON API.
 
-`init_app(app)` registers both blueprints, CSRF protection for the dashboard's forms, and the
-security headers of every page and API answer. The voice webhooks are untouched by any of it.
+`init_app(app)` registers both blueprints and the CSRF token of the dashboard's forms; the
+blueprints add the security headers of every page and API answer. The voice webhooks are
+untouched by any of it.
 """
 
 from __future__ import annotations
 
 from flask import Flask
-from flask_wtf.csrf import CSRFProtect
-
-csrf = CSRFProtect()
 
 
 def init_app(app: Flask) -> None:
+    from flask_wtf.csrf import generate_csrf
+
     from callrouter.dashboard import api, views
 
-    # CSRF is checked by the dashboard's own before_request (views.py), never app-wide: the
-    # voice webhooks are POSTs from Twilio, authenticated by their signature instead.
-    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    # CSRF tokens come from Flask-WTF, checked by the dashboard's own before_request
+    # (views.py) only: no app-wide hook, so the voice webhooks (POSTs from Twilio,
+    # authenticated by their signature) pay nothing for it.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
     settings = app.config["CALLROUTER_SETTINGS"]
     app.config.update(
@@ -26,6 +26,6 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.production,
     )
-    csrf.init_app(app)
+    app.jinja_env.globals["csrf_token"] = generate_csrf
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)

@@ -28,8 +28,9 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import select
+from wtforms import ValidationError
 
 from callrouter import clock, services
 from callrouter.dashboard import auth, queries
@@ -82,8 +83,6 @@ def record(action: str, result: str = "success", obj: str | None = None,
 
 @bp.before_request
 def require_login():
-    from callrouter.dashboard import csrf
-
     g.principal = None
     if request.endpoint == "dashboard.assets":
         return None
@@ -91,7 +90,10 @@ def require_login():
     with svc.sessions.begin() as s:
         g.principal = auth.session_principal(s, session.get("sid"))
     if request.method == "POST":
-        csrf.protect()  # raises CSRFError (400) on a missing or wrong token
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError as exc:
+            raise CSRFError(exc.args[0] if exc.args else "CSRF token invalid") from None
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if g.principal is None:

@@ -95,7 +95,6 @@ def upgrade() -> None:
 
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.add_column(sa.Column('case_id', sa.String(length=32), nullable=True))
-        batch_op.create_index(batch_op.f('ix_calls_case_id'), ['case_id'], unique=False)
 
     with op.batch_alter_table('transfers', schema=None) as batch_op:
         batch_op.add_column(sa.Column('case_id', sa.String(length=32), nullable=True))
@@ -115,7 +114,6 @@ def downgrade() -> None:
         batch_op.drop_column('case_id')
 
     with op.batch_alter_table('calls', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_calls_case_id'))
         batch_op.drop_column('case_id')
 
     with op.batch_alter_table('callback_requests', schema=None) as batch_op:
