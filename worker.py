@@ -6,9 +6,11 @@ application context so that jobs reach the directory, the database and the telep
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 
+from redis.exceptions import RedisError
 from rq import Worker
 
 from callrouter import create_app
@@ -32,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         from callrouter import retention
 
         retention.schedule()  # daily: personal fields past their retention period
+        from callrouter import figures
+
+        # The figures of days that settled while no worker ran (the daily job does the rest).
+        with contextlib.suppress(RedisError, OSError):
+            svc.queue(QUEUE_DEFAULT).enqueue(figures.build_now, job_id="figures-rollup-start",
+                                             result_ttl=3600, failure_ttl=86400)
         worker = Worker([QUEUE_CALLS, QUEUE_DEFAULT], connection=svc.redis)
         logging.getLogger(__name__).info("worker listening on %s", ", ".join(worker.queue_names()))
         burst = "--burst" in (argv or sys.argv[1:])

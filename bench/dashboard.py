@@ -18,6 +18,9 @@ queries it runs are timed in-process and shown with their plan (EXPLAIN QUERY PL
 EXPLAIN ANALYZE on PostgreSQL), each statement stopped after STATEMENT_CAP_S. Traffic goes to
 127.0.0.1 only; every loop is bounded. Exit code 1 if any page misses the target or errs.
 Cases (cases, case_steps, consents) are left empty: the figures' case part reads no rows.
+Before the service starts, the daily job's figures rollup (callrouter.figures.build) stores the
+settled days, as on a running service; its time is reported. The figures then read 26 stored
+days and compute the last two or three from the call log.
 
 Run: `.venv/bin/python bench/dashboard.py [--rows N] [--requests N] [--database-url URL]
       [--keep] [--reuse PATH-or-URL] [--explain]`
@@ -58,7 +61,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import event, func, insert, select  # noqa: E402
 
-from callrouter import db, redis_conn  # noqa: E402
+from callrouter import db, figures, redis_conn  # noqa: E402
 from callrouter import directory as directory_mod  # noqa: E402
 from callrouter.dashboard import auth, queries  # noqa: E402
 from callrouter.models import Call, CallbackRequest, Leg, Transfer  # noqa: E402
@@ -782,6 +785,12 @@ def main() -> int:
             print(f"fill: {counts['seconds']:.1f} s for {rows:,} rows in chunks of {CHUNK:,} calls "
                   f"({method}); {how}: {time.perf_counter() - t1:.1f} s")
         print(f"data: {describe(engine, url)}")
+        # The daily job's rollup of settled days (callrouter.figures), as a running service
+        # has it: the figures read stored days and compute the last few from the call log.
+        t0 = time.perf_counter()
+        stored = figures.build(db.make_sessionmaker(engine), directory.tz, datetime.now(UTC))
+        print(f"figures rollup (the daily job): {stored} days stored in "
+              f"{time.perf_counter() - t0:.1f} s")
 
         run = secrets.token_hex(3)
         acc = accounts(engine, directory, run)

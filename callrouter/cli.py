@@ -17,6 +17,7 @@ callbacks_cli = AppGroup("callbacks", help="List, cancel and reschedule callback
 sandbox_cli = AppGroup("sandbox", help="Calls without a Twilio account or a phone.")
 users_cli = AppGroup("users", help="Dashboard accounts.")
 tokens_cli = AppGroup("tokens", help="Bearer tokens of the read-only API.")
+figures_cli = AppGroup("figures", help="The dashboard's daily figures.")
 retention_cli = AppGroup("retention", help="Remove personal data past its retention period.")
 network_cli = AppGroup("network", help="The learning network: report, suggestions, demo data.")
 
@@ -145,6 +146,16 @@ def retention_purge():
 
     counts = retention.purge()
     click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@figures_cli.command("rollup")
+@click.option("--rebuild", is_flag=True, help="drop the stored days and build them again")
+def figures_rollup(rebuild):
+    """Store the figures of settled days (the daily job does this; --rebuild after a
+    correction of old call log rows or a change of the directory's time zone)."""
+    from callrouter import figures
+
+    click.echo(f"days stored: {figures.build_now(rebuild=rebuild)}")
 
 
 @tokens_cli.command("create")
@@ -356,6 +367,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(retention_cli)
+    app.cli.add_command(figures_cli)
     app.cli.add_command(network_cli)
 
 

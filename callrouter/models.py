@@ -7,11 +7,12 @@ Phone numbers appear only as keyed HMAC pseudonyms and masked display forms.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -354,3 +355,36 @@ class Consent(Base):
     transfer_id: Mapped[str | None] = mapped_column(String(32))
     withdrawn_at: Mapped[datetime | None] = mapped_column(TS)
     withdrawn_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class FigureCell(Base):
+    """The figures of one local day, as one viewer may see them, per target organisation and
+    line: a rollup of the call log for days that no longer change (see callrouter.figures).
+
+    `viewer` is an organisation id or "*" (an admin: everything); `target_org` and `line_id`
+    are "" where the call chose none. `answer_times` maps whole seconds to counts (a small
+    histogram: medians stay exact when days are added up)."""
+
+    __tablename__ = "figure_cells"
+
+    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    viewer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target_org: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    connected: Mapped[int] = mapped_column(Integer, default=0)
+    callbacks: Mapped[int] = mapped_column(Integer, default=0)
+    minutes_saved: Mapped[float] = mapped_column(Float, default=0.0)
+    answer_times: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class FigureDay(Base):
+    """A local day whose figures are rolled up in figure_cells (for the time zone `tz`)."""
+
+    __tablename__ = "figure_days"
+
+    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    built_at: Mapped[datetime] = mapped_column(TS)
+    calls: Mapped[int] = mapped_column(Integer, default=0)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, exists, func, or_, select, union
 
 from callrouter import cases as cases_mod
+from callrouter import figures as figures_mod
 from callrouter.models import Call, CallbackRequest, Case, CaseStep, Consent, Event, Leg, Transfer
 
 PAGE_SIZE = 50
@@ -431,17 +432,6 @@ class Bucket:
         return float(statistics.median(values))
 
 
-def _hour_expr(session, col):
-    """The UTC hour of an instant as text 'YYYY-MM-DD HH', on SQLite and PostgreSQL."""
-    from callrouter.network import _hour_expr as hour_expr
-
-    return hour_expr(session, col)
-
-
-def _hour_of(value) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%d %H").replace(tzinfo=UTC)
-
-
 @dataclass
 class Figures:
     periods: list[Bucket]
@@ -455,25 +445,9 @@ def figures(session, org: str | None, directory, first: date, last: date,
     """Calls, share connected, median time to answer, callbacks and minutes saved, per day or
     week, per organisation and per line, over the local days `first`..`last`.
 
-    The database groups by UTC hour (portable and DST-safe: every UTC hour falls in exactly one
-    local day); Python folds the hours into local days or ISO weeks."""
+    Local days come from callrouter.figures (the rollup of settled days, the call log for the
+    others); here they are folded into periods, organisations and lines."""
     tz = directory.tz
-    since, until = day_start(first, tz), day_start(last + timedelta(days=1), tz)
-
-    period_cache: dict[str, Bucket] = {}
-
-    def period_of(h: str) -> Bucket:
-        """The bucket of a UTC hour ('YYYY-MM-DD HH'), parsed once per hour."""
-        bucket = period_cache.get(h)
-        if bucket is None:
-            local = _hour_of(h).astimezone(tz).date()
-            key = local - timedelta(days=local.weekday()) if granularity == "week" else local
-            bucket = periods.get(key)
-            if bucket is None:
-                bucket = periods[key] = Bucket(_period_label(key, granularity))
-            period_cache[h] = bucket
-        return bucket
-
     periods: dict[date, Bucket] = {}
     day = first
     while day <= last:
@@ -500,40 +474,14 @@ def figures(session, org: str | None, directory, first: date, last: date,
             bucket = lines[line_id or "-"] = Bucket(label)
         return bucket
 
-    hour = _hour_expr(session, Call.received_at)
-    connected = func.sum(case((Call.outcome == "connected", 1), else_=0))
-    q = (select(hour, Call.target_org, Call.line_id, func.count(), connected)
-         .where(call_scope(org), Call.received_at >= since, Call.received_at < until)
-         .group_by(hour, Call.target_org, Call.line_id))
-    for h, target, line_id, n, conn in session.execute(q):
-        n, conn = int(n), int(conn or 0)
-        for b in (period_of(h), org_bucket(target),
-                  line_bucket(line_id), total):
-            b.calls += n
-            b.connected += conn
-
-    thour = _hour_expr(session, Transfer.created_at)
-    secs = func.round(Transfer.time_to_answer_s)
-    q = (select(thour, Transfer.target_org, Transfer.line_id, secs, func.count(),
-                func.sum(Transfer.minutes_saved))
-         .where(transfer_scope(org), Transfer.created_at >= since, Transfer.created_at < until)
-         .group_by(thour, Transfer.target_org, Transfer.line_id, secs))
-    for h, target, line_id, s, n, saved in session.execute(q):
-        for b in (period_of(h), org_bucket(target),
-                  line_bucket(line_id), total):
-            b.minutes_saved += float(saved or 0)
-            if s is not None:
-                b.answer_times[int(s)] += int(n)
-
-    chour = _hour_expr(session, CallbackRequest.requested_at)
-    q = (select(chour, CallbackRequest.target_org, CallbackRequest.line_id, func.count())
-         .where(callback_scope(org), CallbackRequest.requested_at >= since,
-                CallbackRequest.requested_at < until)
-         .group_by(chour, CallbackRequest.target_org, CallbackRequest.line_id))
-    for h, target, line_id, n in session.execute(q):
-        for b in (period_of(h), org_bucket(target),
-                  line_bucket(line_id), total):
-            b.callbacks += int(n)
+    for (day, target, line_id), c in figures_mod.daily(session, tz, org, first, last).items():
+        key = day - timedelta(days=day.weekday()) if granularity == "week" else day
+        for b in (periods[key], org_bucket(target or None), line_bucket(line_id or None), total):
+            b.calls += c.calls
+            b.connected += c.connected
+            b.callbacks += c.callbacks
+            b.minutes_saved += c.minutes_saved
+            b.answer_times.update(c.answer_times)
 
     return Figures(periods=[periods[k] for k in sorted(periods)],
                    organisations=sorted(orgs.values(), key=lambda b: -b.calls),

@@ -1,0 +1,257 @@
+"""The dashboard's figures per local day, and their rollup for days that no longer change.
+
+A figure cell is what one viewer may see of one local day, for one target organisation and
+line: calls, connected calls, callbacks requested, minutes saved and a histogram of the time
+to answer (whole seconds -> count, so that a median over many days stays exact). Viewers are
+"*" (an admin) and each organisation, with the dashboard's scopes: a call is seen by its caller
+organisation, its chosen organisation and every organisation one of its transfers went to; a
+transfer or a callback by its caller and target organisations.
+
+Cells of a day are computed from the call log (`cells`); once a day is settled (it ended
+`SETTLE` ago: no webhook, watchdog or reconciliation touches its calls any more) a daily job
+stores them in `figure_cells` (`build`), so that a year of figures reads a few thousand rows
+instead of a million. Reading (`daily`) takes stored days from the rollup and computes the
+others (today, the days not yet built) from the call log, so the figures are the same either
+way. What retention removes (numbers) is not part of the figures: they survive it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from callrouter.models import Call, CallbackRequest, FigureCell, FigureDay, Transfer
+
+log = logging.getLogger(__name__)
+
+ADMIN = "*"
+SETTLE = timedelta(days=2)
+
+
+@dataclass
+class Cell:
+    calls: int = 0
+    connected: int = 0
+    callbacks: int = 0
+    minutes_saved: float = 0.0
+    answer_times: Counter = field(default_factory=Counter)  # whole seconds -> count
+
+    def add(self, other: Cell) -> None:
+        self.calls += other.calls
+        self.connected += other.connected
+        self.callbacks += other.callbacks
+        self.minutes_saved += other.minutes_saved
+        self.answer_times.update(other.answer_times)
+
+
+Key = tuple[date, str, str, str]  # (local day, viewer, target organisation, line)
+
+
+def day_start(day: date, tz: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+
+class _LocalDay:
+    """The local day of UTC instants, converted once per UTC hour."""
+
+    def __init__(self, tz: ZoneInfo):
+        self.tz, self.cache = tz, {}
+
+    def __call__(self, moment: datetime) -> date:
+        key = (moment.year, moment.month, moment.day, moment.hour)
+        day = self.cache.get(key)
+        if day is None:
+            day = self.cache[key] = moment.astimezone(self.tz).date()
+        return day
+
+
+def _viewers(org: str | None, *orgs) -> tuple[str, ...]:
+    """Who sees a row: everyone in `orgs` and the admin; or, for one viewer, only that one."""
+    if org is not None:
+        return (org,)
+    return (ADMIN, *{o for o in orgs if o})
+
+
+def cells(session, tz: ZoneInfo, first: date, last: date,
+          org: str | None = None, all_viewers: bool = False) -> dict[Key, Cell]:
+    """The cells of the local days first..last computed from the call log: for one viewer
+    (`org`, None for the admin), or for every viewer (`all_viewers`, to store them)."""
+    since, until = day_start(first, tz), day_start(last + timedelta(days=1), tz)
+    local = _LocalDay(tz)
+    out: dict[Key, Cell] = {}
+    viewer = None if all_viewers else (org or ADMIN)
+
+    def cell(day, who, target, line) -> Cell:
+        key = (day, who, target or "", line or "")
+        c = out.get(key)
+        if c is None:
+            c = out[key] = Cell()
+        return c
+
+    call_q = (select(Call.id, Call.received_at, Call.caller_org, Call.target_org, Call.line_id,
+                     Call.outcome)
+              .where(Call.received_at >= since, Call.received_at < until))
+    tr_q = (select(Transfer.created_at, Transfer.caller_org, Transfer.target_org,
+                   Transfer.line_id, Transfer.time_to_answer_s, Transfer.minutes_saved)
+            .where(Transfer.created_at >= since, Transfer.created_at < until))
+    cb_q = (select(CallbackRequest.requested_at, CallbackRequest.caller_org,
+                   CallbackRequest.target_org, CallbackRequest.line_id)
+            .where(CallbackRequest.requested_at >= since, CallbackRequest.requested_at < until))
+    also: dict[str, set[str]] = {}  # call id -> organisations its transfers went to
+    if org is not None and not all_viewers:
+        from callrouter.dashboard.queries import call_scope, callback_scope, transfer_scope
+
+        call_q = call_q.where(call_scope(org))
+        tr_q = tr_q.where(transfer_scope(org))
+        cb_q = cb_q.where(callback_scope(org))
+    elif all_viewers:
+        for call_id, target in session.execute(
+                select(Transfer.call_id, Transfer.target_org).distinct()
+                .join(Call, Call.id == Transfer.call_id)
+                .where(Call.received_at >= since, Call.received_at < until)):
+            also.setdefault(call_id, set()).add(target)
+
+    for call_id, received, caller, target, line, outcome in session.execute(call_q):
+        day = local(received)
+        who = (_viewers(None, caller, target, *also.get(call_id, ())) if all_viewers
+               else (viewer,))
+        for w in who:
+            c = cell(day, w, target, line)
+            c.calls += 1
+            if outcome == "connected":
+                c.connected += 1
+    for created, caller, target, line, answer_s, saved in session.execute(tr_q):
+        day = local(created)
+        for w in (_viewers(None, caller, target) if all_viewers else (viewer,)):
+            c = cell(day, w, target, line)
+            c.minutes_saved += float(saved or 0)
+            if answer_s is not None:
+                c.answer_times[math.floor(answer_s + 0.5)] += 1  # half up, as SQL's round
+    for requested, caller, target, line in session.execute(cb_q):
+        day = local(requested)
+        for w in (_viewers(None, caller, target) if all_viewers else (viewer,)):
+            cell(day, w, target, line).callbacks += 1
+    return out
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    """Consecutive days as (first, last) runs."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def daily(session, tz: ZoneInfo, org: str | None, first: date,
+          last: date) -> dict[tuple[date, str, str], Cell]:
+    """(local day, target organisation, line) -> cell for one viewer over first..last: stored
+    days from the rollup, the others from the call log."""
+    viewer = org or ADMIN
+    built = set(session.scalars(select(FigureDay.day).where(
+        FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last)))
+    out: dict[tuple[date, str, str], Cell] = {}
+    if built:
+        for day, target, line, calls, conn, cbs, saved, answers in session.execute(
+                select(FigureCell.day, FigureCell.target_org, FigureCell.line_id,
+                       FigureCell.calls, FigureCell.connected, FigureCell.callbacks,
+                       FigureCell.minutes_saved, FigureCell.answer_times)
+                .where(FigureCell.tz == tz.key, FigureCell.viewer == viewer,
+                       FigureCell.day >= first, FigureCell.day <= last)):
+            if day in built:
+                out[(day, target, line)] = Cell(calls, conn, cbs, saved, Counter(
+                    {int(k): int(v) for k, v in (answers or {}).items()}))
+    missing, day = [], first
+    while day <= last:
+        if day not in built:
+            missing.append(day)
+        day += timedelta(days=1)
+    for a, b in _runs(missing):
+        for (d, _who, target, line), c in cells(session, tz, a, b, org).items():
+            out[(d, target, line)] = c
+    return out
+
+
+def settled_until(tz: ZoneInfo, moment: datetime) -> date:
+    """The last local day that has settled at `moment`."""
+    return (moment - SETTLE).astimezone(tz).date() - timedelta(days=1)
+
+
+def build(session_factory, tz: ZoneInfo, moment: datetime, rebuild: bool = False,
+          chunk_days: int = 7) -> int:
+    """Store the cells of every settled day not stored yet (all of them with `rebuild`);
+    returns how many days were stored. One transaction per chunk of days: a concurrent
+    builder of the same days loses its chunk (a unique key), never duplicates it."""
+    last = settled_until(tz, moment)
+    with session_factory() as s:
+        if rebuild:
+            s.execute(delete(FigureCell).where(FigureCell.tz == tz.key))
+            s.execute(delete(FigureDay).where(FigureDay.tz == tz.key))
+            s.commit()
+        oldest = s.scalar(select(func.min(Call.received_at)))
+        if oldest is None:
+            return 0
+        first = oldest.astimezone(tz).date()
+        built = set(s.scalars(select(FigureDay.day).where(
+            FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last)))
+    todo, day = [], first
+    while day <= last:
+        if day not in built:
+            todo.append(day)
+        day += timedelta(days=1)
+    stored = 0
+    for a, b in _runs(todo):
+        while a <= b:
+            end = min(b, a + timedelta(days=chunk_days - 1))
+            stored += _store(session_factory, tz, a, end, moment)
+            a = end + timedelta(days=1)
+    if stored:
+        log.info("figures: %d days rolled up", stored)
+    return stored
+
+
+def _store(session_factory, tz: ZoneInfo, first: date, last: date, moment: datetime) -> int:
+    with session_factory() as s:
+        computed = cells(s, tz, first, last, all_viewers=True)
+        calls: Counter = Counter()
+        rows = []
+        for (day, viewer, target, line), c in computed.items():
+            if viewer == ADMIN:
+                calls[day] += c.calls
+            rows.append({"tz": tz.key, "day": day, "viewer": viewer, "target_org": target,
+                         "line_id": line, "calls": c.calls, "connected": c.connected,
+                         "callbacks": c.callbacks, "minutes_saved": c.minutes_saved,
+                         "answer_times": {str(k): v for k, v in sorted(c.answer_times.items())}})
+        days = []
+        day = first
+        while day <= last:
+            days.append({"tz": tz.key, "day": day, "built_at": moment, "calls": calls[day]})
+            day += timedelta(days=1)
+        try:
+            s.execute(delete(FigureCell).where(FigureCell.tz == tz.key, FigureCell.day >= first,
+                                               FigureCell.day <= last))
+            if rows:
+                s.execute(insert(FigureCell), rows)
+            s.execute(insert(FigureDay), days)
+            s.commit()
+        except IntegrityError:  # another builder stored these days first
+            s.rollback()
+            return 0
+    return len(days)
+
+
+def build_now(rebuild: bool = False) -> int:
+    """`build` for the running service (the daily job, the worker's start, the CLI)."""
+    from callrouter import clock, services
+
+    svc = services.current()
+    return build(svc.sessions, svc.directory.tz, clock.now(), rebuild=rebuild)

@@ -1,0 +1,176 @@
+"""The figures' daily rollup: stored days give exactly the figures the call log gives, for the
+admin and every organisation's scope, across a change of daylight saving time; only settled
+days are stored, once; the daily job and the CLI build it."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from callrouter import figures
+from callrouter.dashboard import queries
+from callrouter.models import FigureCell, FigureDay, Transfer
+
+from dashboard_helpers import add_call
+
+AMS = ZoneInfo("Europe/Amsterdam")
+# Sunday 25 October 2026 is the end of summer time in Europe/Amsterdam (a 25-hour day).
+FIRST, LAST = date(2026, 10, 20), date(2026, 10, 30)
+NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+LINES = [("svb", "svb-aow"), ("svb", "svb-kinderbijslag"), ("toeslagen", "toeslagen-algemeen"),
+         ("ind", "ind-verblijf")]
+VIEWERS = [None, "utrecht", "amsterdam", "svb", "toeslagen", "ind"]
+
+
+def fill(app, seed: int = 7, per_day: int = 12) -> None:
+    """Calls of two municipalities on every day, at every hour (midnight and the repeated hour
+    of the DST change included), with the outcomes, answer times, callbacks and the second
+    transfers (to another organisation) that each viewer's scope depends on."""
+    rng = random.Random(seed)
+    svc = app.extensions["callrouter"]
+    day = FIRST - timedelta(days=1)
+    while day <= LAST + timedelta(days=1):
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=2)
+        for i in range(per_day):
+            at = start + timedelta(minutes=rng.randrange(0, 26 * 60))
+            target, line = rng.choice(LINES)
+            outcome = rng.choice(["connected", "connected", "no-answer", "closed", None])
+            ids = add_call(app, at=at, caller=rng.choice(["utrecht", "amsterdam"]),
+                           target=target, line=line, outcome=outcome,
+                           tta=round(rng.uniform(3, 60), 1) if outcome == "connected" else None,
+                           minutes_saved=rng.choice([None, 12.5, 20.0]),
+                           transfer=outcome is not None,
+                           callback_state="pending" if outcome == "closed" else None)
+            if ids.get("transfer") and i % 4 == 0:  # a second organisation on the same call
+                other_org, other_line = rng.choice([x for x in LINES if x[0] != target])
+                with svc.sessions.begin() as s:
+                    s.add(Transfer(id=uuid.uuid4().hex, call_id=ids["call"],
+                                   caller_org="utrecht", target_org=other_org,
+                                   line_id=other_line, state="ended", outcome="connected",
+                                   created_at=at + timedelta(minutes=7), time_to_answer_s=9.5,
+                                   minutes_saved=15.0))
+        day += timedelta(days=1)
+
+
+def snapshot(fig: queries.Figures) -> dict:
+    def row(b):
+        return (b.calls, b.connected, b.callbacks, round(b.minutes_saved, 6),
+                b.median_answer_s, sorted(b.answer_times.items()))
+
+    return {"periods": [(b.label, row(b)) for b in fig.periods],
+            "orgs": sorted((b.label, row(b)) for b in fig.organisations),
+            "lines": sorted((b.label, row(b)) for b in fig.lines), "total": row(fig.total)}
+
+
+def all_figures(app, per: str = "day") -> dict:
+    svc = app.extensions["callrouter"]
+    with svc.sessions() as s:
+        return {v: snapshot(queries.figures(s, v, svc.directory, FIRST, LAST, per))
+                for v in VIEWERS}
+
+
+def test_stored_days_give_the_figures_of_the_call_log_for_every_scope(app):
+    """Before and after the rollup, per day and per week, every viewer sees the same numbers;
+    after it the settled days are read from figure_cells."""
+    fill(app)
+    svc = app.extensions["callrouter"]
+    live = {per: all_figures(app, per) for per in ("day", "week")}
+    assert live["day"][None]["total"][0] > 100  # the data is there
+    assert live["day"]["svb"]["total"] != live["day"]["utrecht"]["total"]
+    stored = figures.build(svc.sessions, AMS, NOW)
+    assert stored > 0
+    with svc.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(FigureCell)) > 0
+        days = set(s.scalars(select(FigureDay.day)))
+    assert {FIRST, LAST} <= days
+    for per in ("day", "week"):
+        assert all_figures(app, per) == live[per]
+
+
+def test_figures_come_from_the_rollup_once_stored(app):
+    """A stored day is read from figure_cells: changing a stored cell changes the page's
+    figures (so the page does not recount the call log for stored days)."""
+    add_call(app, at=datetime(2026, 10, 21, 10, 0, tzinfo=AMS))
+    svc = app.extensions["callrouter"]
+    figures.build(svc.sessions, AMS, NOW)
+    with svc.sessions.begin() as s:
+        cell = s.scalar(select(FigureCell).where(FigureCell.viewer == figures.ADMIN,
+                                                 FigureCell.day == date(2026, 10, 21)))
+        assert cell.calls == 1 and cell.line_id == "svb-aow"
+        cell.calls = 41
+    with svc.sessions() as s:
+        fig = queries.figures(s, None, svc.directory, FIRST, LAST)
+    assert fig.total.calls == 41
+
+
+def test_only_settled_days_are_stored_and_each_only_once(app):
+    """Days that ended less than SETTLE ago stay live; a second build stores nothing; a later
+    build adds the days that settled since; a rebuild stores them all again."""
+    svc = app.extensions["callrouter"]
+    for back in range(6):
+        add_call(app, at=NOW - timedelta(days=back))
+    assert figures.build(svc.sessions, AMS, NOW) == 3  # 28..30 Oct; 31 Oct - 2 Nov are live
+    with svc.sessions() as s:
+        days = sorted(s.scalars(select(FigureDay.day)))
+    assert days == [date(2026, 10, 28), date(2026, 10, 29), date(2026, 10, 30)]
+    assert figures.settled_until(AMS, NOW) == date(2026, 10, 30)
+    assert figures.build(svc.sessions, AMS, NOW) == 0
+    assert figures.build(svc.sessions, AMS, NOW + timedelta(days=1)) == 1
+    assert figures.build(svc.sessions, AMS, NOW + timedelta(days=1), rebuild=True) == 4
+    with svc.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(FigureDay)) == 4
+        assert s.scalar(select(func.sum(FigureCell.calls)).where(
+            FigureCell.viewer == figures.ADMIN)) == 4
+
+
+def test_a_concurrent_builder_of_the_same_days_stores_nothing_twice(app):
+    """Two builders of one day: the second finds the day's key taken and stores nothing."""
+    svc = app.extensions["callrouter"]
+    add_call(app, at=datetime(2026, 10, 21, 10, 0, tzinfo=AMS))
+    day = date(2026, 10, 21)
+    assert figures._store(svc.sessions, AMS, day, day, NOW) == 1
+    assert figures._store(svc.sessions, AMS, day, day, NOW) == 0
+    with svc.sessions() as s:
+        assert s.scalar(select(func.sum(FigureCell.calls)).where(
+            FigureCell.viewer == figures.ADMIN)) == 1
+
+
+def test_days_stored_for_another_time_zone_are_not_used(app):
+    """A directory with another time zone has other local days: its stored days are ignored,
+    the figures come from the call log."""
+    add_call(app, at=datetime(2026, 10, 21, 23, 30, tzinfo=UTC))  # 22 Oct in Amsterdam
+    svc = app.extensions["callrouter"]
+    figures.build(svc.sessions, ZoneInfo("America/New_York"), NOW)
+    with svc.sessions() as s:
+        fig = queries.figures(s, None, svc.directory, FIRST, LAST)
+    assert [b.calls for b in fig.periods if b.calls] == [1]
+    assert [b.label for b in fig.periods if b.calls] == ["do 22-10"]
+
+
+@pytest.fixture
+def at_now(monkeypatch):
+    from callrouter import clock, retention
+
+    monkeypatch.setattr(clock, "now", lambda: NOW)
+    monkeypatch.setattr(retention, "now", lambda: NOW)
+
+
+def test_the_daily_job_and_the_cli_build_the_rollup(app, at_now):
+    """The daily retention job stores the settled days after its purge; `flask figures rollup`
+    does it on demand (and --rebuild again)."""
+    from callrouter import retention
+
+    add_call(app, at=datetime(2026, 10, 21, 10, 0, tzinfo=AMS))
+    with app.app_context():
+        counts = retention.purge_and_reschedule()
+    assert counts["figure_days"] == 10  # 21..30 Oct
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["figures", "rollup"])
+    assert result.exit_code == 0 and "days stored: 0" in result.output
+    result = runner.invoke(args=["figures", "rollup", "--rebuild"])
+    assert result.exit_code == 0 and "days stored: 10" in result.output
