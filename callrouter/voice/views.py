@@ -113,7 +113,8 @@ _DETAIL_FIELDS = ("CallStatus", "CallDuration", "Duration", "StatusCallbackEvent
 
 
 def _detail() -> dict:
-    return {k: request.form[k][:64] for k in _DETAIL_FIELDS if k in request.form}
+    form = request.form  # once: each use of the proxy is a context lookup
+    return {k: v[:64] for k in _DETAIL_FIELDS if (v := form.get(k)) is not None}
 
 
 def _sequence() -> int:
