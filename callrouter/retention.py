@@ -108,7 +108,7 @@ def purge_and_reschedule() -> dict:
     try:
         counts = purge()
         try:
-            counts["figure_days"] = figures.build_now()
+            counts["figure_days"] = figures.build_job()
         except Exception:
             log.exception("figures: rollup failed (the dashboard reads the call log instead)")
         return counts

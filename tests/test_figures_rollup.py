@@ -174,3 +174,22 @@ def test_the_daily_job_and_the_cli_build_the_rollup(app, at_now):
     assert result.exit_code == 0 and "days stored: 0" in result.output
     result = runner.invoke(args=["figures", "rollup", "--rebuild"])
     assert result.exit_code == 0 and "days stored: 10" in result.output
+
+
+def test_the_job_stores_a_fortnight_at_a_time_and_queues_the_rest(app, at_now, redis_client):
+    """A long history is rolled up in jobs of JOB_DAYS days (the worker's transfer jobs never
+    wait behind a year of it): the first job stores 14 days and queues the next, which a real
+    RQ worker runs to store the rest."""
+    from rq import SimpleWorker
+
+    add_call(app, at=datetime(2026, 10, 1, 10, 0, tzinfo=AMS))  # 1..30 Oct settled: 30 days
+    svc = app.extensions["callrouter"]
+    with app.app_context():
+        assert figures.build_job() == figures.JOB_DAYS == 14
+        queue = svc.queue("default")
+        assert queue.count == 1
+        SimpleWorker([queue], connection=svc.redis).work(burst=True)
+    with svc.sessions() as s:
+        days = sorted(s.scalars(select(FigureDay.day)))
+    assert len(days) == 30 and days[0] == date(2026, 10, 1) and days[-1] == date(2026, 10, 30)
+    assert queue.count == 0
