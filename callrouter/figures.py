@@ -186,70 +186,96 @@ def settled_until(tz: ZoneInfo, moment: datetime) -> date:
     return (moment - SETTLE).astimezone(tz).date() - timedelta(days=1)
 
 
-def build(session_factory, tz: ZoneInfo, moment: datetime, rebuild: bool = False,
-          chunk_days: int = 7, limit_days: int | None = None) -> int:
-    """Store the cells of every settled day not stored yet (all of them with `rebuild`), the
-    oldest first and at most `limit_days`; returns how many days were stored. One
-    transaction per chunk of days: a concurrent builder of the same days loses its chunk (a
-    unique key), never duplicates it."""
+def pending(session_factory, tz: ZoneInfo, moment: datetime) -> list[date]:
+    """The settled days not stored yet, oldest first (from the first call on)."""
+    return _days_to_build(session_factory, tz, moment, rebuild=False)
+
+
+def _days_to_build(session_factory, tz: ZoneInfo, moment: datetime, rebuild: bool) -> list[date]:
     last = settled_until(tz, moment)
     with session_factory() as s:
-        if rebuild:
-            s.execute(delete(FigureCell).where(FigureCell.tz == tz.key))
-            s.execute(delete(FigureDay).where(FigureDay.tz == tz.key))
-            s.commit()
         oldest = s.scalar(select(func.min(Call.received_at)))
         if oldest is None:
-            return 0
+            return []
         first = oldest.astimezone(tz).date()
-        built = set(s.scalars(select(FigureDay.day).where(
+        built = set() if rebuild else set(s.scalars(select(FigureDay.day).where(
             FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last)))
-    todo, day = [], first
-    while day <= last:
-        if day not in built:
-            todo.append(day)
-        day += timedelta(days=1)
+    return [d for d in _each_day(first, last) if d not in built]
+
+
+def _each_day(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def build(session_factory, tz: ZoneInfo, moment: datetime, rebuild: bool = False,
+          chunk_days: int = 7, limit_days: int | None = None) -> int:
+    """Store the cells of every settled day not stored yet (all of them again with
+    `rebuild`), the oldest first and at most `limit_days`; returns how many days were stored.
+
+    A chunk of days is computed in one read, then written in one short transaction that
+    claims its days first (figure_days' key): a concurrent builder never duplicates a day, and
+    readers see a day's old cells or its new ones, never none."""
+    todo = _days_to_build(session_factory, tz, moment, rebuild)
     if limit_days is not None:
         todo = todo[:limit_days]
     stored = 0
     for a, b in _runs(todo):
         while a <= b:
             end = min(b, a + timedelta(days=chunk_days - 1))
-            stored += _store(session_factory, tz, a, end, moment)
+            stored += _store(session_factory, tz, a, end, moment, replace=rebuild)
             a = end + timedelta(days=1)
     if stored:
         log.info("figures: %d days rolled up", stored)
     return stored
 
 
-def _store(session_factory, tz: ZoneInfo, first: date, last: date, moment: datetime) -> int:
-    with session_factory() as s:
+def _store(session_factory, tz: ZoneInfo, first: date, last: date, moment: datetime,
+           replace: bool = False) -> int:
+    with session_factory() as s:  # the read ends here: no write lock held while computing
         computed = cells(s, tz, first, last, all_viewers=True)
-        calls: Counter = Counter()
-        rows = []
-        for (day, viewer, target, line), c in computed.items():
-            if viewer == ADMIN:
-                calls[day] += c.calls
-            rows.append({"tz": tz.key, "day": day, "viewer": viewer, "target_org": target,
-                         "line_id": line, "calls": c.calls, "connected": c.connected,
-                         "callbacks": c.callbacks, "minutes_saved": c.minutes_saved,
-                         "answer_times": {str(k): v for k, v in sorted(c.answer_times.items())}})
-        days = []
-        day = first
-        while day <= last:
-            days.append({"tz": tz.key, "day": day, "built_at": moment, "calls": calls[day]})
-            day += timedelta(days=1)
+    calls: Counter = Counter()
+    rows = []
+    for (day, viewer, target, line), c in sorted(computed.items()):
+        if viewer == ADMIN:
+            calls[day] += c.calls
+        rows.append({"tz": tz.key, "day": day, "viewer": viewer, "target_org": target,
+                     "line_id": line, "calls": c.calls, "connected": c.connected,
+                     "callbacks": c.callbacks, "minutes_saved": c.minutes_saved,
+                     "answer_times": {str(k): v for k, v in sorted(c.answer_times.items())}})
+    days = [{"tz": tz.key, "day": d, "built_at": moment, "calls": calls[d]}
+            for d in _each_day(first, last)]
+    with session_factory() as s:
         try:
-            s.execute(delete(FigureCell).where(FigureCell.tz == tz.key, FigureCell.day >= first,
-                                               FigureCell.day <= last))
+            if replace:
+                for model in (FigureCell, FigureDay):
+                    s.execute(delete(model).where(model.tz == tz.key, model.day >= first,
+                                                  model.day <= last))
+            s.execute(insert(FigureDay), days)  # the claim, before the cells
             if rows:
                 s.execute(insert(FigureCell), rows)
-            s.execute(insert(FigureDay), days)
             s.commit()
-        except IntegrityError:  # another builder stored these days first
+            return len(days)
+        except IntegrityError:  # another builder stored some of these days first
             s.rollback()
-            return 0
-    return len(days)
+    if first == last:
+        return 0
+    taken = _stored_days(session_factory, tz, first, last)
+    return sum(_store(session_factory, tz, d, d, moment) for d in _each_day(first, last)
+               if d not in taken)
+
+
+def _stored_days(session_factory, tz: ZoneInfo, first: date, last: date) -> set[date]:
+    with session_factory() as s:
+        return set(s.scalars(select(FigureDay.day).where(
+            FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last)))
+
+
+def forget(session, first: date) -> None:
+    """Drop the stored days from `first` on (every time zone): for writers of past call log
+    rows, such as the demo traffic of `network simulate`. The figures of those days come from
+    the call log until the next build."""
+    session.execute(delete(FigureCell).where(FigureCell.day >= first))
+    session.execute(delete(FigureDay).where(FigureDay.day >= first))
 
 
 JOB_DAYS = 14
@@ -270,12 +296,15 @@ def build_job() -> int:
     year of history (about a second per fortnight at 2,700 calls a day)."""
     from redis.exceptions import RedisError
 
-    from callrouter import services
+    from callrouter import clock, services
 
     stored = build_now(limit_days=JOB_DAYS)
-    if stored >= JOB_DAYS:
+    svc = services.current()
+    # Chained while this job made progress and days are left; a job that stored nothing
+    # met another builder at work, which goes on itself.
+    if stored and pending(svc.sessions, svc.directory.tz, clock.now()):
         try:
-            services.current().queue(services.QUEUE_DEFAULT).enqueue(
+            svc.queue(services.QUEUE_DEFAULT).enqueue(
                 build_job, result_ttl=3600, failure_ttl=86400)
         except (RedisError, OSError):
             log.warning("figures: could not queue the rest of the rollup")

@@ -368,8 +368,8 @@ class FigureCell(Base):
     __tablename__ = "figure_cells"
 
     tz: Mapped[str] = mapped_column(String(64), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    viewer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    viewer: Mapped[str] = mapped_column(String(64), primary_key=True)  # key order: one
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # viewer's days are adjacent
     target_org: Mapped[str] = mapped_column(String(64), primary_key=True)
     line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     calls: Mapped[int] = mapped_column(Integer, default=0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import Numeric, and_, case, cast, func, literal_column, or_, select
 from sqlalchemy.orm import aliased
 
 from callrouter import db
@@ -25,6 +25,14 @@ def _hour_expr(session, col):
         return func.to_char(func.timezone("UTC", col), literal_column("'YYYY-MM-DD HH24'"))
     # Literal positions: the same SQL text in SELECT and GROUP BY, so SQLite sees one expression.
     return func.substr(col, literal_column("1"), literal_column("13"))
+
+
+def whole_seconds(session, col):
+    """Seconds rounded half up, as the dashboard's figures round them (callrouter.figures):
+    PostgreSQL's round() of a double rounds half to even, of a numeric half up."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.round(cast(col, Numeric))
+    return func.round(col)
 
 
 def _scope(org: str | None, model=Transfer):
@@ -72,7 +80,7 @@ def collect(session, directory, since: datetime, until: datetime, org: str | Non
         slot[1] += a
         stats.transfers += n
         stats.answered += a
-    secs = func.round(Transfer.time_to_answer_s)
+    secs = whole_seconds(session, Transfer.time_to_answer_s)
     terms: dict[tuple[str, str], nflow.TermStats] = {}
     for line_id, term, sec, result, n in db.run_raw(conn, select(
             Transfer.line_id, Transfer.selected_term, secs, Transfer.result, func.count())

@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import insert
 
+from callrouter import figures
 from callrouter.directory import Directory, Line
 from callrouter.flows import hours
 from callrouter.flows.reference import new_reference
@@ -83,6 +84,8 @@ def simulate(engine, directory: Directory, days: int, seed: int, plants=(),
     org_wait = {o.id: o.public_wait_minutes for o in directory.organisations}
     last = until or datetime.now(tz).date()
     counts = {"calls": 0, "transfers": 0, "cases": 0}
+    with engine.begin() as conn:  # stored figures of these days would miss this traffic
+        figures.forget(conn, last - timedelta(days=days + 1))
     for offset in range(days, 0, -1):
         day = last - timedelta(days=offset)
         calls, cases, transfers = [], [], []

@@ -193,3 +193,55 @@ def test_the_job_stores_a_fortnight_at_a_time_and_queues_the_rest(app, at_now, r
         days = sorted(s.scalars(select(FigureDay.day)))
     assert len(days) == 30 and days[0] == date(2026, 10, 1) and days[-1] == date(2026, 10, 30)
     assert queue.count == 0
+
+
+def test_a_builder_meeting_days_stored_by_another_stores_the_others(app):
+    """Days 7 and 8 stored by one builder; another building 7..12 stores 9..12 (day by day
+    after its chunk met the taken days), never duplicating 7 and 8."""
+    svc = app.extensions["callrouter"]
+    for d in range(2, 13):
+        add_call(app, at=datetime(2026, 10, d, 10, 0, tzinfo=AMS))
+    assert figures._store(svc.sessions, AMS, date(2026, 10, 2), date(2026, 10, 8), NOW) == 7
+    assert figures._store(svc.sessions, AMS, date(2026, 10, 7), date(2026, 10, 12), NOW) == 4
+    with svc.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(FigureDay)) == 11
+        assert s.scalar(select(func.sum(FigureCell.calls)).where(
+            FigureCell.viewer == figures.ADMIN)) == 11
+
+
+def test_answer_seconds_round_half_up_in_figures_and_network_report(app):
+    """7.5 s and 8.5 s are seconds 8 and 9 in the figures (stored or not) and in the network
+    report, on SQLite and PostgreSQL alike (PostgreSQL's round() of a double would give 8, 8)."""
+    from callrouter import network
+
+    add_call(app, at=datetime(2026, 10, 21, 10, 0, tzinfo=AMS), tta=7.5)
+    add_call(app, at=datetime(2026, 10, 21, 11, 0, tzinfo=AMS), tta=8.5)
+    svc = app.extensions["callrouter"]
+    with svc.sessions() as s:
+        live = queries.figures(s, None, svc.directory, FIRST, LAST).total.answer_times
+        report = network.collect(s, svc.directory, datetime(2026, 10, 20, tzinfo=UTC),
+                                 datetime(2026, 10, 30, tzinfo=UTC))
+    figures.build(svc.sessions, AMS, NOW)
+    with svc.sessions() as s:
+        stored = queries.figures(s, None, svc.directory, FIRST, LAST).total.answer_times
+    assert live == stored == report.lines["svb-aow"].answer_times == {8: 1, 9: 1}
+
+
+def test_demo_traffic_drops_the_stored_days_it_writes_into(app):
+    """`network simulate` writes calls into past days: their stored figures are dropped, so
+    the figures show the new traffic (from the call log until the next build)."""
+    from callrouter import simulate
+
+    add_call(app, at=datetime(2026, 10, 15, 10, 0, tzinfo=AMS))  # before the period
+    add_call(app, at=datetime(2026, 10, 21, 10, 0, tzinfo=AMS))
+    svc = app.extensions["callrouter"]
+    figures.build(svc.sessions, AMS, NOW)
+    with svc.sessions() as s:
+        before = queries.figures(s, None, svc.directory, FIRST, LAST).total.calls
+    counts = simulate.simulate(svc.engine, svc.directory, 5, seed=3, until=date(2026, 10, 27))
+    assert counts["calls"] > 0 and before == 1
+    with svc.sessions() as s:
+        after = queries.figures(s, None, svc.directory, FIRST, LAST).total.calls
+        kept = sorted(s.scalars(select(FigureDay.day)))
+    assert after == before + counts["calls"]
+    assert kept == [date(2026, 10, 15) + timedelta(days=i) for i in range(6)]  # 15..20 Oct

@@ -19,8 +19,8 @@ def upgrade() -> None:
     op.create_table(
         "figure_cells",
         sa.Column("tz", sa.String(length=64), primary_key=True),
-        sa.Column("day", sa.Date(), primary_key=True),
         sa.Column("viewer", sa.String(length=64), primary_key=True),
+        sa.Column("day", sa.Date(), primary_key=True),
         sa.Column("target_org", sa.String(length=64), primary_key=True),
         sa.Column("line_id", sa.String(length=64), primary_key=True),
         sa.Column("calls", sa.Integer(), nullable=False),
