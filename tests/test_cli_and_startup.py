@@ -104,3 +104,25 @@ def test_hash_pin_prompts_and_prints_a_verifiable_hash(app):
     assert PasswordHasher().verify(digest, "4821")
     bad = runner.invoke(args=["lines", "hash-pin"], input="12\n12\n")
     assert bad.exit_code != 0
+
+
+def test_gunicorn_reads_the_repo_settings_and_web_concurrency(monkeypatch):
+    """`gunicorn app:app` from the repo root takes gunicorn.conf.py: several sync workers by
+    default (so a slow page never holds Twilio's webhooks back), WEB_CONCURRENCY wins."""
+    import runpy
+
+    from gunicorn.config import Config
+
+    def workers(env: str | None) -> int:
+        if env is None:
+            monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+        else:
+            monkeypatch.setenv("WEB_CONCURRENCY", env)
+        cfg = Config()
+        for key, value in runpy.run_path(str(ROOT / "gunicorn.conf.py")).items():
+            if key in cfg.settings:
+                cfg.set(key, value)
+        return cfg.workers
+
+    assert 3 <= workers(None) <= 8
+    assert workers("2") == 2
