@@ -22,7 +22,9 @@ def create_app(test_config: Mapping | None = None, environ: Mapping[str, str] | 
     """
     settings = from_env(environ)
     app = Flask(__name__, instance_path=str(settings.instance_path))
-    app.config.update(SECRET_KEY=settings.secret_key, CALLROUTER_SETTINGS=settings)
+    # Webhooks and the dashboard's forms are a few kB; anything near this is not ours.
+    app.config.update(SECRET_KEY=settings.secret_key, CALLROUTER_SETTINGS=settings,
+                      MAX_CONTENT_LENGTH=1024 * 1024)
     app.session_interface = _WebhookFreeSessions()
     if test_config:
         app.config.update(test_config)
@@ -46,8 +48,11 @@ def create_app(test_config: Mapping | None = None, environ: Mapping[str, str] | 
         svc.engine.dispose()  # no connection made before a fork is carried into it
 
     from callrouter import health, voice
+    from callrouter.voice.views import unrouted
 
     app.register_blueprint(voice.bp)
+    app.register_error_handler(404, unrouted)
+    app.register_error_handler(405, unrouted)
     app.register_blueprint(health.bp)
 
     from callrouter import dashboard

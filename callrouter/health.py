@@ -21,7 +21,8 @@ def readyz():
     checks = {}
     try:
         with svc.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            # Reads the schema, not only the connection: a damaged SQLite file fails here.
+            conn.execute(text("SELECT version_num FROM alembic_version"))
         checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - report, never raise
         checks["database"] = type(exc).__name__

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from callrouter import clock, services
 from callrouter.flows import transfer as tflow
 from callrouter.models import Call, Leg, Transfer
-from callrouter.privacy import mask
+from callrouter.privacy import loggable_sid, mask
 from callrouter.twilio_adapter import TelephonyError
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ def redirect_call(call_sid: str, path: str) -> None:
     try:
         svc.telephony.update_call(call_sid, url=svc.url(path))
     except TelephonyError:
-        log.warning("call %s could not be redirected", call_sid)
+        log.warning("call %s could not be redirected", loggable_sid(call_sid))
 
 
 def cancel_legs(transfer_id: str) -> int:

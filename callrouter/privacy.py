@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 
 import phonenumbers
 from cryptography.fernet import Fernet, InvalidToken
@@ -57,3 +58,21 @@ def mask(number: str | None) -> str | None:
         pass
     digits = "".join(ch for ch in number if ch.isdigit())
     return "****" + digits[-2:]
+
+
+_TWILIO_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+_SID_LIKE = re.compile(r"^[A-Za-z]{2}[0-9A-Za-z_-]{0,62}$")
+_DIGIT_RUN = re.compile(r"[0-9]{6,}")
+
+
+def loggable_sid(sid: str | None) -> str:
+    """A SID as logs may show it. A forged webhook field could carry a phone number into the
+    log: a well-formed Twilio SID is shown in full, another SID-like value with its runs of
+    six or more digits cut out, anything else not at all."""
+    if not sid:
+        return "-"
+    if _TWILIO_SID.match(sid):
+        return sid
+    if _SID_LIKE.match(sid):
+        return _DIGIT_RUN.sub("#", sid)
+    return "(not a SID)"

@@ -47,6 +47,9 @@ def is_valid(request, public_base_url: str, tokens: list[str]) -> bool:
             if validator.validate(url, params, signature, algorithm):
                 return True
         return False
+    except ValueError as exc:  # an unsupported algorithm, a malformed body: the sender's fault
+        log.warning("signature check refused the request: %s", str(exc)[:120])
+        return False
     except Exception:  # noqa: BLE001 - fail closed whatever the validator or the body raised
         log.warning("signature check raised; request rejected", exc_info=True)
         return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import xml.etree.ElementTree as ET
 
 import redis
 from redis.backoff import NoBackoff
@@ -83,3 +84,78 @@ def test_redis_down_transfer_still_dials(phone, app):
     root = phone.post(action_of(root), CallSid="CAerr4", From=WORKER, Digits="")
     assert root.find("Dial/Conference") is not None
     assert [c["To"] for c in phone.twilio.created] == ["+31883001001"]
+
+
+# ---------------------------------------------------------------- found by a black-box probe
+
+
+def test_unknown_voice_path_or_method_refuses_unsigned_and_answers_signed_in_dutch(phone):
+    """No route under /voice/ (or a method the route lacks): unsigned gets 403 like every
+    webhook; signed gets calm Dutch TwiML with a way forward, never an HTML error page."""
+    from callrouter.signatures import sign
+
+    from conftest import PUBLIC, TOKEN
+
+    client = phone.client
+    assert client.post("/voice/no-such-step", data={"CallSid": "CA" + "1" * 32}).status_code == 403
+    assert client.get("/voice/incoming").status_code == 403
+    resp = phone.raw_post("/voice/no-such-step", CallSid="CA" + "1" * 32)
+    assert resp.status_code == 200 and resp.mimetype == "text/xml"
+    root = ET.fromstring(resp.data)
+    assert "Excuses" in says(root) and root.find("Gather") is not None
+    url = PUBLIC + "/voice/incoming"
+    resp = client.get("/voice/incoming", headers={"X-Twilio-Signature": sign(TOKEN, url)})
+    assert resp.status_code == 200 and ET.fromstring(resp.data).find("Gather") is not None
+    # Elsewhere the usual answers stay.
+    assert client.get("/no-such-page").status_code == 404
+    assert client.post("/healthz").status_code == 405
+
+
+def test_forged_sid_and_error_fields_never_carry_a_number_into_the_log(phone, caplog):
+    """A signed fallback whose CallSid and ErrorCode hold phone numbers logs neither."""
+    caplog.set_level(logging.INFO)
+    phone.post("/voice/fallback", CallSid="+31612345678", ErrorCode="+31612345679")
+    phone.post("/voice/fallback", CallSid="CA31612345678", ErrorCode="0612345678")
+    assert caplog.text.count("fallback for call") == 2
+    assert "1234567" not in caplog.text and "612345" not in caplog.text
+    phone.post("/voice/fallback", CallSid="CA" + "ab12" * 8, ErrorCode="11200")
+    assert "CA" + "ab12" * 8 in caplog.text and "11200" in caplog.text
+
+
+def test_an_unsupported_signature_algorithm_is_refused_in_one_log_line(phone, caplog):
+    """A request asking for MD5 is refused (403) with one warning, not a traceback each time."""
+    resp = phone.raw_post("/voice/incoming", headers={
+        "X-Twilio-Webhooks-Signature-Settings": "algorithm=MD5"}, CallSid="CA" + "2" * 32)
+    assert resp.status_code == 403
+    assert "Traceback" not in caplog.text and "signature check refused" in caplog.text
+
+
+def test_an_oversized_webhook_is_refused_and_nothing_is_written(phone, app):
+    """A body over the limit (1 MiB) is refused before any handler writes."""
+    from sqlalchemy import func, select
+
+    from callrouter.models import Call
+
+    resp = phone.raw_post("/voice/incoming", CallSid="CA" + "3" * 32, From=WORKER,
+                          Padding="x" * (1024 * 1024 + 10))
+    assert resp.status_code in (403, 413)
+    with app.extensions["callrouter"].sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Call)) == 0
+
+
+def test_readiness_sees_a_damaged_database_file(environ, tmp_path):
+    """/readyz reads the schema: a SQLite file that is no database any more is reported."""
+    from callrouter import create_app
+
+    path = tmp_path / "ready.db"
+    app = create_app(environ={**environ, "DATABASE_URL": f"sqlite:///{path}"})
+    svc = app.extensions["callrouter"]
+    try:
+        assert app.test_client().get("/readyz").get_json()["checks"]["database"] == "ok"
+        svc.engine.dispose()
+        with open(path, "r+b") as f:
+            f.write(b"this is not a database file at all" * 200)
+        resp = app.test_client().get("/readyz")
+        assert resp.status_code == 503 and resp.get_json()["checks"]["database"] != "ok"
+    finally:
+        svc.engine.dispose()

@@ -24,7 +24,7 @@ from callrouter.flows import routing, speech
 from callrouter.flows import transfer as tflow
 from callrouter.models import TS as UTC_TS
 from callrouter.models import Call, CallbackRequest, Case, CaseStep, Event, Leg, Transfer
-from callrouter.privacy import mask
+from callrouter.privacy import loggable_sid, mask
 from callrouter.twiml import Renderer
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,24 @@ def verify_signature():
 def voice_error(exc):
     if isinstance(exc, HTTPException):
         return exc
-    log.exception("voice handler %s failed for call %s", request.path, _sid("CallSid"))
+    log.exception("voice handler %s failed for call %s", request.path,
+                  loggable_sid(_sid("CallSid")))
+    return twiml(_r().ask("/voice/retry", speech.ERROR, timeout=6))
+
+
+def unrouted(exc: HTTPException):
+    """App-level 404/405 handler: under /voice/ (no route, or a method the route lacks) an
+    unsigned request is refused like any other (403) and a signed one gets calm Dutch TwiML
+    with a way forward instead of an HTML error page (which Twilio reads as an application
+    error); elsewhere Flask's own answer."""
+    if not request.path.startswith(bp.url_prefix + "/"):
+        return exc
+    s = services.current().settings
+    if not signatures.is_valid(request, s.public_base_url,
+                               [s.twilio_auth_token, s.twilio_auth_token_secondary or ""]):
+        return Response("", status=403)
+    log.warning("no voice route for %s %s (call %s)", request.method, request.path[:80],
+                loggable_sid(_sid("CallSid")))
     return twiml(_r().ask("/voice/retry", speech.ERROR, timeout=6))
 
 
@@ -81,8 +98,9 @@ def _r() -> Renderer:
 
 
 def _sid(name: str) -> str:
-    """A Twilio SID from the form, reduced to safe characters (it goes into logs and URLs)."""
+    """A Twilio SID from the form, reduced to safe characters (it goes into URLs)."""
     return _SAFE.sub("", request.form.get(name, ""))[:64]
+
 
 
 def _digits(limit: int = 20) -> str:
@@ -168,7 +186,7 @@ def incoming():
             _set_outcome(call_id, "locked")
             return twiml(_r().say(speech.LOCKED, hangup=True))
     except RedisError:
-        log.warning("call %s: lock store unavailable; PIN entry refused", sid)
+        log.warning("call %s: lock store unavailable; PIN entry refused", loggable_sid(sid))
         return twiml(_r().say(speech.UNAVAILABLE, hangup=True))
     return twiml(_ask_code(0))
 
@@ -210,7 +228,7 @@ def wayback():
     with svc.sessions.begin() as s:
         case = cases.find_for_staff(s, ref, org.id)
         if case is None or not case.worker_number_enc:
-            log.info("call %s: way back to an unknown case", call.call_sid)
+            log.info("call %s: way back to an unknown case", loggable_sid(call.call_sid))
             found = False
         else:
             found = True
@@ -248,8 +266,9 @@ def fallback():
     m = re.search(r"[?&]line=([a-z0-9_-]+)", failed_url)
     if org is None and m and (line := svc.directory.line(m.group(1))):
         org = svc.directory.organisation(line.organisation_id)
-    log.warning("fallback for call %s after error %s", _sid("CallSid"),
-                _SAFE.sub("", request.form.get("ErrorCode", ""))[:10])
+    code = request.form.get("ErrorCode", "")
+    log.warning("fallback for call %s after error %s", loggable_sid(_sid("CallSid")),
+                code if code.isdigit() and len(code) <= 5 else "(none)")
     return twiml(_r().say(speech.fallback(org), hangup=True))
 
 
@@ -340,7 +359,7 @@ def _pin_failed(tries: int, from_hmac: str | None = None):
                 call = _call(s)
             if call is not None:
                 _set_outcome(call.id, "locked")
-            log.info("call %s: PIN entry locked for 15 minutes", _sid("CallSid"))
+            log.info("call %s: PIN entry locked for 15 minutes", loggable_sid(_sid("CallSid")))
             return twiml(_r().say(speech.LOCKED, hangup=True))
     except RedisError:
         return twiml(_r().say(speech.UNAVAILABLE, hangup=True))
