@@ -13,6 +13,7 @@ Jobs here take ids only; the worker's number is decrypted inside the job that di
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -559,37 +560,55 @@ class PendingWorkers:
 
     Every inbound call asks whether its worker waits for a callback; nearly always the answer
     is no. One small query per process every `ttl` seconds answers that for all calls; only a
-    worker in the set costs the full lookup. A request made seconds ago may be announced a
-    few seconds late, and one that just started may still be offered for cancelling (which
-    then finds nothing to cancel): both harmless.
+    worker in the set costs the full lookup. A process that makes a request touches `stamp`
+    (a file in the instance folder), and every process of this machine refreshes its set when
+    the stamp has moved: a worker who calls straight back hears the request at once, whichever
+    web process answers. (Web processes on another machine learn it within `ttl`.) One that
+    just ended may still be offered for cancelling, which then finds nothing: harmless.
     """
 
     _QUERY = select(CallbackRequest.worker_hmac).where(
         CallbackRequest.state == "pending", CallbackRequest.worker_hmac.is_not(None)).distinct()
 
-    def __init__(self, ttl: float = 5.0):
+    def __init__(self, ttl: float = 5.0, stamp=None):
         import threading
 
         self.ttl = ttl
+        self.stamp = stamp
         self._lock = threading.Lock()
         self._until = 0.0
+        self._seen = None
         self._members: frozenset[str] = frozenset()
+
+    def _stamp(self):
+        if self.stamp is None:
+            return None
+        try:
+            return os.stat(self.stamp).st_mtime_ns
+        except OSError:
+            return None
 
     def contains(self, worker_hmac: str, conn) -> bool:
         import time
 
-        now_ = time.monotonic()
-        if now_ >= self._until:
+        now_, stamp = time.monotonic(), self._stamp()
+        if now_ >= self._until or stamp != self._seen:
             with self._lock:
-                if now_ >= self._until:
-                    self._members = frozenset(conn.execute(self._QUERY).scalars())
-                    self._until = now_ + self.ttl
+                self._members = frozenset(conn.execute(self._QUERY).scalars())
+                self._until, self._seen = now_ + self.ttl, stamp
         return worker_hmac in self._members
 
     def add(self, worker_hmac: str | None) -> None:
-        """This process just made a request: know it at once."""
+        """This process just made a request: know it at once, and tell the others."""
         if worker_hmac:
             self._members = self._members | {worker_hmac}
+            if self.stamp is not None:
+                try:
+                    os.makedirs(os.path.dirname(self.stamp), exist_ok=True)
+                    with open(self.stamp, "a"):
+                        os.utime(self.stamp)
+                except OSError:
+                    log.warning("could not touch %s", self.stamp)
 
 
 def pending_for_worker(worker_hmac: str | None, conn):

@@ -36,7 +36,8 @@ class Services:
         self.rendered: dict = {}  # TwiML that depends only on the directory
         from callrouter.callbacks import PendingWorkers
 
-        self.pending_workers = PendingWorkers()
+        self.pending_workers = PendingWorkers(
+            stamp=settings.instance_path / "pending-callbacks.stamp")
         # RQ forks a work horse per job: a child must never reuse the parent's pooled
         # database connections (SQLAlchemy's advice for multiprocessing).
         os.register_at_fork(after_in_child=self._after_fork)

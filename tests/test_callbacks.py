@@ -423,3 +423,25 @@ def test_sweeper_closes_attempts_whose_callbacks_were_lost(phone, app, clock):
     with app.app_context():
         callbacks.sweep()
     assert requests_(app)[0].state == "done"
+
+
+def test_another_web_process_announces_a_request_made_a_moment_ago(app, environ, clock, twilio,
+                                                                    redis_url):
+    """Two web processes (two apps on one instance folder and database): the second one has
+    just looked up its pending workers; a request made on the first is still announced by the
+    second on the worker's very next call, not only after the cache's few seconds."""
+    from callrouter import create_app
+
+    from conftest import Phone
+
+    other_app = create_app(environ=environ)
+    try:
+        first = Phone(app, app.test_client(), twilio, redis_url)
+        other = Phone(other_app, other_app.test_client(), twilio, redis_url)
+        root = other.post("/voice/incoming", CallSid="CAcb40", From=WORKER)
+        assert "terugbelverzoek" not in says(root)  # its cache now: nobody waits
+        ask_callback(first, "CAcb41")
+        root = other.post("/voice/incoming", CallSid="CAcb42", From=WORKER)
+        assert "terugbelverzoek openstaan" in says(root) and "kinderbijslag" in says(root)
+    finally:
+        other_app.extensions["callrouter"].engine.dispose()
