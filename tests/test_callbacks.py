@@ -256,11 +256,20 @@ def test_no_number_or_name_in_redis(phone, app, clock, redis_client):
         assert name not in text
 
 
-def test_line_never_open_with_caller_says_so(phone, app, clock):
-    """A line that is never open while the caller's office is (IND: Saturdays only) says so."""
+def test_line_never_open_with_caller_offers_no_callback(phone, app, clock):
+    """A line that is never open while the caller's office is (IND: Saturdays only): no
+    callback is offered (it could never happen); 1 leads to another organisation, and no
+    request is stored. A stale offer posted anyway still says so and stores a failed one."""
     root = phone.post("/voice/incoming", CallSid="CAcb16", From=WORKER)
     root = phone.post(action_of(root), CallSid="CAcb16", From=WORKER, Digits="71")
+    assert "gesloten" in says(root) and "niet mogelijk" in says(root)
+    assert "teruggebeld wilt worden" not in says(root)
+    assert action_of(root).endswith("/voice/again")
     root = phone.post(action_of(root), CallSid="CAcb16", From=WORKER, Digits="1")
+    assert "/voice/menu" in action_of(root)
+    assert requests_(app) == []
+    root = phone.post("/voice/callback?line=ind-verblijf&reason=closed", CallSid="CAcb16",
+                      From=WORKER, Digits="1")
     assert "geen openingstijden" in says(root)
     (req,) = requests_(app)
     assert req.state == "failed" and req.outcome == "never-open"

@@ -299,3 +299,23 @@ def test_leg_row_of_a_dead_job_is_skipped(phone, app):
     with app.app_context():
         assert jobs.place_leg(tr.id, 1) is None  # position 1 exists: nothing twice
     assert len(phone.twilio.created) == 1
+
+
+def test_unanswered_line_that_never_meets_the_callers_hours_offers_no_callback(phone, app,
+                                                                              monkeypatch):
+    """IND is open on Saturday morning only, the municipality on weekdays: when nobody answers
+    there, no callback is offered (it could never be planned) but another organisation."""
+    fixed_now(monkeypatch, datetime(2026, 11, 28, 10, 15, tzinfo=AMS))  # Saturday
+    worker_sid = "CAworker0071"
+    start_transfer(phone, "71", "", sid=worker_sid)
+    phone.drain()
+    leg_webhooks(phone, phone.twilio.created[-1], "initiated", "ringing", "no-answer")
+    phone.drain()
+    (sid, update) = phone.twilio.updates[-1]
+    assert sid == worker_sid and "/voice/unanswered" in update["Url"]
+    root = phone.post(update["Url"], CallSid=worker_sid, From=WORKER)
+    assert "niet gelukt" in says(root) and "niet mogelijk" in says(root)
+    assert "teruggebeld wilt worden" not in says(root)
+    root = phone.post(action_of(root), CallSid=worker_sid, From=WORKER, Digits="1")
+    assert "/voice/menu" in action_of(root)
+    assert rows(app, CallbackRequest) == []

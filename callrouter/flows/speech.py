@@ -201,6 +201,9 @@ def unanswered(org: Organisation) -> str:
     return f"Het is helaas niet gelukt om iemand van {org.spoken_name} te bereiken."
 
 
+CALLBACK_NEVER = ("Terugbellen is voor deze lijn niet mogelijk: de lijn is niet open op tijden "
+                  "waarop wij u kunnen bereiken. Toets 1 om een andere organisatie te kiezen. "
+                  "Of hang op.")
 CALLBACK_OFFER = ("Toets 1 als u teruggebeld wilt worden zodra de lijn open is. "
                   "Toets 2 om een andere organisatie te kiezen. Of hang op.")
 

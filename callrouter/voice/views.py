@@ -18,6 +18,7 @@ from sqlalchemy import Integer, bindparam, case, func, literal, literal_column, 
 from werkzeug.exceptions import HTTPException
 
 from callrouter import callbacks, cases, clock, db, jobs, services, signatures
+from callrouter.flows import callback as cflow
 from callrouter.flows import menu as mflow
 from callrouter.flows import reference as refs
 from callrouter.flows import routing, speech
@@ -565,9 +566,18 @@ def _closed_offer(call: Call, case_id: str | None, org, line, pos: int | None, a
     _set_outcome(call.id, "closed")
     _step_state(case_id, pos, "closed")
     local_now = at.astimezone(svc.directory.tz)
+    text = speech.closed(org, line, avail.opens_at, local_now, avail.reason)
+    if not _callback_possible(line, call.caller_org, at, "closed"):
+        return twiml(_r().ask("/voice/again", text, speech.CALLBACK_NEVER, timeout=6))
     return twiml(_r().ask(f"/voice/callback?line={line.id}&reason=closed&pos={pos}",
-                          speech.closed(org, line, avail.opens_at, local_now, avail.reason),
-                          speech.CALLBACK_OFFER, timeout=6))
+                          text, speech.CALLBACK_OFFER, timeout=6))
+
+
+def _callback_possible(line, caller_org: str | None, at, reason: str) -> bool:
+    """Whether a callback could ever be planned: the line and the caller's working hours
+    meet some time soon. Offering one that cannot happen would only disappoint."""
+    d = services.current().directory
+    return cflow.first_plan(d, line, d.caller(caller_org), at, reason) is not None
 
 
 def _step_state(case_id: str | None, pos: int | None, state: str, **values) -> None:
@@ -1207,6 +1217,10 @@ def unanswered():
         text = speech.step_unreachable(step_pos, org, False,
                                        planned if state == "pending" else None, local_now)
         return twiml(_chain_next(call, chain.id, text))
+    if line is None or not _callback_possible(line, call.caller_org if call else None, at,
+                                              "unanswered"):
+        return twiml(_r().ask("/voice/again", speech.unanswered(org), speech.CALLBACK_NEVER,
+                              timeout=6))
     return twiml(_r().ask(f"/voice/callback?line={line_id}&reason=unanswered&tr={tr_id}",
                           speech.unanswered(org), speech.CALLBACK_OFFER, timeout=6))
 
