@@ -159,3 +159,20 @@ def test_readiness_sees_a_damaged_database_file(environ, tmp_path):
         assert resp.status_code == 503 and resp.get_json()["checks"]["database"] != "ok"
     finally:
         svc.engine.dispose()
+
+
+def test_forged_event_fields_never_store_a_number(phone, app):
+    """Signed callbacks whose detail fields carry numbers: the event is kept, the numbers not."""
+    from sqlalchemy import select
+
+    from callrouter.models import Event
+
+    phone.post("/voice/incoming", CallSid="CA" + "4" * 32, From=WORKER)
+    phone.raw_post("/voice/status/call", CallSid="CA" + "4" * 32, CallStatus="completed",
+                   CallDuration="+31612345678", Reason="bel 0612345678 terug",
+                   ConferenceSid="+31612345678", SequenceNumber="2")
+    with app.extensions["callrouter"].sessions() as s:
+        details = [e.detail for e in s.scalars(select(Event))]
+    dump = repr(details)
+    assert "CallDuration" in dump and "Reason" in dump
+    assert "612345678" not in dump and "1234567" not in dump

@@ -35,6 +35,7 @@ PIN_TRIES = 3
 LOCK_SECONDS = 15 * 60
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _SAFE = re.compile(r"[^0-9A-Za-z_.:-]")
+_DIGIT_RUN = re.compile(r"[0-9]{6,}")
 
 
 def now() -> datetime:
@@ -132,8 +133,15 @@ _DETAIL_FIELDS = ("CallStatus", "CallDuration", "Duration", "StatusCallbackEvent
 
 
 def _detail() -> dict:
+    """The fields kept with an event. Twilio never puts a number in them, but a forged
+    request could: runs of six digits or more are cut (a SID, which may have them, is kept
+    only when well formed)."""
     form = request.form  # once: each use of the proxy is a context lookup
-    return {k: v[:64] for k in _DETAIL_FIELDS if (v := form.get(k)) is not None}
+    out = {k: _DIGIT_RUN.sub("#", v[:64]) for k in _DETAIL_FIELDS
+           if (v := form.get(k)) is not None}
+    if "ConferenceSid" in out:
+        out["ConferenceSid"] = loggable_sid(form["ConferenceSid"])
+    return out
 
 
 def _sequence() -> int:
