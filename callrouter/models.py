@@ -70,7 +70,9 @@ class Call(Base):
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
     caller_org: Mapped[str | None] = mapped_column(String(64))
     identified_by: Mapped[str | None] = mapped_column(String(16))  # number | pin
-    from_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Not indexed: nothing looks calls up by number (locks and pending callbacks live
+    # elsewhere), and every index costs the incoming webhook's insert.
+    from_hmac: Mapped[str | None] = mapped_column(String(64))
     from_masked: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(TS, index=True)
     menu_done_at: Mapped[datetime | None] = mapped_column(TS)

@@ -173,15 +173,16 @@ def incoming():
     # wrong PINs of one such caller never lock out every other one.
     from_hmac = svc.pseudonyms.pseudonym(number or f"call:{sid}")
     pending = None
-    # A plain connection: the hot path of every call loads no ORM object.
+    call_id = uuid.uuid4().hex
+    row = dict(id=call_id, call_sid=sid, received_at=now(), from_hmac=from_hmac,
+               from_masked=mask(number) if number else "onbekend", status="in-progress",
+               caller_org=caller.id if caller else None,
+               identified_by="number" if caller else None, urgent=False, consent=False)
+    # A plain connection: the hot path of every call loads no ORM object, and the row is
+    # ready before the transaction (on SQLite, the write gate) begins.
     with svc.engine.begin() as s:
         # A retried webhook finds the call it made before (the insert does nothing).
-        call_id = uuid.uuid4().hex
-        inserted = db.insert_ignore(s, Call.__table__, dict(
-            id=call_id, call_sid=sid, received_at=now(), from_hmac=from_hmac,
-            from_masked=mask(number) if number else "onbekend", status="in-progress",
-            caller_org=caller.id if caller else None,
-            identified_by="number" if caller else None, urgent=False, consent=False))
+        inserted = db.insert_ignore(s, Call.__table__, row)
         if not inserted:
             call_id = s.scalar(select(Call.id).where(Call.call_sid == sid))
         if caller is not None:
