@@ -6,9 +6,18 @@ workers fit; several of them keep a slow dashboard page or export from delaying 
 webhooks, which arrive concurrently (a transfer's status and conference callbacks).
 """
 
-import multiprocessing
 import os
 
-workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * multiprocessing.cpu_count() + 1, 8))
+
+def _workers() -> int:
+    """WEB_CONCURRENCY when it is a positive number; else 2 x the CPUs this process may use
+    (a container's share, not the host's) + 1, at most 4 (each worker holds ~170 MB)."""
+    value = os.environ.get("WEB_CONCURRENCY", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return min(2 * len(os.sched_getaffinity(0)) + 1, 4)
+
+
+workers = _workers()
 timeout = 30  # a worker stuck this long is restarted; Twilio itself gives up after 15 s
 graceful_timeout = 20

@@ -22,7 +22,7 @@ import phonenumbers
 from redis.exceptions import RedisError
 from rq import Retry
 from rq.job import Job
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, event, select, update
 
 from callrouter import clock, services
 from callrouter.flows import callback as cflow
@@ -110,6 +110,9 @@ def create(session, *, call_id: str, transfer_id: str | None, caller_org: str | 
     session.flush()
     if req.state == "pending":
         svc.pending_workers.add(worker_hmac)
+        # The other web processes look again once the request is there for them to see.
+        event.listen(session, "after_commit",
+                     lambda _s: svc.pending_workers.announce(), once=True)
     return req, False
 
 
@@ -584,7 +587,8 @@ class PendingWorkers:
         if self.stamp is None:
             return None
         try:
-            return os.stat(self.stamp).st_mtime_ns
+            st = os.stat(self.stamp)
+            return st.st_mtime_ns, st.st_size  # the size moves even within one clock tick
         except OSError:
             return None
 
@@ -599,16 +603,23 @@ class PendingWorkers:
         return worker_hmac in self._members
 
     def add(self, worker_hmac: str | None) -> None:
-        """This process just made a request: know it at once, and tell the others."""
+        """This process is making a request: know it at once (`announce` tells the others
+        once it is committed)."""
         if worker_hmac:
             self._members = self._members | {worker_hmac}
-            if self.stamp is not None:
-                try:
-                    os.makedirs(os.path.dirname(self.stamp), exist_ok=True)
-                    with open(self.stamp, "a"):
-                        os.utime(self.stamp)
-                except OSError:
-                    log.warning("could not touch %s", self.stamp)
+
+    def announce(self) -> None:
+        """A request is committed: move the stamp, so the other processes look again."""
+        if self.stamp is None:
+            return
+        try:
+            os.makedirs(os.path.dirname(self.stamp), exist_ok=True)
+            with open(self.stamp, "ab") as f:
+                if f.tell() > 4096:
+                    f.truncate(0)
+                f.write(b".")
+        except OSError:
+            log.warning("could not touch %s", self.stamp)
 
 
 def pending_for_worker(worker_hmac: str | None, conn):

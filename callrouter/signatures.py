@@ -16,6 +16,7 @@ from twilio.request_validator import (
     RequestValidator,
     get_signature_algorithm,
 )
+from werkzeug.exceptions import RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def is_valid(request, public_base_url: str, tokens: list[str]) -> bool:
             if validator.validate(url, params, signature, algorithm):
                 return True
         return False
-    except ValueError as exc:  # an unsupported algorithm, a malformed body: the sender's fault
+    except (ValueError, RequestEntityTooLarge) as exc:  # the sender's fault: one line
         log.warning("signature check refused the request: %s", str(exc)[:120])
         return False
     except Exception:  # noqa: BLE001 - fail closed whatever the validator or the body raised

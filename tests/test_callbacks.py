@@ -265,8 +265,8 @@ def test_line_never_open_with_caller_offers_no_callback(phone, app, clock):
     assert "gesloten" in says(root) and "niet mogelijk" in says(root)
     assert "teruggebeld wilt worden" not in says(root)
     assert action_of(root).endswith("/voice/again")
-    root = phone.post(action_of(root), CallSid="CAcb16", From=WORKER, Digits="1")
-    assert "/voice/menu" in action_of(root)
+    root = phone.post(action_of(root), CallSid="CAcb16", From=WORKER, Digits="2")
+    assert "/voice/menu" in action_of(root)  # 2, as in the usual offer
     assert requests_(app) == []
     root = phone.post("/voice/callback?line=ind-verblijf&reason=closed", CallSid="CAcb16",
                       From=WORKER, Digits="1")
@@ -454,3 +454,18 @@ def test_another_web_process_announces_a_request_made_a_moment_ago(app, environ,
         assert "terugbelverzoek openstaan" in says(root) and "kinderbijslag" in says(root)
     finally:
         other_app.extensions["callrouter"].engine.dispose()
+
+
+def test_the_stamp_moves_on_announce_only_and_within_one_clock_tick(tmp_path):
+    """`add` (inside the request's transaction) leaves the stamp alone; each `announce` (after
+    the commit) moves it, even twice within one tick of the file system's clock."""
+    from callrouter.callbacks import PendingWorkers
+
+    stamp = tmp_path / "instance" / "pending-callbacks.stamp"
+    mine, other = PendingWorkers(stamp=stamp), PendingWorkers(stamp=stamp)
+    mine.add("worker-hmac")
+    assert other._stamp() is None
+    mine.announce()
+    first = other._stamp()
+    mine.announce()
+    assert first is not None and other._stamp() != first

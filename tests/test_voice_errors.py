@@ -130,7 +130,7 @@ def test_an_unsupported_signature_algorithm_is_refused_in_one_log_line(phone, ca
     assert "Traceback" not in caplog.text and "signature check refused" in caplog.text
 
 
-def test_an_oversized_webhook_is_refused_and_nothing_is_written(phone, app):
+def test_an_oversized_webhook_is_refused_and_nothing_is_written(phone, app, caplog):
     """A body over the limit (1 MiB) is refused before any handler writes."""
     from sqlalchemy import func, select
 
@@ -141,6 +141,11 @@ def test_an_oversized_webhook_is_refused_and_nothing_is_written(phone, app):
     assert resp.status_code in (403, 413)
     with app.extensions["callrouter"].sessions() as s:
         assert s.scalar(select(func.count()).select_from(Call)) == 0
+    # Unsigned, to a route and to no route: refused in one log line each, no traceback.
+    for path in ("/voice/incoming", "/voice/no-such-step"):
+        resp = phone.client.post(path, data={"Padding": "x" * (1024 * 1024 + 10)})
+        assert resp.status_code in (403, 413)
+    assert "Traceback" not in caplog.text
 
 
 def test_readiness_sees_a_damaged_database_file(environ, tmp_path):

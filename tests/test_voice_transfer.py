@@ -316,6 +316,6 @@ def test_unanswered_line_that_never_meets_the_callers_hours_offers_no_callback(p
     root = phone.post(update["Url"], CallSid=worker_sid, From=WORKER)
     assert "niet gelukt" in says(root) and "niet mogelijk" in says(root)
     assert "teruggebeld wilt worden" not in says(root)
-    root = phone.post(action_of(root), CallSid=worker_sid, From=WORKER, Digits="1")
+    root = phone.post(action_of(root), CallSid=worker_sid, From=WORKER, Digits="2")
     assert "/voice/menu" in action_of(root)
     assert rows(app, CallbackRequest) == []

@@ -202,8 +202,9 @@ def unanswered(org: Organisation) -> str:
 
 
 CALLBACK_NEVER = ("Terugbellen is voor deze lijn niet mogelijk: de lijn is niet open op tijden "
-                  "waarop wij u kunnen bereiken. Toets 1 om een andere organisatie te kiezen. "
+                  "waarop wij u kunnen bereiken. Toets 2 om een andere organisatie te kiezen. "
                   "Of hang op.")
+OTHER_ORGANISATION = "Toets 2 om een andere organisatie te kiezen. Of hang op."
 CALLBACK_OFFER = ("Toets 1 als u teruggebeld wilt worden zodra de lijn open is. "
                   "Toets 2 om een andere organisatie te kiezen. Of hang op.")
 

@@ -1076,7 +1076,8 @@ def conversation_ended():
 
 @bp.post("/again")
 def again():
-    if _digits(1) == "1":
+    """After an end: 1 (a new transfer) or 2 (another organisation) leads to the menu."""
+    if _digits(1) in ("1", "2"):
         return twiml(_menu_prompt(0))
     return twiml(_r().say(speech.GOODBYE, hangup=True))
 
@@ -1226,8 +1227,10 @@ def unanswered():
         text = speech.step_unreachable(step_pos, org, False,
                                        planned if state == "pending" else None, local_now)
         return twiml(_chain_next(call, chain.id, text))
-    if line is None or not _callback_possible(line, call.caller_org if call else None, at,
-                                              "unanswered"):
+    if line is None:  # gone from the directory since: nothing to call back
+        return twiml(_r().ask("/voice/again", speech.unanswered(org), speech.OTHER_ORGANISATION,
+                              timeout=6))
+    if not _callback_possible(line, call.caller_org if call else None, at, "unanswered"):
         return twiml(_r().ask("/voice/again", speech.unanswered(org), speech.CALLBACK_NEVER,
                               timeout=6))
     return twiml(_r().ask(f"/voice/callback?line={line_id}&reason=unanswered&tr={tr_id}",
