@@ -592,12 +592,12 @@ class PendingWorkers:
         except OSError:
             return None
 
-    def contains(self, worker_hmac: str, conn) -> bool:
+    def contains(self, worker_hmac: str, engine) -> bool:
         import time
 
         now_, stamp = time.monotonic(), self._stamp()
         if now_ >= self._until or stamp != self._seen:
-            with self._lock:
+            with self._lock, engine.connect() as conn:
                 self._members = frozenset(conn.execute(self._QUERY).scalars())
                 self._until, self._seen = now_ + self.ttl, stamp
         return worker_hmac in self._members
@@ -622,13 +622,15 @@ class PendingWorkers:
             log.warning("could not touch %s", self.stamp)
 
 
-def pending_for_worker(worker_hmac: str | None, conn):
-    """The worker's next pending request (id, target_org, line_id, planned_at), or None."""
+def pending_for_worker(worker_hmac: str | None, engine):
+    """The worker's next pending request (id, target_org, line_id, planned_at), or None.
+    Nearly always answered from the process's set, without a connection."""
     if not worker_hmac:
         return None
-    if not services.current().pending_workers.contains(worker_hmac, conn):
+    if not services.current().pending_workers.contains(worker_hmac, engine):
         return None
-    return conn.execute(_PENDING_FOR_WORKER, {"worker": worker_hmac}).first()
+    with engine.connect() as conn:
+        return conn.execute(_PENDING_FOR_WORKER, {"worker": worker_hmac}).first()
 
 
 __all__ = ["cancel", "create", "dial_worker", "finished", "reschedule", "run_due", "schedule",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import weakref
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, bindparam, create_engine, event
@@ -55,6 +57,9 @@ class _WriteGate:
             self._thread_lock.release()
 
 
+_GATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> its write gate
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         file_db = url.startswith("sqlite:///") and url != "sqlite:///:memory:"
@@ -65,6 +70,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 15}, pool_reset_on_return=None)
         if file_db:
             gate = _WriteGate(Path(url[len("sqlite:///"):] + ".write-lock"))
+            _GATES[engine] = gate
             event.listen(engine, "begin", lambda conn: gate.acquire())
             event.listen(engine, "commit", lambda conn: gate.release())
             event.listen(engine, "rollback", lambda conn: gate.release())
@@ -202,3 +208,69 @@ def _execute_prepared(conn, prepared, params: dict):
     if order is not None:
         return conn.exec_driver_sql(sql, tuple(values[k] for k in order))
     return conn.exec_driver_sql(sql, values)
+
+
+# --------------------------------------------------------------------------- the hot path
+
+
+class _Rows:
+    """What the hot path reads of a statement's result: rowcount and the (driver's) rows,
+    fetched at once so that the transaction can commit."""
+
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self, cursor):
+        self.rowcount = cursor.rowcount
+        self.rows = cursor.fetchall() if cursor.description is not None else []
+
+    def first(self):
+        return self.rows[0] if self.rows else None
+
+    def scalar(self):
+        return self.rows[0][0] if self.rows else None
+
+    def scalars(self) -> list:
+        return [r[0] for r in self.rows]
+
+
+class _HotConnection:
+    """A DB-API connection in one transaction, speaking the part of SQLAlchemy's Connection
+    that `insert_ignore`, `run_prepared` and `run_once` use."""
+
+    def __init__(self, dbapi_connection, dialect):
+        self.dialect = dialect
+        self._cursor = dbapi_connection.cursor()
+
+    def exec_driver_sql(self, sql: str, params) -> _Rows:
+        self._cursor.execute(sql, params)
+        return _Rows(self._cursor)
+
+
+@contextmanager
+def hot(engine: Engine):
+    """One short write transaction on the pooled DB-API connection itself, for the webhooks
+    that every call sends (an insert and an update): the SQL SQLAlchemy would send, without
+    its Connection, events and result objects, which cost about as much as SQLite's own work.
+    On SQLite the cross-process write gate is taken, as for every transaction. Rows come
+    back as the driver gives them (no type processing)."""
+    gate = _GATES.get(engine)
+    raw = engine.raw_connection()
+    if gate is not None:
+        gate.acquire()
+    try:
+        conn = _HotConnection(raw.dbapi_connection, engine.dialect)
+        yield conn
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        if gate is not None:
+            gate.release()
+        raw.close()  # back to the pool
+
+
+def run_once(conn, stmt):
+    """A Core statement on a hot connection (or any Connection), compiled for this one use:
+    for the rare branches of the hot path."""
+    return _execute_prepared(conn, _prepare(conn.dialect, stmt), {})

@@ -178,15 +178,15 @@ def incoming():
                from_masked=mask(number) if number else "onbekend", status="in-progress",
                caller_org=caller.id if caller else None,
                identified_by="number" if caller else None, urgent=False, consent=False)
-    # A plain connection: the hot path of every call loads no ORM object, and the row is
-    # ready before the transaction (on SQLite, the write gate) begins.
-    with svc.engine.begin() as s:
+    # The hot path of every call: one insert on the driver's connection, no ORM object, and
+    # the row ready before the transaction (on SQLite, the write gate) begins.
+    with db.hot(svc.engine) as s:
         # A retried webhook finds the call it made before (the insert does nothing).
         inserted = db.insert_ignore(s, Call.__table__, row)
         if not inserted:
-            call_id = s.scalar(select(Call.id).where(Call.call_sid == sid))
-        if caller is not None:
-            pending = callbacks.pending_for_worker(from_hmac, s)
+            call_id = db.run_once(s, select(Call.id).where(Call.call_sid == sid)).scalar()
+    if caller is not None:
+        pending = callbacks.pending_for_worker(from_hmac, svc.engine)
     if caller is not None:
         if pending is not None:
             return twiml(_menu_with_pending(caller, pending))
@@ -1331,9 +1331,9 @@ def status_call():
         return twiml(_EMPTY)
     cancel: list[str] = []
     end_alone: list[str] = []
-    # No read first: the event (joined to the call by its CallSid) and one conditional update;
-    # a plain connection, since no ORM object is loaded here.
-    with svc.engine.begin() as s:
+    # No read first: the event (joined to the call by its CallSid) and one conditional update,
+    # on the driver's connection (no ORM object is loaded here).
+    with db.hot(svc.engine) as s:
         if not _record_event(s, "call", sid, status or "-", _sequence()):
             return twiml(_EMPTY)
         stmt = _call_status_update(status)
@@ -1348,11 +1348,11 @@ def status_call():
         if row is not None and row[1] and status in tflow.TERMINAL:
             # The worker is gone: end every attempt still ringing.
             transfers = Transfer.__table__
-            cancel = list(s.scalars(
+            cancel = db.run_once(s, (
                 update(transfers)
                 .where(transfers.c.call_id == row[0], transfers.c.state == "dialling")
                 .values(state="ended", outcome="abandoned", ended_at=now())
-                .returning(transfers.c.id)))
+                .returning(transfers.c.id))).scalars()
     if talking_id is not None:  # the worker's call ended during a conversation
         with svc.sessions.begin() as ss:
             for tr in ss.scalars(select(Transfer).where(Transfer.call_id == talking_id,
