@@ -1,0 +1,56 @@
+"""db.hot: the webhooks' write transaction on the driver's connection, on SQLite and
+PostgreSQL: committed on success, rolled back on an error (and the SQLite write gate freed)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from callrouter import db
+from callrouter.models import Call
+
+
+def _row(sid: str) -> dict:
+    return dict(id=uuid.uuid4().hex, call_sid=sid, received_at=datetime.now(UTC),
+                from_hmac="h" * 64, from_masked="+31 6 ****5678", status="in-progress",
+                caller_org="utrecht", identified_by="number", urgent=False, consent=False)
+
+
+def _count(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(Call)).scalar()
+
+
+def test_commits_once_and_a_retry_inserts_nothing(app):
+    engine = app.extensions["callrouter"].engine
+    with db.hot(engine) as h:
+        assert db.insert_ignore(h, Call.__table__, _row("CA" + "1" * 32)) is True
+    with db.hot(engine) as h:
+        assert db.insert_ignore(h, Call.__table__, _row("CA" + "1" * 32)) is False
+        found = db.run_once(h, select(Call.caller_org).where(Call.call_sid == "CA" + "1" * 32))
+        assert found.scalar() == "utrecht"
+    assert _count(engine) == 1
+
+
+def test_an_error_rolls_back_and_frees_the_write_gate(app):
+    """After a failed transaction nothing is written, and another thread's write goes through
+    at once (on SQLite it would wait for the gate forever if it were still held)."""
+    engine = app.extensions["callrouter"].engine
+    with pytest.raises(RuntimeError), db.hot(engine) as h:
+        db.insert_ignore(h, Call.__table__, _row("CA" + "2" * 32))
+        raise RuntimeError("the handler failed")
+    assert _count(engine) == 0
+    done = threading.Event()
+
+    def other():
+        with db.hot(engine) as h:
+            db.insert_ignore(h, Call.__table__, _row("CA" + "3" * 32))
+        done.set()
+
+    threading.Thread(target=other, daemon=True).start()
+    assert done.wait(10)
+    assert _count(engine) == 1
