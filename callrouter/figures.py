@@ -27,7 +27,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from callrouter.models import Call, CallbackRequest, FigureCell, FigureDay, Transfer
+from callrouter.models import (
+    Call,
+    CallbackRequest,
+    Case,
+    CaseFigureCell,
+    CaseStep,
+    Consent,
+    FigureCell,
+    FigureDay,
+    Transfer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +151,104 @@ def cells(session, tz: ZoneInfo, first: date, last: date,
     return out
 
 
+@dataclass
+class CaseCell:
+    cases: int = 0
+    multi_org: int = 0  # cases that needed more than one organisation
+    chains: int = 0  # life-event cases with steps
+    chain_steps: int = 0
+    chain_steps_done: int = 0  # reached (done or connected)
+    chains_complete: int = 0  # chains whose every step was reached
+    life_events: Counter = field(default_factory=Counter)  # event id -> cases
+
+    def add(self, other: CaseCell) -> None:
+        self.cases += other.cases
+        self.multi_org += other.multi_org
+        self.chains += other.chains
+        self.chain_steps += other.chain_steps
+        self.chain_steps_done += other.chain_steps_done
+        self.chains_complete += other.chains_complete
+        self.life_events.update(other.life_events)
+
+
+_NOT_NEEDED = ("skipped", "stopped")
+_REACHED = ("done", "connected")
+
+
+def case_cells(session, tz: ZoneInfo, first: date, last: date, org: str | None = None,
+               all_viewers: bool = False) -> dict[tuple[date, str], CaseCell]:
+    """(local day, viewer) -> case figures of the cases opened on the local days first..last,
+    from the case tables: for one viewer (`org`, None for the admin) or for every viewer. A
+    case is seen by its calling organisation and every organisation of a step or a consent
+    (the dashboard's case scope)."""
+    since, until = day_start(first, tz), day_start(last + timedelta(days=1), tz)
+    period = (Case.opened_at >= since, Case.opened_at < until)
+    scope = ()
+    if org is not None and not all_viewers:
+        from callrouter.dashboard.queries import case_scope
+
+        scope = (case_scope(org),)
+    cases = session.execute(select(Case.id, Case.opened_at, Case.caller_org, Case.life_event)
+                            .where(*period, *scope)).all()
+    steps: dict[str, list[tuple[str, str]]] = {}
+    for case_id, target, state in session.execute(
+            select(CaseStep.case_id, CaseStep.target_org, CaseStep.state)
+            .join(Case, Case.id == CaseStep.case_id).where(*period, *scope)):
+        steps.setdefault(case_id, []).append((target, state))
+    consents: dict[str, set[str]] = {}
+    if all_viewers:
+        for case_id, target in session.execute(
+                select(Consent.case_id, Consent.target_org)
+                .join(Case, Case.id == Consent.case_id).where(*period)):
+            consents.setdefault(case_id, set()).add(target)
+    local = _LocalDay(tz)
+    viewer = org or ADMIN
+    out: dict[tuple[date, str], CaseCell] = {}
+    for case_id, opened, caller, event in cases:
+        st = steps.get(case_id, [])
+        multi = len({t for t, state in st if state not in _NOT_NEEDED}) > 1
+        done = sum(1 for _, state in st if state in _REACHED)
+        who = (_viewers(None, caller, *(t for t, _ in st), *consents.get(case_id, ()))
+               if all_viewers else (viewer,))
+        day = local(opened)
+        for w in who:
+            c = out.get((day, w))
+            if c is None:
+                c = out[(day, w)] = CaseCell()
+            c.cases += 1
+            c.multi_org += multi
+            if event:
+                c.life_events[event] += 1
+                if st:
+                    c.chains += 1
+                    c.chain_steps += len(st)
+                    c.chain_steps_done += done
+                    c.chains_complete += done == len(st)
+    return out
+
+
+def case_daily(session, tz: ZoneInfo, org: str | None, first: date, last: date) -> CaseCell:
+    """The case figures of one viewer over first..last: stored days from the rollup, the
+    others from the case tables."""
+    viewer = org or ADMIN
+    built = set(session.scalars(select(FigureDay.day).where(
+        FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last)))
+    total = CaseCell()
+    if built:
+        for row in session.scalars(select(CaseFigureCell).where(
+                CaseFigureCell.tz == tz.key, CaseFigureCell.viewer == viewer,
+                CaseFigureCell.day >= first, CaseFigureCell.day <= last)):
+            if row.day in built:
+                events = Counter({k: int(v) for k, v in (row.life_events or {}).items()})
+                total.add(CaseCell(row.cases, row.multi_org, row.chains, row.chain_steps,
+                                   row.chain_steps_done, row.chains_complete, events))
+    missing = [d for d in _each_day(first, last) if d not in built]
+    for a, b in _runs(missing):
+        for c in case_cells(session, tz, a, b, org).values():
+            total.add(c)
+    return total
+
+
 def _runs(days: list[date]) -> list[tuple[date, date]]:
     """Consecutive days as (first, last) runs."""
     runs: list[tuple[date, date]] = []
@@ -187,17 +295,18 @@ def settled_until(tz: ZoneInfo, moment: datetime) -> date:
 
 
 def pending(session_factory, tz: ZoneInfo, moment: datetime) -> list[date]:
-    """The settled days not stored yet, oldest first (from the first call on)."""
+    """The settled days not stored yet, oldest first (from the first call or case on)."""
     return _days_to_build(session_factory, tz, moment, rebuild=False)
 
 
 def _days_to_build(session_factory, tz: ZoneInfo, moment: datetime, rebuild: bool) -> list[date]:
     last = settled_until(tz, moment)
     with session_factory() as s:
-        oldest = s.scalar(select(func.min(Call.received_at)))
-        if oldest is None:
+        oldest = [t for t in (s.scalar(select(func.min(Call.received_at))),
+                              s.scalar(select(func.min(Case.opened_at)))) if t is not None]
+        if not oldest:
             return []
-        first = oldest.astimezone(tz).date()
+        first = min(oldest).astimezone(tz).date()
         built = set() if rebuild else set(s.scalars(select(FigureDay.day).where(
             FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last)))
     return [d for d in _each_day(first, last) if d not in built]
@@ -233,6 +342,12 @@ def _store(session_factory, tz: ZoneInfo, first: date, last: date, moment: datet
            replace: bool = False) -> int:
     with session_factory() as s:  # the read ends here: no write lock held while computing
         computed = cells(s, tz, first, last, all_viewers=True)
+        computed_cases = case_cells(s, tz, first, last, all_viewers=True)
+    case_rows = [{"tz": tz.key, "viewer": viewer, "day": day, "cases": c.cases,
+                  "multi_org": c.multi_org, "chains": c.chains, "chain_steps": c.chain_steps,
+                  "chain_steps_done": c.chain_steps_done, "chains_complete": c.chains_complete,
+                  "life_events": dict(sorted(c.life_events.items()))}
+                 for (day, viewer), c in sorted(computed_cases.items())]
     calls: Counter = Counter()
     rows = []
     for (day, viewer, target, line), c in sorted(computed.items()):
@@ -247,12 +362,14 @@ def _store(session_factory, tz: ZoneInfo, first: date, last: date, moment: datet
     with session_factory() as s:
         try:
             if replace:
-                for model in (FigureCell, FigureDay):
+                for model in (FigureCell, CaseFigureCell, FigureDay):
                     s.execute(delete(model).where(model.tz == tz.key, model.day >= first,
                                                   model.day <= last))
             s.execute(insert(FigureDay), days)  # the claim, before the cells
             if rows:
                 s.execute(insert(FigureCell), rows)
+            if case_rows:
+                s.execute(insert(CaseFigureCell), case_rows)
             s.commit()
             return len(days)
         except IntegrityError:  # another builder stored some of these days first
@@ -274,8 +391,8 @@ def forget(session, first: date) -> None:
     """Drop the stored days from `first` on (every time zone): for writers of past call log
     rows, such as the demo traffic of `network simulate`. The figures of those days come from
     the call log until the next build."""
-    session.execute(delete(FigureCell).where(FigureCell.day >= first))
-    session.execute(delete(FigureDay).where(FigureDay.day >= first))
+    for model in (FigureCell, CaseFigureCell, FigureDay):
+        session.execute(delete(model).where(model.day >= first))
 
 
 JOB_DAYS = 14

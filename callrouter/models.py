@@ -390,3 +390,22 @@ class FigureDay(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     built_at: Mapped[datetime] = mapped_column(TS)
     calls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CaseFigureCell(Base):
+    """The case figures of one local day as one viewer may see them (a rollup like
+    figure_cells, stored in the same transaction): cases opened that day, those that needed
+    more than one organisation, life events, and the chains' steps reached."""
+
+    __tablename__ = "case_figure_cells"
+
+    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    viewer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+    multi_org: Mapped[int] = mapped_column(Integer, default=0)
+    chains: Mapped[int] = mapped_column(Integer, default=0)
+    chain_steps: Mapped[int] = mapped_column(Integer, default=0)
+    chain_steps_done: Mapped[int] = mapped_column(Integer, default=0)
+    chains_complete: Mapped[int] = mapped_column(Integer, default=0)
+    life_events: Mapped[dict] = mapped_column(JSON, default=dict)

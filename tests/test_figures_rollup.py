@@ -245,3 +245,67 @@ def test_demo_traffic_drops_the_stored_days_it_writes_into(app):
         kept = sorted(s.scalars(select(FigureDay.day)))
     assert after == before + counts["calls"]
     assert kept == [date(2026, 10, 15) + timedelta(days=i) for i in range(6)]  # 15..20 Oct
+
+
+def fill_cases(app, seed: int = 11, per_day: int = 8) -> None:
+    """Cases of two municipalities on every day: single steps, life-event chains with steps
+    in every state, several organisations per case, consents to organisations without a
+    step, and life-event cases without steps."""
+    from callrouter.models import Case, CaseStep, Consent
+
+    rng = random.Random(seed)
+    svc = app.extensions["callrouter"]
+    states = ["done", "connected", "unanswered", "closed", "skipped", "stopped", "pending"]
+    day = FIRST - timedelta(days=1)
+    n = 0
+    with svc.sessions.begin() as s:
+        while day <= LAST + timedelta(days=1):
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=2)
+            for _ in range(per_day):
+                n += 1
+                at = start + timedelta(minutes=rng.randrange(0, 26 * 60))
+                case_id = uuid.uuid4().hex
+                event = rng.choice([None, None, "verhuizing", "overlijden"])
+                s.add(Case(id=case_id, reference=f"R{n:06d}",
+                           caller_org=rng.choice(["utrecht", "amsterdam"]),
+                           call_id=uuid.uuid4().hex, life_event=event, state="open",
+                           opened_at=at, updated_at=at))
+                s.flush()
+                for pos in range(rng.choice([0, 1, 1, 2, 3])):
+                    target, line = rng.choice(LINES)
+                    s.add(CaseStep(id=uuid.uuid4().hex, case_id=case_id, position=pos,
+                                   line_id=line, target_org=target, state=rng.choice(states),
+                                   updated_at=at))
+                if rng.random() < 0.3:
+                    s.add(Consent(id=uuid.uuid4().hex, case_id=case_id,
+                                  target_org=rng.choice(["ind", "toeslagen"]), choice="case",
+                                  recorded_at=at))
+            day += timedelta(days=1)
+
+
+def test_stored_case_figures_equal_the_case_tables_for_every_scope(app):
+    """The case figures (cases, multi-organisation, life events, chains) are the same from
+    the SQL over the case tables, from the Python fold before the rollup and from the rollup."""
+    fill_cases(app)
+    svc = app.extensions["callrouter"]
+    since, until = figures.day_start(FIRST, AMS), figures.day_start(LAST + timedelta(1), AMS)
+
+    def snap(cf):
+        return (cf.cases, cf.multi_org, sorted(cf.life_events), cf.chains, cf.chain_steps,
+                cf.chain_steps_done, cf.chains_complete)
+
+    with svc.sessions() as s:
+        sql = {v: snap(queries.case_figures(s, v, since, until)) for v in VIEWERS}
+        live = {v: snap(queries.case_figures_days(s, v, svc.directory, FIRST, LAST))
+                for v in VIEWERS}
+    assert sql == live
+    assert sql[None][0] > 50 and sql[None][1] > 0 and sql[None][3] > 0
+    assert sql["ind"] != sql["svb"]
+    figures.build(svc.sessions, AMS, NOW)
+    with svc.sessions() as s:
+        from callrouter.models import CaseFigureCell
+
+        assert s.scalar(select(func.count()).select_from(CaseFigureCell)) > 0
+        stored = {v: snap(queries.case_figures_days(s, v, svc.directory, FIRST, LAST))
+                  for v in VIEWERS}
+    assert stored == sql

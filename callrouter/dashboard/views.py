@@ -512,11 +512,9 @@ def figures_page():
     per = request.args.get("per", "day")
     if per not in ("day", "week"):
         per = "day"
-    tz = svc.directory.tz
     with svc.sessions() as s:
         fig = queries.figures(s, _org(), svc.directory, first, last, per)
-        case_fig = queries.case_figures(s, _org(), queries.day_start(first, tz),
-                                        queries.day_start(last + timedelta(days=1), tz))
+        case_fig = queries.case_figures_days(s, _org(), svc.directory, first, last)
     peak = max([b.calls for b in fig.periods] + [1])
     events = {e.id: e.name for e in svc.directory.life_events}
     return render_template("dashboard/figures.html", fig=fig, first=first, last=last, per=per,
