@@ -17,7 +17,8 @@ PAGE_BUDGET_S is not requested again (it has failed already). For a page over ta
 queries it runs are timed in-process and shown with their plan (EXPLAIN QUERY PLAN on SQLite,
 EXPLAIN ANALYZE on PostgreSQL), each statement stopped after STATEMENT_CAP_S. Traffic goes to
 127.0.0.1 only; every loop is bounded. Exit code 1 if any page misses the target or errs.
-Cases (cases, case_steps, consents) are left empty: the figures' case part reads no rows.
+Every call opens a case (one step, the chosen line; one in twenty a second organisation),
+as the voice flow does, so that the figures' case part reads a realistic case table.
 Before the service starts, the daily job's figures rollup (callrouter.figures.build) stores the
 settled days, as on a running service; its time is reported. The figures then read 26 stored
 days and compute the last two or three from the call log.
@@ -64,7 +65,14 @@ from sqlalchemy import event, func, insert, select  # noqa: E402
 from callrouter import db, figures, redis_conn  # noqa: E402
 from callrouter import directory as directory_mod  # noqa: E402
 from callrouter.dashboard import auth, queries  # noqa: E402
-from callrouter.models import Call, CallbackRequest, Leg, Transfer  # noqa: E402
+from callrouter.models import (  # noqa: E402
+    Call,
+    CallbackRequest,
+    Case,
+    CaseStep,
+    Leg,
+    Transfer,
+)
 from callrouter.privacy import Pseudonymiser, mask  # noqa: E402
 
 LINES = ROOT / "config" / "lines.yaml"
@@ -175,8 +183,9 @@ def generate(n: int, directory, now: datetime, seed: int, callback_share: float,
     refs: set[str] = set()
     sec = timedelta(seconds=1)
     uniform, rand = rng.uniform, rng.random
+    case_open_after = now - timedelta(days=30)  # older cases are closed (retention closes them)
     for start in range(0, n, CHUNK):
-        calls, transfers, legs, callbacks = [], [], [], []
+        calls, transfers, legs, callbacks, cases, steps = [], [], [], [], [], []
         for k in range(start, min(n, start + CHUNK)):
             received = epoch + timedelta(seconds=stamps[k])
             caller = _pick(rng, callers, caller_w)
@@ -208,6 +217,33 @@ def generate(n: int, directory, now: datetime, seed: int, callback_share: float,
                 ended = ringing + sec * uniform(10, 60)
                 call_end = ended + sec * uniform(3, 40)
             s_created, s_ended = stamp(created), stamp(ended)
+            # Every call opens a case with the chosen line as its step (as the voice flow
+            # does); one in twenty also needed a second organisation.
+            case_id = _hex(rng)
+            ref = "".join(rng.choices(REF_ALPHABET, k=6))
+            while ref in refs:
+                ref = "".join(rng.choices(REF_ALPHABET, k=6))
+            refs.add(ref)
+            is_open = received >= case_open_after
+            cases.append({
+                "id": case_id, "reference": ref, "caller_org": caller.id, "call_id": call_id,
+                "life_event": None, "worker_hmac": None if not is_open else hmac_,
+                "worker_masked": None if not is_open else masked, "worker_number_enc": None,
+                "state": "open" if is_open else "closed", "opened_at": stamp(menu_done),
+                "closed_at": None if is_open else stamp(menu_done + timedelta(days=30)),
+                "updated_at": stamp(call_end)})
+            steps.append({
+                "id": _hex(rng), "case_id": case_id, "position": 0, "line_id": line.id,
+                "target_org": org_id, "reason": None,
+                "state": "done" if t_out == "connected" else "unanswered",
+                "transfer_id": tr_id, "callback_id": None, "updated_at": stamp(call_end)})
+            if rand() < 0.05:
+                other = _pick(rng, lines, line_w)
+                steps.append({
+                    "id": _hex(rng), "case_id": case_id, "position": 1, "line_id": other.id,
+                    "target_org": other.organisation_id, "reason": None,
+                    "state": rng.choice(("done", "skipped", "closed")), "transfer_id": None,
+                    "callback_id": None, "updated_at": stamp(call_end)})
             calls.append({
                 "id": call_id, "call_sid": call_sid, "caller_org": caller.id,
                 "identified_by": how, "from_hmac": hmac_, "from_masked": masked,
@@ -216,7 +252,7 @@ def generate(n: int, directory, now: datetime, seed: int, callback_share: float,
                 "selected_by": "digits" if rand() < 0.7 else "speech",
                 "urgent": urgent, "consent": consent, "outcome": outcome,
                 "status": "completed", "duration_s": int((call_end - received).total_seconds()),
-                "purged_at": None})
+                "purged_at": None, "case_id": case_id})
             transfers.append({
                 "id": tr_id, "call_id": call_id, "caller_org": caller.id, "target_org": org_id,
                 "line_id": line.id, "urgent": urgent, "consent": consent, "state": "ended",
@@ -225,7 +261,7 @@ def generate(n: int, directory, now: datetime, seed: int, callback_share: float,
                 "ringing_at": stamp(ringing), "accepted_at": s_accepted,
                 "citizen_added_at": s_added, "worker_left_at": s_left, "ended_at": s_ended,
                 "hold_wanted": None, "time_to_answer_s": tta, "duration_s": duration,
-                "minutes_saved": saved})
+                "minutes_saved": saved, "case_id": case_id, "step": 0})
             if with_legs:
                 leg_hmac, leg_masked = urgent_num if urgent else normal
                 legs.append({
@@ -265,10 +301,11 @@ def generate(n: int, directory, now: datetime, seed: int, callback_share: float,
                     "last_attempt_at": stamp(planned) if attempts else None,
                     "done_at": stamp(done) if done else None,
                     "updated_at": stamp(done or requested)})
-        yield calls, transfers, legs, callbacks
+        yield calls, transfers, legs, callbacks, cases, steps
 
 
-TABLES = (Call.__table__, Transfer.__table__, Leg.__table__, CallbackRequest.__table__)
+TABLES = (Call.__table__, Transfer.__table__, Leg.__table__, CallbackRequest.__table__,
+          Case.__table__, CaseStep.__table__)
 
 
 def _stamp_for(dialect):
@@ -404,7 +441,8 @@ def describe(engine, url: str) -> str:
         else:
             size = Path(url[len("sqlite:///"):]).stat().st_size
     return (f"{counts['calls']:,} calls, {counts['transfers']:,} transfers, "
-            f"{counts['legs']:,} legs, {counts['callback_requests']:,} callback requests; "
+            f"{counts['legs']:,} legs, {counts['callback_requests']:,} callback requests, "
+            f"{counts['cases']:,} cases ({counts['case_steps']:,} steps); "
             f"{recent:,} calls in the last 28 days; newest {newest:%Y-%m-%d %H:%M} UTC; "
             f"{size / 1e9:.2f} GB")
 
@@ -828,8 +866,7 @@ def main() -> int:
         def figures_q(org, a: date = first, b: date = last):
             def run(s):  # as the view: the figures, then the case figures of the same days
                 queries.figures(s, org, directory, a, b, "day")
-                queries.case_figures(s, org, queries.day_start(a, tz),
-                                     queries.day_start(b + timedelta(days=1), tz))
+                queries.case_figures_days(s, org, directory, a, b)
             return run
 
         def api_q(org):
