@@ -231,8 +231,7 @@ def case_daily(session, tz: ZoneInfo, org: str | None, first: date, last: date) 
     """The case figures of one viewer over first..last: stored days from the rollup, the
     others from the case tables."""
     viewer = org or ADMIN
-    built = set(session.scalars(select(FigureDay.day).where(
-        FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last)))
+    built = _stored_days(session, tz, first, last)
     total = CaseCell()
     if built:
         for row in session.scalars(select(CaseFigureCell).where(
@@ -265,8 +264,7 @@ def daily(session, tz: ZoneInfo, org: str | None, first: date,
     """(local day, target organisation, line) -> cell for one viewer over first..last: stored
     days from the rollup, the others from the call log."""
     viewer = org or ADMIN
-    built = set(session.scalars(select(FigureDay.day).where(
-        FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last)))
+    built = _stored_days(session, tz, first, last)
     out: dict[tuple[date, str, str], Cell] = {}
     if built:
         for day, target, line, calls, conn, cbs, saved, answers in session.execute(
@@ -278,11 +276,7 @@ def daily(session, tz: ZoneInfo, org: str | None, first: date,
             if day in built:
                 out[(day, target, line)] = Cell(calls, conn, cbs, saved, Counter(
                     {int(k): int(v) for k, v in (answers or {}).items()}))
-    missing, day = [], first
-    while day <= last:
-        if day not in built:
-            missing.append(day)
-        day += timedelta(days=1)
+    missing = [d for d in _each_day(first, last) if d not in built]
     for a, b in _runs(missing):
         for (d, _who, target, line), c in cells(session, tz, a, b, org).items():
             out[(d, target, line)] = c
@@ -307,8 +301,7 @@ def _days_to_build(session_factory, tz: ZoneInfo, moment: datetime, rebuild: boo
         if not oldest:
             return []
         first = min(oldest).astimezone(tz).date()
-        built = set() if rebuild else set(s.scalars(select(FigureDay.day).where(
-            FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last)))
+        built = set() if rebuild else _stored_days(s, tz, first, last)
     return [d for d in _each_day(first, last) if d not in built]
 
 
@@ -376,15 +369,16 @@ def _store(session_factory, tz: ZoneInfo, first: date, last: date, moment: datet
             s.rollback()
     if first == last:
         return 0
-    taken = _stored_days(session_factory, tz, first, last)
+    with session_factory() as s:
+        taken = _stored_days(s, tz, first, last)
     return sum(_store(session_factory, tz, d, d, moment) for d in _each_day(first, last)
                if d not in taken)
 
 
-def _stored_days(session_factory, tz: ZoneInfo, first: date, last: date) -> set[date]:
-    with session_factory() as s:
-        return set(s.scalars(select(FigureDay.day).where(
-            FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last)))
+def _stored_days(session, tz: ZoneInfo, first: date, last: date) -> set[date]:
+    """The days first..last whose figures are stored for the time zone `tz`."""
+    return set(session.scalars(select(FigureDay.day).where(
+        FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last)))
 
 
 def forget(session, first: date) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import and_, case, exists, func, or_, select, union
 
 from callrouter import cases as cases_mod
 from callrouter import figures as figures_mod
+from callrouter.figures import day_start
 from callrouter.models import Call, CallbackRequest, Case, CaseStep, Consent, Event, Leg, Transfer
 
 PAGE_SIZE = 50
@@ -104,10 +105,6 @@ def parse_instant(value: str | None, tz: ZoneInfo) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     return moment.astimezone(UTC)
-
-
-def day_start(day: date, tz: ZoneInfo) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
 
 
 def parse_filters(args, directory) -> tuple[Filters, dict]:
