@@ -17,6 +17,7 @@ import os
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import phonenumbers
 from redis.exceptions import RedisError
@@ -24,7 +25,7 @@ from rq import Retry
 from rq.job import Job
 from sqlalchemy import bindparam, event, select, update
 
-from callrouter import clock, services
+from callrouter import clock, db, services
 from callrouter.flows import callback as cflow
 from callrouter.models import CallbackRequest
 from callrouter.privacy import mask
@@ -511,21 +512,34 @@ def is_mobile(number: str) -> bool:
 
 def cancel(request_id: str, by: str) -> bool:
     """Cancel a request that has not started; True if it was cancelled."""
-    svc = services.current()
-    at = now()
-    with svc.sessions.begin() as s:
-        won = s.execute(update(CallbackRequest).where(
-            CallbackRequest.id == request_id, CallbackRequest.state == "pending")
-            .values(state="cancelled", outcome=f"cancelled-by-{by}", done_at=at,
-                    updated_at=at)).rowcount
+    with services.current().sessions.begin() as s:
+        won = cancel_in(s, request_id, by)
     if won:
-        try:  # the scheduled job would find the row cancelled anyway; tidy the queue
-            job = Job.fetch(job_id(request_id, _attempts(request_id) + 1), connection=svc.redis)
-            job.cancel()
-            job.delete()
-        except Exception:  # noqa: BLE001 - no job, or Redis down: the row decides
-            pass
+        forget_job(request_id)
+    return won
+
+
+def cancel_in(s, request_id: str, by: str) -> bool:
+    """Cancel a pending request in the caller's transaction; True if it was cancelled. The
+    queued attempt is left to `forget_job` once the transaction has committed."""
+    at = now()
+    won = s.execute(update(CallbackRequest).where(
+        CallbackRequest.id == request_id, CallbackRequest.state == "pending")
+        .values(state="cancelled", outcome=f"cancelled-by-{by}", done_at=at,
+                updated_at=at)).rowcount
     return bool(won)
+
+
+def forget_job(request_id: str) -> None:
+    """Take a cancelled request's next attempt off the queue. The attempt would find the row
+    cancelled anyway; this only tidies the queue."""
+    try:
+        job = Job.fetch(job_id(request_id, _attempts(request_id) + 1),
+                        connection=services.current().redis)
+        job.cancel()
+        job.delete()
+    except Exception:  # noqa: BLE001 - no job, or Redis down: the row decides
+        pass
 
 
 def reschedule(request_id: str, planned: datetime) -> bool:
@@ -592,13 +606,13 @@ class PendingWorkers:
         except OSError:
             return None
 
-    def contains(self, worker_hmac: str, engine) -> bool:
+    def contains(self, worker_hmac: str, conn) -> bool:
         import time
 
         now_, stamp = time.monotonic(), self._stamp()
         if now_ >= self._until or stamp != self._seen:
-            with self._lock, engine.connect() as conn:
-                self._members = frozenset(conn.execute(self._QUERY).scalars())
+            with self._lock:
+                self._members = frozenset(db.run_prepared(conn, self._QUERY, {}).scalars())
                 self._until, self._seen = now_ + self.ttl, stamp
         return worker_hmac in self._members
 
@@ -622,15 +636,27 @@ class PendingWorkers:
             log.warning("could not touch %s", self.stamp)
 
 
-def pending_for_worker(worker_hmac: str | None, engine):
+def pending_for_worker(worker_hmac: str | None, conn):
     """The worker's next pending request (id, target_org, line_id, planned_at), or None.
-    Nearly always answered from the process's set, without a connection."""
+    Nearly always answered from the process's set, without a query; `conn` is the incoming
+    webhook's own (hot) connection, so that the call costs one transaction."""
     if not worker_hmac:
         return None
-    if not services.current().pending_workers.contains(worker_hmac, engine):
+    if not services.current().pending_workers.contains(worker_hmac, conn):
         return None
-    with engine.connect() as conn:
-        return conn.execute(_PENDING_FOR_WORKER, {"worker": worker_hmac}).first()
+    row = db.run_prepared(conn, _PENDING_FOR_WORKER, {"worker": worker_hmac}).first()
+    if row is None:
+        return None
+    column_type = CallbackRequest.__table__.c.planned_at.type.dialect_impl(conn.dialect)
+    planned = column_type.result_processor(conn.dialect, None)
+    return PendingRequest(row[0], row[1], row[2], planned(row[3]) if planned else row[3])
+
+
+class PendingRequest(NamedTuple):
+    id: str
+    target_org: str
+    line_id: str
+    planned_at: datetime
 
 
 __all__ = ["cancel", "create", "dial_worker", "finished", "reschedule", "run_due", "schedule",

@@ -48,11 +48,8 @@ def create_app(test_config: Mapping | None = None, environ: Mapping[str, str] | 
         svc.engine.dispose()  # no connection made before a fork is carried into it
 
     from callrouter import health, voice
-    from callrouter.voice.views import unrouted
 
-    app.register_blueprint(voice.bp)
-    app.register_error_handler(404, unrouted)
-    app.register_error_handler(405, unrouted)
+    voice.init_app(app)
     app.register_blueprint(health.bp)
 
     from callrouter import dashboard

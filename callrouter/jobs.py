@@ -19,8 +19,10 @@ from sqlalchemy.exc import IntegrityError
 
 from callrouter import clock, services
 from callrouter.flows import transfer as tflow
+from callrouter.flows import warm_transfer as wt
 from callrouter.models import Call, Leg, Transfer
 from callrouter.privacy import loggable_sid, mask
+from callrouter.store import transfers as store
 from callrouter.twilio_adapter import TelephonyError
 
 log = logging.getLogger(__name__)
@@ -40,8 +42,12 @@ def now() -> datetime:
 def dispatch(func, *args, job_id: str | None = None, queue: str = services.QUEUE_CALLS) -> None:
     """Run `func(*args)` in an RQ worker; if Redis is unreachable, after this response instead.
 
-    Either way the webhook's TwiML is never held back by a REST request.
+    Either way the webhook's TwiML is never held back by a REST request. Inside a webhook's
+    transaction (`voice.webhook.transaction`) the job waits for the commit.
     """
+    if has_request_context() and (held := g.get("held_jobs")) is not None:
+        held.append((func, args, {"job_id": job_id, "queue": queue}))
+        return
     svc = services.current()
     try:
         svc.queue(queue).enqueue(func, *args, job_id=job_id,
@@ -237,6 +243,66 @@ def redirect_call(call_sid: str, path: str) -> None:
         svc.telephony.update_call(call_sid, url=svc.url(path))
     except TelephonyError:
         log.warning("call %s could not be redirected", loggable_sid(call_sid))
+
+
+def carry_out(tr_id: str, worker_call_sid: str | None, actions: list) -> None:
+    """Dispatch the jobs of the transfer model's actions (a `Reply` is for the webhook to
+    render; inside a webhook's transaction they are enqueued after its commit)."""
+    for action in actions:
+        if isinstance(action, wt.CancelLegs):
+            dispatch(cancel_legs, tr_id)
+        elif isinstance(action, wt.EndConversation):
+            dispatch(end_conference, tr_id)
+        elif isinstance(action, wt.EndConference):
+            dispatch(end_lonely_conference, tr_id, action.conference_sid)
+        elif isinstance(action, wt.Hold):
+            dispatch(hold_professional, tr_id)
+        elif isinstance(action, wt.PlaceLeg):
+            dispatch(place_leg, tr_id, action.position, job_id=f"leg-{tr_id}-{action.position}")
+        elif isinstance(action, wt.BringWorkerBack) and worker_call_sid:
+            dispatch(bring_worker_back, tr_id)
+        elif isinstance(action, wt.RedirectWorker) and worker_call_sid:
+            dispatch(redirect_call, worker_call_sid, f"/voice/unanswered?tr={tr_id}")
+
+
+def worker_hung_up(call_id: str) -> None:
+    """The worker's own call ended while a transfer of it rang or talked: the transfer model
+    decides for each (stop the ringing; leave the professional with the citizen, or tell the
+    professional and end)."""
+    svc = services.current()
+    with svc.sessions.begin() as s:
+        ids = list(s.scalars(select(Transfer.id).where(
+            Transfer.call_id == call_id, Transfer.state.in_(("dialling", "connected")))))
+        todo = []
+        for tr_id in ids:
+            loaded = store.load(s, tr_id, svc.directory)
+            if loaded is not None:
+                todo.append((tr_id, loaded.row.worker_call_sid,
+                             store.apply(s, loaded, wt.WorkerHungUp(), now())))
+    for tr_id, sid, actions in todo:
+        carry_out(tr_id, sid, actions)
+
+
+def bring_worker_back(transfer_id: str) -> None:
+    """The conversation ended while the worker was in the * menu (outside the conference, so
+    no Dial action tells them): move their call to the end of the conversation, unless they
+    have moved on by the time this runs."""
+    svc = services.current()
+    with svc.sessions() as s:
+        tr = s.get(Transfer, transfer_id)
+        if tr is None or tr.worker_place != "menu" or not tr.worker_call_sid:
+            return
+        sid = tr.worker_call_sid
+    redirect_call(sid, f"/voice/conversation-ended?tr={transfer_id}")
+
+
+def end_lonely_conference(transfer_id: str, conference_sid: str) -> None:
+    """The worker is alone in a conference (the professional left while the worker was on the
+    way back into it): end it, so that the worker's Dial action moves the call on."""
+    try:
+        services.current().telephony.end_conference(conference_sid)
+    except TelephonyError:
+        log.warning("transfer %s: a conference could not be ended", transfer_id)
 
 
 def cancel_legs(transfer_id: str) -> int:

@@ -126,6 +126,10 @@ class Transfer(Base):
     worker_left_at: Mapped[datetime | None] = mapped_column(TS)
     ended_at: Mapped[datetime | None] = mapped_column(TS)
     hold_wanted: Mapped[bool | None] = mapped_column(Boolean)  # the professional's hold, desired
+    # Where the worker is (flows.warm_transfer: waiting | talking | menu | away | gone), and the
+    # conference the worker joined last (another than the conversation's: alone).
+    worker_place: Mapped[str | None] = mapped_column(String(16))
+    worker_conference_sid: Mapped[str | None] = mapped_column(String(64))
     time_to_answer_s: Mapped[float | None] = mapped_column(Float)
     duration_s: Mapped[float | None] = mapped_column(Float)
     minutes_saved: Mapped[float | None] = mapped_column(Float)
@@ -166,6 +170,7 @@ class Leg(Base):
     answered_at: Mapped[datetime | None] = mapped_column(TS)
     accepted_at: Mapped[datetime | None] = mapped_column(TS)
     ended_at: Mapped[datetime | None] = mapped_column(TS)
+    left_at: Mapped[datetime | None] = mapped_column(TS)  # its participant-leave
 
 
 class Event(Base):

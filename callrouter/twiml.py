@@ -5,6 +5,7 @@ from __future__ import annotations
 from twilio.twiml.voice_response import VoiceResponse
 
 LANGUAGE = "nl-NL"
+EMPTY = str(VoiceResponse())  # an empty document: Twilio does nothing more
 VOICE = "Polly.Ruben"
 
 

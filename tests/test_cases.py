@@ -173,7 +173,7 @@ def test_three_step_chain_with_an_unanswered_step(phone, app):
     (cb,) = rows(app, CallbackRequest)
     # When the callback rings the professional, the whisper names the case too.
     with app.app_context():
-        from callrouter.voice.callback_views import _whisper
+        from callrouter.voice.callback import _whisper
 
         svc = app.extensions["callrouter"]
         with svc.sessions() as s:

@@ -115,13 +115,13 @@ def golden_app(environ):
     """The app with the vectors' token and host, and the vectors' path mounted on a real
     voice handler (its endpoint is in the voice blueprint, so the same check runs)."""
     from callrouter import create_app
-    from callrouter.voice import views
+    from callrouter.voice import status
 
     def make(base):
         env = dict(environ, TWILIO_AUTH_TOKEN="12345", PUBLIC_BASE_URL=base)
         env.pop("TWILIO_AUTH_TOKEN_SECONDARY")
         app = create_app(environ=env)
-        app.add_url_rule("/myapp.php", endpoint="voice.golden", view_func=views.status_call,
+        app.add_url_rule("/myapp.php", endpoint="voice.golden", view_func=status.status_call,
                          methods=["POST"])
         return app
 
