@@ -335,7 +335,8 @@ def dial_worker(request_id: str, attempt: int) -> None:
             conference_name(request_id, attempt), to=number,
             from_=svc.directory.caller_id,
             status_callback=svc.url(f"/voice/callback/worker-status?cb={request_id}"
-                                    f"&att={attempt}"), timeout=25)
+                                    f"&att={attempt}"), timeout=25,
+            end_conference_on_exit=True)  # two of them: either leaving ends the call
     except TelephonyError:
         worker_unreachable(request_id, attempt)
         return

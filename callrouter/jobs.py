@@ -91,91 +91,105 @@ def run_after_response(response):
 
 
 def place_leg(transfer_id: str, position: int) -> str | None:
-    """Ring number `position` of the transfer's hunt group; past the end, tell the worker."""
+    """Ring number `position` of the transfer's hunt group; past the end, the transfer model
+    decides (the worker is told). Returns the new call's SID."""
     svc = services.current()
-    directory = svc.directory
     with svc.sessions.begin() as s:
-        tr = s.get(Transfer, transfer_id)
-        if tr is None or tr.state != "dialling":
+        loaded = store.load(s, transfer_id, svc.directory)
+        if loaded is None or loaded.row.state != "dialling":
             return None
-        line = directory.line(tr.line_id)
-        if tr.direction == "to-worker":
-            # The way back: ring the worker who opened the case (their number, decrypted).
-            numbers = _worker_of_case(s, tr.case_id, svc)
-        else:
-            numbers = tflow.hunt_group(line, tr.urgent) if line else ()
+        tr = loaded.row
+        numbers = _numbers(s, tr, svc)
         if position >= len(numbers):
-            outcomes = [o for (o,) in s.execute(select(Leg.outcome).where(
-                Leg.transfer_id == tr.id, Leg.kind == "professional"))]
-            tr.state = "ended"
-            tr.outcome = tflow.transfer_outcome([o for o in outcomes if o])
-            tr.ended_at = now()
+            outcomes = tuple(leg.outcome for leg in loaded.legs if leg.kind == "professional")
+            actions = store.apply(s, loaded, wt.HuntExhausted(outcomes), now())
             worker_sid = tr.worker_call_sid
-            redirect, skip = True, False
+            leg_id = None
         else:
-            redirect = False
-            number = numbers[position]
-            leg = Leg(id=uuid.uuid4().hex, transfer_id=tr.id, kind="professional",
-                      position=position, number_hmac=svc.pseudonyms.pseudonym(number),
-                      number_masked=mask(number), status="queued", created_at=now())
-            tr.hunt_position = position
-            try:
-                with s.begin_nested():
-                    s.add(leg)
-            except IntegrityError:
-                # Placed already (RQ delivers at least once) - unless that attempt died between
-                # its row and its REST request: then the number counts as failed, move on.
-                stale = s.scalar(select(Leg.id).where(
-                    Leg.transfer_id == transfer_id, Leg.kind == "professional",
-                    Leg.position == position, Leg.call_sid.is_(None),
-                    Leg.status == "queued", Leg.created_at < now() - LOST_LEG))
-                if stale is None:
-                    return None
-                s.execute(update(Leg).where(Leg.id == stale).values(
-                    status="failed", outcome="failed", ended_at=now()))
-                redirect, skip = False, True
-            else:
-                skip = False
-            leg_id = leg.id
-            ring = WAY_BACK_RING if tr.direction == "to-worker" or line is None \
-                else line.ring_seconds
-            shown = (directory.caller_id if tr.direction == "to-worker"
-                     else directory.caller_id_for(tr.caller_org))
-    if not redirect and skip:
-        return place_leg(transfer_id, position + 1)
-    if redirect:
-        if worker_sid:
-            try:
-                svc.telephony.update_call(
-                    worker_sid, url=svc.url(f"/voice/unanswered?tr={transfer_id}"))
-            except TelephonyError:
-                log.warning("transfer %s: could not bring the worker back", transfer_id)
+            leg_id = _leg_row(s, tr, position, numbers[position], svc)
+            if leg_id is None:
+                return None  # placed already (RQ delivers at least once)
+            request = _leg_request(tr, numbers[position], leg_id, svc.directory)
+    if leg_id is None:
+        carry_out(transfer_id, worker_sid, actions)
         return None
+    if leg_id == LOST:
+        return place_leg(transfer_id, position + 1)
     try:
-        placed = svc.telephony.create_call(
-            to=number, from_=shown,
-            url=svc.url(f"/voice/whisper?tr={transfer_id}&leg={leg_id}"),
-            status_callback=svc.url(f"/voice/status/leg?tr={transfer_id}&leg={leg_id}"),
-            timeout=ring,
-        )
+        placed = svc.telephony.create_call(**request)
     except TelephonyError:
         with svc.sessions.begin() as s:
             leg = s.get(Leg, leg_id)
             leg.status, leg.outcome, leg.ended_at = "failed", "failed", now()
         log.warning("transfer %s: leg %s could not be placed", transfer_id, position)
         return place_leg(transfer_id, position + 1)
+    _leg_placed(transfer_id, leg_id, placed)
+    return placed.sid
+
+
+LOST = "lost"  # `_leg_row`: the number's earlier attempt died before its REST request
+
+
+def _numbers(s, tr: Transfer, svc) -> tuple[str, ...]:
+    if tr.direction == "to-worker":
+        # The way back: ring the worker who opened the case (their number, decrypted).
+        return _worker_of_case(s, tr.case_id, svc)
+    line = svc.directory.line(tr.line_id)
+    return tflow.hunt_group(line, tr.urgent) if line else ()
+
+
+def _leg_row(s, tr: Transfer, position: int, number: str, svc) -> str | None:
+    """The leg's row, written before its REST request; None when the leg was placed already,
+    LOST when an earlier attempt died between its row and its request (the number then counts
+    as failed and the hunt group moves on)."""
+    leg = Leg(id=uuid.uuid4().hex, transfer_id=tr.id, kind="professional",
+              position=position, number_hmac=svc.pseudonyms.pseudonym(number),
+              number_masked=mask(number), status="queued", created_at=now())
+    tr.hunt_position = position
+    try:
+        with s.begin_nested():
+            s.add(leg)
+        return leg.id
+    except IntegrityError:
+        stale = s.scalar(select(Leg.id).where(
+            Leg.transfer_id == tr.id, Leg.kind == "professional",
+            Leg.position == position, Leg.call_sid.is_(None),
+            Leg.status == "queued", Leg.created_at < now() - LOST_LEG))
+        if stale is None:
+            return None
+        s.execute(update(Leg).where(Leg.id == stale).values(
+            status="failed", outcome="failed", ended_at=now()))
+        return LOST
+
+
+def _leg_request(tr: Transfer, number: str, leg_id: str, directory) -> dict:
+    line = directory.line(tr.line_id)
+    ring = WAY_BACK_RING if tr.direction == "to-worker" or line is None else line.ring_seconds
+    shown = (directory.caller_id if tr.direction == "to-worker"
+             else directory.caller_id_for(tr.caller_org))
+    svc = services.current()
+    return dict(to=number, from_=shown,
+                url=svc.url(f"/voice/whisper?tr={tr.id}&leg={leg_id}"),
+                status_callback=svc.url(f"/voice/status/leg?tr={tr.id}&leg={leg_id}"),
+                timeout=ring)
+
+
+def _leg_placed(transfer_id: str, leg_id: str, placed) -> None:
+    """Keep the new call's SID; the status the REST answer gave goes through the transfer
+    model like any status callback (the callbacks may have been faster than the answer)."""
+    svc = services.current()
     with svc.sessions.begin() as s:
-        leg = s.get(Leg, leg_id)
-        leg.call_sid = placed.sid
-        if tflow.advances(leg.status, placed.status):
-            leg.status = placed.status
-        tr = s.get(Transfer, transfer_id)
-        tr.ringing_at = tr.ringing_at or now()
-        still_wanted = tr.state == "dialling"
+        loaded = store.load(s, transfer_id, svc.directory)
+        leg = next((leg for leg in loaded.legs if leg.id == leg_id), None)
+        leg.call_sid = leg.call_sid or placed.sid
+        loaded.row.ringing_at = loaded.row.ringing_at or now()
+        actions = store.apply(s, loaded, wt.LegStatus(leg_id, placed.status or "queued"), now())
+        still_wanted = loaded.row.state == "dialling"
+        worker_sid = loaded.row.worker_call_sid
+    carry_out(transfer_id, worker_sid, actions)
     if not still_wanted:
         # The worker left while the request was in flight: take the call back at once.
         cancel_legs(transfer_id)
-    return placed.sid
 
 
 WAY_BACK_RING = 25  # seconds the worker's phone rings when a professional calls back
@@ -208,31 +222,19 @@ def schedule_watchdog(transfer_id: str, after: timedelta) -> None:
 
 def transfer_watchdog(transfer_id: str) -> bool:
     """RQ job: a transfer still ringing past its deadline (status callbacks lost, a job died)
-    is ended: ringing legs are cancelled and the worker is offered a callback."""
+    is ended by the transfer model: ringing legs are cancelled and the worker is offered a
+    callback."""
     svc = services.current()
     with svc.sessions.begin() as s:
-        tr = s.get(Transfer, transfer_id)
-        if tr is None or tr.state != "dialling":
+        loaded = store.load(s, transfer_id, svc.directory)
+        if loaded is None or loaded.row.state != "dialling":
             return False
-        outcomes = [o for (o,) in s.execute(select(Leg.outcome).where(
-            Leg.transfer_id == tr.id, Leg.kind == "professional")) if o]
-        won = s.execute(update(Transfer).where(Transfer.id == tr.id,
-                                               Transfer.state == "dialling")
-                        .values(state="ended", ended_at=now(),
-                                outcome=tflow.transfer_outcome(outcomes) if outcomes
-                                else "no-answer")).rowcount
-        worker_sid = tr.worker_call_sid
-    if not won:
-        return False
+        outcomes = tuple(leg.outcome for leg in loaded.legs if leg.kind == "professional")
+        actions = store.apply(s, loaded, wt.HuntExhausted(outcomes, deadline=True), now())
+        worker_sid = loaded.row.worker_call_sid
     log.warning("transfer %s: still ringing past its deadline; ended by the watchdog",
                 transfer_id)
-    cancel_legs(transfer_id)
-    if worker_sid:
-        try:
-            svc.telephony.update_call(worker_sid,
-                                      url=svc.url(f"/voice/unanswered?tr={transfer_id}"))
-        except TelephonyError:
-            log.warning("transfer %s: could not bring the worker back", transfer_id)
+    carry_out(transfer_id, worker_sid, actions)
     return True
 
 
@@ -252,7 +254,7 @@ def carry_out(tr_id: str, worker_call_sid: str | None, actions: list) -> None:
         if isinstance(action, wt.CancelLegs):
             dispatch(cancel_legs, tr_id)
         elif isinstance(action, wt.EndConversation):
-            dispatch(end_conference, tr_id)
+            dispatch(end_conference, tr_id, action.who)
         elif isinstance(action, wt.EndConference):
             dispatch(end_lonely_conference, tr_id, action.conference_sid)
         elif isinstance(action, wt.Hold):
@@ -350,8 +352,8 @@ def hold_professional(transfer_id: str) -> None:
         log.warning("transfer %s: hold=%s failed", transfer_id, hold)
 
 
-def end_conference(transfer_id: str) -> None:
-    """The worker ended the conversation with nobody else left: tell the professional why and
+def end_conference(transfer_id: str, who: str = "worker") -> None:
+    """Nobody is left with the professional (`who` left last): tell the professional why and
     end their call (which ends the conference; no conference SID is needed for it)."""
     svc = services.current()
     with svc.sessions.begin() as s:
@@ -362,7 +364,8 @@ def end_conference(transfer_id: str) -> None:
         conf = s.get(Transfer, transfer_id).conference_sid if sid is None else None
     try:
         if sid:
-            svc.telephony.update_call(sid, url=svc.url("/voice/worker-left"))
+            path = "/voice/worker-left" + ("?who=citizen" if who == "citizen" else "")
+            svc.telephony.update_call(sid, url=svc.url(path))
         elif conf:
             svc.telephony.end_conference(conf)
     except TelephonyError:

@@ -270,6 +270,7 @@ def test_watchdog_ends_a_transfer_whose_callbacks_were_lost(phone, app):
     with app.app_context():
         assert jobs.transfer_watchdog(tr.id)
         assert not jobs.transfer_watchdog(tr.id)  # once
+    phone.drain()  # the model's actions: cancel the leg, bring the worker back
     assert (leg["Sid"], {"Status": "canceled"}) in phone.twilio.updates
     sid, upd = phone.twilio.updates[-1]
     assert sid == "CAworker0011" and "/voice/unanswered" in upd["Url"]

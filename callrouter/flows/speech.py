@@ -289,6 +289,7 @@ CITIZEN_INVALID = "Dat is geen geldig telefoonnummer."
 CITIZEN_CALLING = ("De inwoner wordt gebeld en komt zo in het gesprek. "
                    "U gaat terug naar het gesprek.")
 WORKER_LEFT = "De medewerker van de gemeente heeft het gesprek beëindigd. Dank u wel, tot ziens."
+CITIZEN_LEFT = "De burger heeft het gesprek beëindigd. Dank u wel, tot ziens."
 HANDED_OVER = "U heeft het gesprek overgedragen. Dank u wel, tot ziens."
 HANDED_OVER_NEXT = "U heeft het gesprek overgedragen."
 ENDED_ALONE_SHORT = "Het gesprek is beëindigd."

@@ -191,7 +191,10 @@ class CancelLegs:
 
 @dataclass(frozen=True)
 class EndConversation:
-    """The worker left with nobody else there: tell the professional and end their call."""
+    """Nobody is left with the professional (the worker left; after a hand-over, the
+    citizen): tell the professional and end their call."""
+
+    who: str = "worker"
 
 
 @dataclass(frozen=True)
@@ -280,6 +283,16 @@ def _end_attempt(out: _Out, outcome: str, now: datetime) -> None:
     out.set(phase="ended", outcome=outcome, ended_at=out.t.ended_at or now)
 
 
+def _worker_left_ringing(out: _Out, now: datetime) -> None:
+    """The worker left the conference while the professional's phone rang: stop ringing at
+    once. Whether they pressed * or hung up, their Dial action or call status tells later
+    (the transfer's outcome becomes `cancelled`, or the call's `abandoned`)."""
+    if out.t.phase != "dialling":
+        return
+    _end_attempt(out, "abandoned", now)
+    out.do(CancelLegs())
+
+
 def _worker_abandoned(out: _Out, now: datetime) -> None:
     """The worker left while the professional's phone rang: stop ringing."""
     if out.t.phase != "dialling":
@@ -304,6 +317,17 @@ def _conversation_over(out: _Out, now: datetime) -> None:
         out.do(EndConference(t.worker_conference))
 
 
+def _citizen_gone(out: _Out, now: datetime) -> None:
+    """A citizen left the conversation. Handed over (the worker is away), the professional
+    would now be alone in it: the conversation is over (once)."""
+    t = out.t
+    if t.worker in (AWAY, GONE) and t.professional_present and not t.citizen_present:
+        ended = t.ended_at or now
+        out.set(phase="ended", ended_at=ended,
+                duration_s=_seconds(t.accepted_at, ended) if t.accepted_at else None)
+        out.do(EndConversation("citizen"))
+
+
 def _on_leg_status(out: _Out, ev: LegStatus, now: datetime) -> None:
     leg = out.t.leg(ev.leg_id)
     if leg is None or not advances(leg.status, ev.status):
@@ -315,6 +339,7 @@ def _on_leg_status(out: _Out, ev: LegStatus, now: datetime) -> None:
         answered = leg.status in ("in-progress", "answered")
         out.set_leg(leg.id, outcome=leg_outcome(ev.status, answered, leg.accepted))
     if leg.kind != "professional":
+        _citizen_gone(out, now)
         return
     if leg.accepted:
         _conversation_over(out, now)
@@ -341,7 +366,7 @@ def _on_joined(out: _Out, ev: Joined, now: datetime) -> None:
 
 def _on_left(out: _Out, ev: Left, now: datetime) -> None:
     if ev.who == WORKER:
-        _worker_abandoned(out, now)
+        _worker_left_ringing(out, now)
         return
     leg = out.t.leg(ev.who)
     if leg is None or leg.left:
@@ -349,6 +374,8 @@ def _on_left(out: _Out, ev: Left, now: datetime) -> None:
     out.set_leg(leg.id, left=True)
     if leg.kind == "professional" and leg.accepted:
         _conversation_over(out, now)
+    elif leg.kind == "citizen":
+        _citizen_gone(out, now)
 
 
 def _on_conference_ended(out: _Out, ev: ConferenceEnded, now: datetime) -> None:
@@ -356,7 +383,7 @@ def _on_conference_ended(out: _Out, ev: ConferenceEnded, now: datetime) -> None:
     if ev.conference_sid and t.conference_sid and ev.conference_sid != t.conference_sid:
         return  # a conference the worker was alone in: nothing to decide
     if t.phase == "dialling":
-        _worker_abandoned(out, now)
+        _worker_left_ringing(out, now)  # only the worker was in it
     elif t.phase == "connected":
         prof = t.professional
         if prof is not None:
@@ -370,6 +397,9 @@ def _on_worker_hung_up(out: _Out, ev: WorkerHungUp, now: datetime) -> None:
     out.set(worker=GONE, worker_left_at=t.worker_left_at or now)
     if t.phase == "dialling":
         _worker_abandoned(out, now)
+    elif t.accepted_at is None and t.outcome == "abandoned" and was != AWAY:
+        # Their participant-leave came first and stopped the ringing: it was a hang-up.
+        out.do(CallOutcome("abandoned", over=("closed",)))
     elif t.phase == "connected" and was != AWAY:
         if t.citizen_present:  # a hand-over after all: citizen and professional go on
             out.set(hold_wanted=False)

@@ -9,10 +9,19 @@ conference status callbacks with `SequenceNumber`.
 The simulation is synchronous and deterministic: `run()` advances every call until all wait
 for something only a person (a script, or the sandbox page) can give. Where Twilio's exact
 behaviour cannot be known here, Twilio's documentation is followed and the spot says so.
+
+Twilio promises no order between a call's status callbacks, the conference's participant
+events and the requests a call makes for its next TwiML (a Dial action, a Gather's action),
+and it may deliver a callback twice. With `shuffle=<seed>` the sandbox does the same, seeded:
+the status and conference callbacks it would send go into an outbox, and `run()` delivers
+them in a random order, interleaved with the calls' own steps (and, through `between`, with
+the service's jobs), now and then twice; `run()` returns only when the outbox is empty. The
+same seed gives the same order.
 """
 
 from __future__ import annotations
 
+import random
 import uuid
 import xml.etree.ElementTree as ET
 from collections import deque
@@ -72,9 +81,20 @@ class SimConference:
 
 
 class Sandbox:
-    def __init__(self, fetch: Fetch, account_sid: str):
+    def __init__(self, fetch: Fetch, account_sid: str, shuffle: int | random.Random | None = None,
+                 duplicates: float = 0.1, between: Callable[[], object] | None = None):
+        """`shuffle`: a seed (or a Random) for delivering callbacks out of order (None: at
+        once, in order);
+        `duplicates`: how often a shuffled callback is delivered twice; `between`: called at
+        random moments of a shuffled run, truthy when it did something (the sandbox's own
+        runner runs the service's queued jobs there, as a worker process would meanwhile)."""
         self.fetch = fetch
         self.account_sid = account_sid
+        self.rng = (shuffle if isinstance(shuffle, random.Random)
+                    else random.Random(shuffle) if shuffle is not None else None)
+        self.duplicates = duplicates
+        self.between = between
+        self.outbox: list[tuple[str, dict]] = []
         self.calls: dict[str, SimCall] = {}
         self.conferences: dict[str, SimConference] = {}
         self.phones: dict[str, Phone] = {}
@@ -174,6 +194,8 @@ class Sandbox:
 
     def run(self, max_steps: int = 2000) -> int:
         """Advance every call until all wait for a person; returns the number of steps."""
+        if self.rng is not None:
+            return self._run_shuffled(max_steps)
         steps = 0
         progressed = True
         while progressed and steps < max_steps:
@@ -185,6 +207,41 @@ class Sandbox:
                     progressed = True
                     steps += 1
         return steps
+
+    def _run_shuffled(self, max_steps: int) -> int:
+        """One random move at a time: deliver a waiting callback, let the service's jobs run,
+        or advance one call; until no call can move, the outbox is empty and no job ran."""
+        rng, steps = self.rng, 0
+        while steps < max_steps:
+            steps += 1
+            roll = rng.random()
+            if self.outbox and roll < 0.4:
+                self._deliver()
+                continue
+            if self.between is not None and roll < 0.5 and self.between():
+                continue
+            calls = [c for c in self.calls.values() if not c.ended]
+            rng.shuffle(calls)
+            if any(self._step(call) for call in calls):
+                continue
+            if self.outbox:
+                self._deliver()
+            elif self.between is None or not self.between():
+                return steps - 1
+        return steps
+
+    def _deliver(self) -> None:
+        url, params = self.outbox.pop(self.rng.randrange(len(self.outbox)))
+        self.fetch("POST", url, params)
+
+    def _callback(self, url: str, params: dict) -> None:
+        """Send an asynchronous callback: at once, or (shuffled) later, maybe twice."""
+        if self.rng is None:
+            self.fetch("POST", url, params)
+            return
+        self.outbox.append((url, params))
+        if self.rng.random() < self.duplicates:
+            self.outbox.append((url, dict(params)))
 
     def _step(self, call: SimCall) -> bool:
         if call.pending is not None:
@@ -340,8 +397,9 @@ class Sandbox:
         if not call.status_callback or event not in call.status_events:
             return
         call.sequence += 1
-        self.fetch("POST", call.status_callback, {**self._params(call), "CallbackSource":
-                   "call-progress-events", "SequenceNumber": str(call.sequence), **(extra or {})})
+        self._callback(call.status_callback, {**self._params(call), "CallbackSource":
+                       "call-progress-events", "SequenceNumber": str(call.sequence),
+                       **(extra or {})})
 
     def _ring(self, call: SimCall, then_join: bool = False) -> None:
         self._status(call, "initiated")
@@ -427,7 +485,7 @@ class Sandbox:
             params["CallSid"] = call_sid
         if label:
             params["ParticipantLabel"] = label
-        self.fetch("POST", conf.status_callback, params)
+        self._callback(conf.status_callback, params)
 
     def _end(self, call: SimCall, status: str, caller_hung_up: bool = False) -> None:
         if call.ended:
@@ -436,10 +494,10 @@ class Sandbox:
         if call.conference is not None:
             self._leave_conference(call, run_action=False)
         if caller_hung_up and call.dial_action:
-            # Twilio requests the Dial action when the caller hangs up during a Dial.
-            self.fetch("POST", call.dial_action, {**self._params(call),
-                                                  "CallStatus": "completed",
-                                                  "DialCallStatus": "completed"})
+            # Twilio requests the Dial action when the caller hangs up during a Dial (nobody
+            # hears its answer: as late as any callback).
+            self._callback(call.dial_action, {**self._params(call), "CallStatus": "completed",
+                                              "DialCallStatus": "completed"})
         call.verbs.clear()
         call.pending = None
         self._status(call, status)

@@ -48,10 +48,67 @@ class Outcome:
         return "\n".join(f"[{who}] {what}" for who, what in self.transcript if what)
 
 
-class Runner:
-    """The service on a loopback port with the sandbox as its telephone network."""
+class InFlight:
+    """WSGI middleware counting the requests still being served, including the work a
+    response runs after it was sent (`call_on_close`): the runner waits for it to finish
+    before the calls move on, so that the course of a call never depends on thread timing."""
 
-    def __init__(self, environ: dict | None = None):
+    def __init__(self, app):
+        self.app = app
+        self.count = 0
+        self.idle = threading.Condition()
+        self.local = threading.local()
+
+    def __call__(self, environ, start_response):
+        self.local.serving = True  # a server thread: never waits for itself
+        with self.idle:
+            self.count += 1
+        try:
+            body = self.app(environ, start_response)
+        except BaseException:
+            self._done()
+            raise
+        return _Closing(body, self._done)
+
+    def _done(self) -> None:
+        with self.idle:
+            self.count -= 1
+            self.idle.notify_all()
+
+    def wait(self, timeout: float = 30) -> None:
+        """Until no request is being served; at once inside one (the sandbox's REST API
+        sends callbacks from the server's own threads)."""
+        if getattr(self.local, "serving", False):
+            return
+        with self.idle:
+            if not self.idle.wait_for(lambda: self.count == 0, timeout):
+                raise TimeoutError("the service is still answering a request")
+
+
+class _Closing:
+    """A response body whose `close()` (the deferred work) ends with a callback."""
+
+    def __init__(self, body, done):
+        self.body, self.done = body, done
+
+    def __iter__(self):
+        return iter(self.body)
+
+    def close(self):
+        try:
+            if hasattr(self.body, "close"):
+                self.body.close()
+        finally:
+            self.done()
+
+
+class Runner:
+    """The service on a loopback port with the sandbox as its telephone network.
+
+    `shuffle` (a seed) makes the sandbox deliver status and conference callbacks out of
+    order, as Twilio may, with the service's jobs run at random moments in between."""
+
+    def __init__(self, environ: dict | None = None, shuffle: int | None = None):
         env = dict(os.environ if environ is None else environ)
         refuse_real_credentials(env)
         with socket.socket() as s:
@@ -70,10 +127,13 @@ class Runner:
         self.svc = self.app.extensions["callrouter"]
         self.base, self.token = base, token
         self.http = requests.Session()
-        self.sandbox = Sandbox(self._fetch, SANDBOX_ACCOUNT)
+        self.sandbox = Sandbox(self._fetch, SANDBOX_ACCOUNT, shuffle=shuffle,
+                               between=self.drain_jobs)
         self.app.extensions["callrouter.sandbox"] = self.sandbox
         self.app.extensions["callrouter.sandbox.auth"] = (SANDBOX_ACCOUNT, token)
         self.app.register_blueprint(api.bp)
+        self.in_flight = InFlight(self.app.wsgi_app)
+        self.app.wsgi_app = self.in_flight
         self.server = make_server("127.0.0.1", port, self.app, threaded=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -92,14 +152,18 @@ class Runner:
         else:
             resp = self.http.post(url, data=params, headers={
                 "X-Twilio-Signature": sign(self.token, url, params)}, timeout=15)
+        self.in_flight.wait()  # and the work it deferred until after its response
         return resp.status_code, resp.text
 
-    def drain_jobs(self) -> None:
+    def drain_jobs(self) -> bool:
+        """Run every queued job (as a worker process would); True when one ran."""
         from rq import SimpleWorker
 
         with self.app.app_context():
             queues = [self.svc.queue("calls"), self.svc.queue("default")]
-            SimpleWorker(queues, connection=self.svc.redis).work(burst=True)
+            ran = SimpleWorker(queues, connection=self.svc.redis).work(burst=True)
+        self.in_flight.wait()
+        return bool(ran)
 
     def settle(self, rounds: int = 200) -> None:
         """Run calls and jobs until nothing moves; a prompt nobody answers times out."""

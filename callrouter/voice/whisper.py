@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import request
+
 from callrouter import cases, services
 from callrouter.flows import speech
 from callrouter.flows import transfer as tflow
@@ -99,8 +101,10 @@ def whisper_answer():
 
 @bp.post("/worker-left")
 def worker_left():
-    """Said to a professional whose conversation the worker ended, before hanging up."""
-    return twiml(renderer().say(speech.WORKER_LEFT, hangup=True))
+    """Said to a professional whose conversation ended with nobody else left (the worker
+    left, or after a hand-over the citizen did), before hanging up."""
+    text = speech.CITIZEN_LEFT if request.args.get("who") == "citizen" else speech.WORKER_LEFT
+    return twiml(renderer().say(text, hangup=True))
 
 
 @bp.post("/professional/done")
