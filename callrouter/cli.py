@@ -204,14 +204,23 @@ def tokens_revoke(name):
               help="once connected: hangup, or handover:+316... (add the citizen, then leave)")
 @click.option("--expect", default=None,
               help="the call's expected outcome (default: connected when --answer accept)")
+@click.option("--shuffle-callbacks", "shuffle", is_flag=True,
+              help="deliver status and conference callbacks out of order, sometimes twice, "
+                   "as Twilio may")
+@click.option("--seed", type=int, default=None,
+              help="the shuffle's seed (default: a new one, printed; give it to replay)")
 @click.argument("more", nargs=-1)
-def sandbox_call(from_, press, answer, then, expect, more):
+def sandbox_call(from_, press, answer, then, expect, shuffle, seed, more):
     """Play one whole call through the sandbox and print what every party heard."""
+    import random
+
     from callrouter.sandbox.script import RealCredentials, Runner
 
     keys = [*press, *more]
+    if shuffle and seed is None:
+        seed = random.SystemRandom().randrange(2**32)
     try:
-        runner = Runner()
+        runner = Runner(shuffle=seed if shuffle else None)
     except RealCredentials as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -220,6 +229,8 @@ def sandbox_call(from_, press, answer, then, expect, more):
     finally:
         runner.close()
     click.echo(outcome.text())
+    if shuffle:
+        click.echo(f"-- callbacks shuffled with seed {seed}")
     expected = expect or ("connected" if answer == "accept" else None)
     click.echo(f"-- outcome: {outcome.call_outcome}; transfers: "
                f"{', '.join(outcome.transfer_outcomes) or '-'}; callbacks: "

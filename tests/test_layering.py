@@ -26,3 +26,44 @@ def test_flows_import_no_side_effect_libraries():
     loaded = set(out.stdout.split())
     bad = sorted(m for m in loaded for f in FORBIDDEN if m == f or m.startswith(f + "."))
     assert bad == []
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _importers(prefix: str) -> list[str]:
+    return sorted(
+        str(p.relative_to(ROOT)) for p in (ROOT / "callrouter").rglob("*.py")
+        if any(name == prefix or name.startswith(prefix + ".") for name in _imports(p)))
+
+
+def test_only_the_twiml_module_builds_twiml():
+    """TwiML is rendered in one place (the SDK's builder), never written by hand elsewhere."""
+    assert _importers("twilio.twiml") == ["callrouter/twiml.py"]
+
+
+def test_only_the_adapter_talks_to_the_rest_api():
+    assert _importers("twilio.rest") == ["callrouter/twilio_adapter.py"]
+
+
+def test_voice_handlers_leave_transfer_rows_to_the_store():
+    """The transfer's course is the model's: no voice module writes a transfer's state,
+    outcome or the worker's place itself (the store does, from the model's new state)."""
+    import re
+
+    # (`tr` and `loaded.row` name a transfer row throughout the voice package.)
+    written = re.compile(r"\b(tr|loaded\.row)\.(state|outcome|worker_place|accepted_at)\s*=[^=]")
+    offenders = sorted(
+        str(p.relative_to(ROOT)) for p in (ROOT / "callrouter" / "voice").glob("*.py")
+        if written.search(p.read_text(encoding="utf-8")))
+    assert offenders == []

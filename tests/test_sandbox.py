@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,13 @@ from conftest import WORKER
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def runner(environ):
+@pytest.fixture(params=["in-order", "shuffled"])
+def runner(request, environ):
+    """The sandbox as the project's fake delivers callbacks (in order), and shuffled as
+    Twilio may (a fixed seed per test, so that a failure replays)."""
     env = {k: v for k, v in environ.items() if not k.startswith("TWILIO")}
-    r = Runner(environ=env)
+    seed = None if request.param == "in-order" else zlib.crc32(request.node.name.encode())
+    r = Runner(environ=env, shuffle=seed)
     yield r
     r.close()
 
@@ -82,6 +86,37 @@ def test_cli_prints_transcript_and_exit_code(environ):
     bad = _cli(environ, "--from", WORKER, "--press", "3", "1", "--answer", "no-answer",
                "--expect", "connected")
     assert bad.returncode == 1 and "expected outcome connected" in bad.stderr
+    shuffled = _cli(environ, "--from", WORKER, "--press", "3", "1", "--answer", "accept",
+                    "--shuffle-callbacks", "--seed", "7")
+    assert shuffled.returncode == 0, shuffled.stderr[-2000:]
+    assert "-- outcome: connected" in shuffled.stdout
+    assert "callbacks shuffled with seed 7" in shuffled.stdout
+
+
+def test_shuffled_callbacks_replay_with_their_seed():
+    """The same seed delivers the same callbacks in the same order; another seed differs."""
+    from callrouter.sandbox.provider import Sandbox
+
+    def order(seed):
+        seen = []
+
+        def fetch(method, url, params):
+            seen.append((url, params.get("CallStatus")))
+            return 200, "<Response/>"
+
+        box = Sandbox(fetch, "AC" + "0" * 32, shuffle=seed, duplicates=0.3)
+        for n in range(4):
+            box.create_call({"To": f"+3188300100{n}", "From": "+31880100200",
+                             "Url": "https://svc/whisper", "StatusCallback": f"https://svc/s{n}",
+                             "StatusCallbackEvent": "initiated ringing answered completed"})
+        box.run()
+        return seen
+
+    first = order(3)
+    assert first == order(3)
+    assert first != order(4)
+    in_order = order(None)
+    assert sorted(set(first)) == sorted(set(in_order)) and first != in_order
 
 
 def test_dial_number_with_whisper_url_bridges_after_the_whisper():
