@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
 
         # The figures of days that settled while no worker ran (the daily job does the rest).
         with contextlib.suppress(RedisError, OSError):
-            svc.queue(QUEUE_DEFAULT).enqueue(figures.build_job, job_id="figures-rollup-start",
-                                             result_ttl=3600, failure_ttl=86400)
+            svc.queue(QUEUE_DEFAULT).enqueue(
+                figures.build_job, job_id="figures-rollup-start", result_ttl=3600, failure_ttl=86400
+            )
         worker = Worker([QUEUE_CALLS, QUEUE_DEFAULT], connection=svc.redis)
         logging.getLogger(__name__).info("worker listening on %s", ", ".join(worker.queue_names()))
         burst = "--burst" in (argv or sys.argv[1:])

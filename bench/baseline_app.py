@@ -3,8 +3,10 @@
 from flask import Flask, Response
 
 app = Flask(__name__)
-TWIML = ('<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="/x" input="dtmf speech" '
-         'language="nl-NL"><Say language="nl-NL">Welkom</Say></Gather></Response>')
+TWIML = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="/x" input="dtmf speech" '
+    'language="nl-NL"><Say language="nl-NL">Welkom</Say></Gather></Response>'
+)
 
 
 @app.post("/voice/incoming")

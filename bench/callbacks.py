@@ -65,12 +65,29 @@ def request_callback(svc, call_sid: str, i: int, urgent: bool) -> tuple[str, dat
     at = datetime.now(UTC)
     with svc.sessions.begin() as s:
         call_id = uuid.uuid4().hex
-        s.add(Call(id=call_id, call_sid=call_sid, received_at=at, caller_org="utrecht",
-                   urgent=False, consent=False))
+        s.add(
+            Call(
+                id=call_id,
+                call_sid=call_sid,
+                received_at=at,
+                caller_org="utrecht",
+                urgent=False,
+                consent=False,
+            )
+        )
         s.flush()
-        req, _ = callbacks.create(s, call_id=call_id, transfer_id=None, caller_org="utrecht",
-                                  line_id="svb-aow", urgent=urgent, consent=False,
-                                  reason="closed", worker_number=f"+3130286{i:04d}", at=at)
+        req, _ = callbacks.create(
+            s,
+            call_id=call_id,
+            transfer_id=None,
+            caller_org="utrecht",
+            line_id="svb-aow",
+            urgent=urgent,
+            consent=False,
+            reason="closed",
+            worker_number=f"+3130286{i:04d}",
+            at=at,
+        )
         request_id = req.id
     callbacks.schedule(request_id)
     return callbacks.job_id(request_id, 1), at
@@ -102,8 +119,13 @@ def latency_run(app, env: dict, k: int) -> tuple[list[float], list[float]]:
     svc = app.extensions["callrouter"]
     queue = svc.queue("default")
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen([sys.executable, "worker.py"], cwd=root, env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "worker.py"],
+        cwd=root,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while not Worker.all(connection=svc.redis):
@@ -124,8 +146,10 @@ def latency_run(app, env: dict, k: int) -> tuple[list[float], list[float]]:
                 cb_ids.append(jid)
                 time.sleep(0.05)
         deadline = time.monotonic() + 120
-        while any((queue.fetch_job(j) is None or queue.fetch_job(j).started_at is None)
-                  for j in noop_ids + cb_ids):
+        while any(
+            (queue.fetch_job(j) is None or queue.fetch_job(j).started_at is None)
+            for j in noop_ids + cb_ids
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError("jobs did not start")
             time.sleep(0.2)
@@ -145,11 +169,18 @@ def main() -> int:
         import os
 
         redis_url = os.environ.get("REDIS_URL") or redis_conn.ensure_embedded(Path(tmp) / "r")
-        app = create_app(environ={
-            "CALLROUTER_ENV": "test", "CALLROUTER_INSTANCE": tmp, "CALLROUTER_LINES": str(lines),
-            "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{tmp}/bench.db"),
-            "REDIS_URL": redis_url, "SECRET_KEY": "bench-secret-0123456789",
-            "TWILIO_AUTH_TOKEN": "bench-token-0123456789"}, adapter=InstantAdapter())
+        app = create_app(
+            environ={
+                "CALLROUTER_ENV": "test",
+                "CALLROUTER_INSTANCE": tmp,
+                "CALLROUTER_LINES": str(lines),
+                "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{tmp}/bench.db"),
+                "REDIS_URL": redis_url,
+                "SECRET_KEY": "bench-secret-0123456789",
+                "TWILIO_AUTH_TOKEN": "bench-token-0123456789",
+            },
+            adapter=InstantAdapter(),
+        )
         svc = app.extensions["callrouter"]
         svc.redis.flushdb()
         queue = svc.queue("default")
@@ -167,8 +198,7 @@ def main() -> int:
             created, ids = {}, []
             with app.app_context():
                 for i in range(n):
-                    jid, created[jid] = request_callback(svc, f"CAb{i}", i,
-                                                         urgent=i % 7 == 0)
+                    jid, created[jid] = request_callback(svc, f"CAb{i}", i, urgent=i % 7 == 0)
                     ids.append(jid)
             t_cb = drain(app, queue)
             with app.app_context(), svc.sessions() as s:
@@ -176,15 +206,22 @@ def main() -> int:
 
                 from callrouter.models import CallbackRequest
 
-                dialling = s.scalar(select(func.count()).select_from(CallbackRequest).where(
-                    CallbackRequest.state == "dialling"))
-            env = {"CALLROUTER_ENV": "test", "CALLROUTER_INSTANCE": tmp,
-                   "CALLROUTER_LINES": str(lines),
-                   "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{tmp}/bench.db"),
-                   "REDIS_URL": redis_url, "SECRET_KEY": "bench-secret-0123456789",
-                   "TWILIO_AUTH_TOKEN": "bench-token-0123456789",
-                   # Nothing listens here: the REST request fails at once, after the job began.
-                   "TWILIO_API_BASE_URL": "http://127.0.0.1:9"}
+                dialling = s.scalar(
+                    select(func.count())
+                    .select_from(CallbackRequest)
+                    .where(CallbackRequest.state == "dialling")
+                )
+            env = {
+                "CALLROUTER_ENV": "test",
+                "CALLROUTER_INSTANCE": tmp,
+                "CALLROUTER_LINES": str(lines),
+                "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{tmp}/bench.db"),
+                "REDIS_URL": redis_url,
+                "SECRET_KEY": "bench-secret-0123456789",
+                "TWILIO_AUTH_TOKEN": "bench-token-0123456789",
+                # Nothing listens here: the REST request fails at once, after the job began.
+                "TWILIO_API_BASE_URL": "http://127.0.0.1:9",
+            }
             lat_noop, lat_cb = latency_run(app, env, 40)
         finally:
             if not os.environ.get("REDIS_URL"):
@@ -192,12 +229,18 @@ def main() -> int:
     rate_noop, rate_cb = n / t_noop, n / t_cb
     ratio = rate_noop / rate_cb
     lat_ratio = statistics.median(lat_cb) / statistics.median(lat_noop)
-    print(f"no-op job:     {rate_noop:8.1f} jobs/s (burst, {n} jobs)   request-to-start p50 "
-          f"{statistics.median(lat_noop) * 1e3:6.1f} ms (forking worker, one at a time)")
-    print(f"callback path: {rate_cb:8.1f} jobs/s (burst, {n} jobs)   request-to-start p50 "
-          f"{statistics.median(lat_cb) * 1e3:6.1f} ms   ({dialling}/{n} calls placed)")
-    print(f"time per job, callback / no-op: {ratio:.2f} (target <= 2) "
-          f"{'OK' if ratio <= 2 else 'OVER TARGET'}")
+    print(
+        f"no-op job:     {rate_noop:8.1f} jobs/s (burst, {n} jobs)   request-to-start p50 "
+        f"{statistics.median(lat_noop) * 1e3:6.1f} ms (forking worker, one at a time)"
+    )
+    print(
+        f"callback path: {rate_cb:8.1f} jobs/s (burst, {n} jobs)   request-to-start p50 "
+        f"{statistics.median(lat_cb) * 1e3:6.1f} ms   ({dialling}/{n} calls placed)"
+    )
+    print(
+        f"time per job, callback / no-op: {ratio:.2f} (target <= 2) "
+        f"{'OK' if ratio <= 2 else 'OVER TARGET'}"
+    )
     print(f"request-to-start latency, callback / no-op: {lat_ratio:.2f}")
     return 0 if ratio <= 2 and dialling == n else 1
 

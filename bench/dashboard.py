@@ -92,10 +92,33 @@ _NEXT = re.compile(r'rel="next" href="([^"]+)"')
 
 # When calls come in: weekdays, office hours (local time); a little in the evening and weekend.
 DAY_WEIGHT = (1.0, 1.0, 0.95, 1.0, 0.8, 0.06, 0.03)  # Monday first
-HOUR_WEIGHT = (0.002, 0.001, 0.001, 0.001, 0.001, 0.002, 0.01, 0.08, 0.6, 1.0, 1.0, 0.9,
-               0.55, 0.8, 0.9, 0.8, 0.6, 0.25, 0.06, 0.03, 0.02, 0.01, 0.005, 0.003)
-CALLER_WEIGHT = {"amsterdam": 0.38, "utrecht": 0.22, "enschede": 0.16, "hoorn": 0.14,
-                 "best": 0.10}
+HOUR_WEIGHT = (
+    0.002,
+    0.001,
+    0.001,
+    0.001,
+    0.001,
+    0.002,
+    0.01,
+    0.08,
+    0.6,
+    1.0,
+    1.0,
+    0.9,
+    0.55,
+    0.8,
+    0.9,
+    0.8,
+    0.6,
+    0.25,
+    0.06,
+    0.03,
+    0.02,
+    0.01,
+    0.005,
+    0.003,
+)
+CALLER_WEIGHT = {"amsterdam": 0.38, "utrecht": 0.22, "enschede": 0.16, "hoorn": 0.14, "best": 0.10}
 # Call outcome -> (share, transfer outcome, leg status, leg outcome); every call has a transfer.
 OUTCOMES = {
     "connected": (0.80, "connected", "completed", "accepted"),
@@ -142,9 +165,8 @@ def _worker_pool(rng: random.Random, caller, pseudo: Pseudonymiser, size: int) -
         else:
             prefix = caller.prefixes[i % len(caller.prefixes)]
             rest = 12 - len(prefix)
-            number, how = f"{prefix}{rng.randrange(10 ** rest):0{rest}d}", "number"
-        pool.append((number, pseudo.pseudonym(number), mask(number), how,
-                     pseudo.encrypt(number)))
+            number, how = f"{prefix}{rng.randrange(10**rest):0{rest}d}", "number"
+        pool.append((number, pseudo.pseudonym(number), mask(number), how, pseudo.encrypt(number)))
     return pool
 
 
@@ -152,8 +174,9 @@ def _pick(rng: random.Random, items: list, cum: list[float]):
     return items[bisect.bisect(cum, rng.random() * cum[-1])]
 
 
-def generate(n: int, directory, now: datetime, seed: int, callback_share: float,
-             with_legs: bool, stamp):
+def generate(
+    n: int, directory, now: datetime, seed: int, callback_share: float, with_legs: bool, stamp
+):
     """Chunks of (calls, transfers, legs, callbacks) rows, oldest first, as the voice flow
     leaves them. Instants are naive UTC until `stamp` gives them the database's input form."""
     rng = random.Random(seed)
@@ -165,16 +188,21 @@ def generate(n: int, directory, now: datetime, seed: int, callback_share: float,
     # A few lines carry most calls (Zipf-like), the municipality's own lines little.
     order = list(range(len(lines)))
     rng.shuffle(order)
-    line_w = list(itertools.accumulate(
-        (0.15 if ln.organisation_id.startswith("gemeente") else 1.0) / (1 + order[i]) ** 0.7
-        for i, ln in enumerate(lines)))
+    line_w = list(
+        itertools.accumulate(
+            (0.15 if ln.organisation_id.startswith("gemeente") else 1.0) / (1 + order[i]) ** 0.7
+            for i, ln in enumerate(lines)
+        )
+    )
     info = {}
     for ln in lines:
         org = directory.organisation(ln.organisation_id)
-        info[ln.id] = (org.id, org.public_wait_minutes,
-                       [(pseudo.pseudonym(x), mask(x)) for x in ln.numbers[:1]][0],
-                       [(pseudo.pseudonym(x), mask(x))
-                        for x in (ln.urgent_numbers or ln.numbers)[:1]][0])
+        info[ln.id] = (
+            org.id,
+            org.public_wait_minutes,
+            [(pseudo.pseudonym(x), mask(x)) for x in ln.numbers[:1]][0],
+            [(pseudo.pseudonym(x), mask(x)) for x in (ln.urgent_numbers or ln.numbers)[:1]][0],
+        )
     names = list(OUTCOMES)
     outcome_w = list(itertools.accumulate(OUTCOMES[k][0] for k in names))
     epoch = datetime(1970, 1, 1)
@@ -196,8 +224,9 @@ def generate(n: int, directory, now: datetime, seed: int, callback_share: float,
             consent = rand() < 0.7
             callback = rand() < callback_share
             outcome = "callback-requested" if callback else _pick(rng, names, outcome_w)
-            t_out, leg_status, leg_out = (("no-answer", "no-answer", "no-answer") if callback
-                                          else OUTCOMES[outcome][1:])
+            t_out, leg_status, leg_out = (
+                ("no-answer", "no-answer", "no-answer") if callback else OUTCOMES[outcome][1:]
+            )
             call_id, tr_id, call_sid = _hex(rng), _hex(rng), "CA" + _hex(rng)
             menu_done = received + sec * uniform(6, 40)
             created = menu_done + sec * uniform(0.3, 1.5)
@@ -225,52 +254,123 @@ def generate(n: int, directory, now: datetime, seed: int, callback_share: float,
                 ref = "".join(rng.choices(REF_ALPHABET, k=6))
             refs.add(ref)
             is_open = received >= case_open_after
-            cases.append({
-                "id": case_id, "reference": ref, "caller_org": caller.id, "call_id": call_id,
-                "life_event": None, "worker_hmac": None if not is_open else hmac_,
-                "worker_masked": None if not is_open else masked, "worker_number_enc": None,
-                "state": "open" if is_open else "closed", "opened_at": stamp(menu_done),
-                "closed_at": None if is_open else stamp(menu_done + timedelta(days=30)),
-                "updated_at": stamp(call_end)})
-            steps.append({
-                "id": _hex(rng), "case_id": case_id, "position": 0, "line_id": line.id,
-                "target_org": org_id, "reason": None,
-                "state": "done" if t_out == "connected" else "unanswered",
-                "transfer_id": tr_id, "callback_id": None, "updated_at": stamp(call_end)})
+            cases.append(
+                {
+                    "id": case_id,
+                    "reference": ref,
+                    "caller_org": caller.id,
+                    "call_id": call_id,
+                    "life_event": None,
+                    "worker_hmac": None if not is_open else hmac_,
+                    "worker_masked": None if not is_open else masked,
+                    "worker_number_enc": None,
+                    "state": "open" if is_open else "closed",
+                    "opened_at": stamp(menu_done),
+                    "closed_at": None if is_open else stamp(menu_done + timedelta(days=30)),
+                    "updated_at": stamp(call_end),
+                }
+            )
+            steps.append(
+                {
+                    "id": _hex(rng),
+                    "case_id": case_id,
+                    "position": 0,
+                    "line_id": line.id,
+                    "target_org": org_id,
+                    "reason": None,
+                    "state": "done" if t_out == "connected" else "unanswered",
+                    "transfer_id": tr_id,
+                    "callback_id": None,
+                    "updated_at": stamp(call_end),
+                }
+            )
             if rand() < 0.05:
                 other = _pick(rng, lines, line_w)
-                steps.append({
-                    "id": _hex(rng), "case_id": case_id, "position": 1, "line_id": other.id,
-                    "target_org": other.organisation_id, "reason": None,
-                    "state": rng.choice(("done", "skipped", "closed")), "transfer_id": None,
-                    "callback_id": None, "updated_at": stamp(call_end)})
-            calls.append({
-                "id": call_id, "call_sid": call_sid, "caller_org": caller.id,
-                "identified_by": how, "from_hmac": hmac_, "from_masked": masked,
-                "received_at": stamp(received), "menu_done_at": stamp(menu_done),
-                "ended_at": stamp(call_end), "target_org": org_id, "line_id": line.id,
-                "selected_by": "digits" if rand() < 0.7 else "speech",
-                "urgent": urgent, "consent": consent, "outcome": outcome,
-                "status": "completed", "duration_s": int((call_end - received).total_seconds()),
-                "purged_at": None, "case_id": case_id})
-            transfers.append({
-                "id": tr_id, "call_id": call_id, "caller_org": caller.id, "target_org": org_id,
-                "line_id": line.id, "urgent": urgent, "consent": consent, "state": "ended",
-                "outcome": t_out, "hunt_position": 0, "worker_call_sid": call_sid,
-                "conference_sid": "CF" + _hex(rng), "created_at": s_created,
-                "ringing_at": stamp(ringing), "accepted_at": s_accepted,
-                "citizen_added_at": s_added, "worker_left_at": s_left, "ended_at": s_ended,
-                "hold_wanted": None, "time_to_answer_s": tta, "duration_s": duration,
-                "minutes_saved": saved, "case_id": case_id, "step": 0})
+                steps.append(
+                    {
+                        "id": _hex(rng),
+                        "case_id": case_id,
+                        "position": 1,
+                        "line_id": other.id,
+                        "target_org": other.organisation_id,
+                        "reason": None,
+                        "state": rng.choice(("done", "skipped", "closed")),
+                        "transfer_id": None,
+                        "callback_id": None,
+                        "updated_at": stamp(call_end),
+                    }
+                )
+            calls.append(
+                {
+                    "id": call_id,
+                    "call_sid": call_sid,
+                    "caller_org": caller.id,
+                    "identified_by": how,
+                    "from_hmac": hmac_,
+                    "from_masked": masked,
+                    "received_at": stamp(received),
+                    "menu_done_at": stamp(menu_done),
+                    "ended_at": stamp(call_end),
+                    "target_org": org_id,
+                    "line_id": line.id,
+                    "selected_by": "digits" if rand() < 0.7 else "speech",
+                    "urgent": urgent,
+                    "consent": consent,
+                    "outcome": outcome,
+                    "status": "completed",
+                    "duration_s": int((call_end - received).total_seconds()),
+                    "purged_at": None,
+                    "case_id": case_id,
+                }
+            )
+            transfers.append(
+                {
+                    "id": tr_id,
+                    "call_id": call_id,
+                    "caller_org": caller.id,
+                    "target_org": org_id,
+                    "line_id": line.id,
+                    "urgent": urgent,
+                    "consent": consent,
+                    "state": "ended",
+                    "outcome": t_out,
+                    "hunt_position": 0,
+                    "worker_call_sid": call_sid,
+                    "conference_sid": "CF" + _hex(rng),
+                    "created_at": s_created,
+                    "ringing_at": stamp(ringing),
+                    "accepted_at": s_accepted,
+                    "citizen_added_at": s_added,
+                    "worker_left_at": s_left,
+                    "ended_at": s_ended,
+                    "hold_wanted": None,
+                    "time_to_answer_s": tta,
+                    "duration_s": duration,
+                    "minutes_saved": saved,
+                    "case_id": case_id,
+                    "step": 0,
+                }
+            )
             if with_legs:
                 leg_hmac, leg_masked = urgent_num if urgent else normal
-                legs.append({
-                    "id": _hex(rng), "transfer_id": tr_id, "kind": "professional",
-                    "position": 0, "call_sid": "CA" + _hex(rng), "number_hmac": leg_hmac,
-                    "number_masked": leg_masked, "status": leg_status, "outcome": leg_out,
-                    "whisper_plays": 1 if accepted or leg_out == "declined" else 0,
-                    "created_at": s_created, "answered_at": s_accepted,
-                    "accepted_at": s_accepted, "ended_at": s_ended})
+                legs.append(
+                    {
+                        "id": _hex(rng),
+                        "transfer_id": tr_id,
+                        "kind": "professional",
+                        "position": 0,
+                        "call_sid": "CA" + _hex(rng),
+                        "number_hmac": leg_hmac,
+                        "number_masked": leg_masked,
+                        "status": leg_status,
+                        "outcome": leg_out,
+                        "whisper_plays": 1 if accepted or leg_out == "declined" else 0,
+                        "created_at": s_created,
+                        "answered_at": s_accepted,
+                        "accepted_at": s_accepted,
+                        "ended_at": s_ended,
+                    }
+                )
             if callback:
                 ref = "".join(rng.choices(REF_ALPHABET, k=6))
                 while ref in refs:
@@ -281,31 +381,59 @@ def generate(n: int, directory, now: datetime, seed: int, callback_share: float,
                 if planned > now:
                     state, result, attempts, done = "pending", None, 0, None
                 else:
-                    state, result = rng.choices((("done", "connected"), ("failed", "no-answer"),
-                                                 ("cancelled", "cancelled")), (85, 10, 5))[0]
+                    state, result = rng.choices(
+                        (
+                            ("done", "connected"),
+                            ("failed", "no-answer"),
+                            ("cancelled", "cancelled"),
+                        ),
+                        (85, 10, 5),
+                    )[0]
                     attempts = 1 if state != "failed" else 3
                     done = planned + timedelta(minutes=uniform(1, 40))
-                callbacks.append({
-                    "id": _hex(rng), "reference": ref, "call_id": call_id, "transfer_id": tr_id,
-                    "caller_org": caller.id, "target_org": org_id, "line_id": line.id,
-                    "urgent": urgent, "consent": consent,
-                    "reason": "unanswered" if rand() < 0.8 else "asked",
-                    "worker_number_enc": enc, "worker_hmac": hmac_, "worker_masked": masked,
-                    "state": state, "outcome": result, "requested_at": stamp(requested),
-                    "planned_at": stamp(planned), "attempts": attempts, "max_attempts": 3,
-                    "call_sid": "CA" + _hex(rng) if attempts else None,
-                    "number_index": 0 if attempts else None,
-                    "confirmed_at": (stamp(requested + sec * 2) if caller.sms_confirmation
-                                     else None),
-                    "worker_call_sid": "CA" + _hex(rng) if state == "done" else None,
-                    "last_attempt_at": stamp(planned) if attempts else None,
-                    "done_at": stamp(done) if done else None,
-                    "updated_at": stamp(done or requested)})
+                callbacks.append(
+                    {
+                        "id": _hex(rng),
+                        "reference": ref,
+                        "call_id": call_id,
+                        "transfer_id": tr_id,
+                        "caller_org": caller.id,
+                        "target_org": org_id,
+                        "line_id": line.id,
+                        "urgent": urgent,
+                        "consent": consent,
+                        "reason": "unanswered" if rand() < 0.8 else "asked",
+                        "worker_number_enc": enc,
+                        "worker_hmac": hmac_,
+                        "worker_masked": masked,
+                        "state": state,
+                        "outcome": result,
+                        "requested_at": stamp(requested),
+                        "planned_at": stamp(planned),
+                        "attempts": attempts,
+                        "max_attempts": 3,
+                        "call_sid": "CA" + _hex(rng) if attempts else None,
+                        "number_index": 0 if attempts else None,
+                        "confirmed_at": (
+                            stamp(requested + sec * 2) if caller.sms_confirmation else None
+                        ),
+                        "worker_call_sid": "CA" + _hex(rng) if state == "done" else None,
+                        "last_attempt_at": stamp(planned) if attempts else None,
+                        "done_at": stamp(done) if done else None,
+                        "updated_at": stamp(done or requested),
+                    }
+                )
         yield calls, transfers, legs, callbacks, cases, steps
 
 
-TABLES = (Call.__table__, Transfer.__table__, Leg.__table__, CallbackRequest.__table__,
-          Case.__table__, CaseStep.__table__)
+TABLES = (
+    Call.__table__,
+    Transfer.__table__,
+    Leg.__table__,
+    CallbackRequest.__table__,
+    Case.__table__,
+    CaseStep.__table__,
+)
 
 
 def _stamp_for(dialect):
@@ -316,7 +444,8 @@ def _stamp_for(dialect):
     sample = datetime(2026, 3, 29, 1, 2, 3, 0)
     ours = sample.isoformat(" ", "microseconds")
     theirs = Call.__table__.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)(
-        sample.replace(tzinfo=UTC))
+        sample.replace(tzinfo=UTC)
+    )
     assert ours == theirs, (ours, theirs)
     return lambda moment: moment.isoformat(" ", "microseconds")
 
@@ -349,8 +478,17 @@ def fill(engine, n: int, directory, seed: int, callback_share: float, with_legs:
     foreign-key triggers off for this session (the rows are consistent by construction);
     SQLite: the INSERT compiled from Core's insert(), run as the driver's executemany."""
     counts = dict.fromkeys((t.name for t in TABLES), 0)
-    chunks = _ahead(generate(n, directory, datetime.now(UTC), seed, callback_share, with_legs,
-                             _stamp_for(engine.dialect)))
+    chunks = _ahead(
+        generate(
+            n,
+            directory,
+            datetime.now(UTC),
+            seed,
+            callback_share,
+            with_legs,
+            _stamp_for(engine.dialect),
+        )
+    )
     names = [t.name for t in TABLES]
     pg = engine.dialect.name == "postgresql"
     t0 = time.perf_counter()
@@ -360,7 +498,8 @@ def fill(engine, n: int, directory, seed: int, callback_share: float, with_legs:
                 "SELECT indexname, indexdef FROM pg_indexes i WHERE schemaname = "
                 "current_schema() AND tablename = ANY(%(names)s) AND NOT EXISTS (SELECT 1 FROM "
                 "pg_constraint c WHERE c.conname = i.indexname) ORDER BY indexname",
-                {"names": names}).fetchall()
+                {"names": names},
+            ).fetchall()
             conn.exec_driver_sql("SET session_replication_role = replica")
         else:
             for pragma in ("cache_size=-1000000", "journal_mode=OFF", "synchronous=OFF"):
@@ -368,7 +507,8 @@ def fill(engine, n: int, directory, seed: int, callback_share: float, with_legs:
             indexes = conn.exec_driver_sql(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
                 f"AND tbl_name IN ({', '.join('?' * len(names))}) ORDER BY name",
-                tuple(names)).fetchall()
+                tuple(names),
+            ).fetchall()
         conn.commit()
         with conn.begin():
             for name, _ in indexes:
@@ -417,8 +557,12 @@ def _write(conn, table, rows: list[dict], prepared: dict) -> None:
 def _progress(done: int, n: int, t0: float) -> None:
     if done % 100_000 == 0 or done == n:
         rate = done / max(time.perf_counter() - t0, 1e-9)
-        print(f"\r  {done:>9,} / {n:,} calls  ({rate:,.0f} calls/s)", end="", file=sys.stderr,
-              flush=True)
+        print(
+            f"\r  {done:>9,} / {n:,} calls  ({rate:,.0f} calls/s)",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def analyze(engine) -> str:
@@ -434,17 +578,22 @@ def describe(engine, url: str) -> str:
     with engine.connect() as conn:
         counts = {t.name: conn.scalar(select(func.count()).select_from(t)) for t in TABLES}
         newest = conn.scalar(select(func.max(Call.received_at)))
-        recent = conn.scalar(select(func.count()).select_from(Call.__table__).where(
-            Call.received_at >= datetime.now(UTC) - timedelta(days=28)))
+        recent = conn.scalar(
+            select(func.count())
+            .select_from(Call.__table__)
+            .where(Call.received_at >= datetime.now(UTC) - timedelta(days=28))
+        )
         if engine.dialect.name == "postgresql":
             size = conn.scalar(sa.text("SELECT pg_database_size(current_database())"))
         else:
-            size = Path(url[len("sqlite:///"):]).stat().st_size
-    return (f"{counts['calls']:,} calls, {counts['transfers']:,} transfers, "
-            f"{counts['legs']:,} legs, {counts['callback_requests']:,} callback requests, "
-            f"{counts['cases']:,} cases ({counts['case_steps']:,} steps); "
-            f"{recent:,} calls in the last 28 days; newest {newest:%Y-%m-%d %H:%M} UTC; "
-            f"{size / 1e9:.2f} GB")
+            size = Path(url[len("sqlite:///") :]).stat().st_size
+    return (
+        f"{counts['calls']:,} calls, {counts['transfers']:,} transfers, "
+        f"{counts['legs']:,} legs, {counts['callback_requests']:,} callback requests, "
+        f"{counts['cases']:,} cases ({counts['case_steps']:,} steps); "
+        f"{recent:,} calls in the last 28 days; newest {newest:%Y-%m-%d %H:%M} UTC; "
+        f"{size / 1e9:.2f} GB"
+    )
 
 
 # --------------------------------------------------------------------------- databases
@@ -453,7 +602,7 @@ def describe(engine, url: str) -> str:
 def pg_url(url: str) -> str:
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -472,7 +621,8 @@ def drop_pg_database(url: str) -> None:
     admin = sa.create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        )
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
     admin.dispose()
 
@@ -481,16 +631,19 @@ def accounts(engine, directory, run: str) -> dict:
     """An admin, a supervisor of a municipality and one of an organisation, and API tokens
     (every organisation; the municipality)."""
     sessions = db.make_sessionmaker(engine)
-    out = {"admin": f"admin-{run}@bench.test", "supervisor": f"supervisor-{run}@bench.test",
-           "agency": f"agency-{run}@bench.test"}
+    out = {
+        "admin": f"admin-{run}@bench.test",
+        "supervisor": f"supervisor-{run}@bench.test",
+        "agency": f"agency-{run}@bench.test",
+    }
     with sessions.begin() as s:
         auth.create_user(s, directory, out["admin"], PASSWORD, "admin", None)
-        auth.create_user(s, directory, out["supervisor"], PASSWORD, "supervisor",
-                         SUPERVISOR_ORG)
+        auth.create_user(s, directory, out["supervisor"], PASSWORD, "supervisor", SUPERVISOR_ORG)
         auth.create_user(s, directory, out["agency"], PASSWORD, "supervisor", AGENCY_ORG)
         out["token_admin"] = auth.create_token(s, directory, f"bench-{run}", None)
-        out["token_org"] = auth.create_token(s, directory, f"bench-{run}-{SUPERVISOR_ORG}",
-                                             SUPERVISOR_ORG)
+        out["token_org"] = auth.create_token(
+            s, directory, f"bench-{run}-{SUPERVISOR_ORG}", SUPERVISOR_ORG
+        )
     return out
 
 
@@ -503,19 +656,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, instance: Path, port: int, workers: int,
-                 log: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TWILIO", "CALLROUTER", "REDIS_URL", "DATABASE_URL"))}
-    env.update(CALLROUTER_ENV="test", CALLROUTER_INSTANCE=str(instance),
-               CALLROUTER_LINES=str(LINES), DATABASE_URL=url, SECRET_KEY=SECRET_KEY,
-               TWILIO_AUTH_TOKEN=TWILIO_TOKEN, PUBLIC_BASE_URL=PUBLIC)
+def start_server(url: str, instance: Path, port: int, workers: int, log: Path) -> subprocess.Popen:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TWILIO", "CALLROUTER", "REDIS_URL", "DATABASE_URL"))
+    }
+    env.update(
+        CALLROUTER_ENV="test",
+        CALLROUTER_INSTANCE=str(instance),
+        CALLROUTER_LINES=str(LINES),
+        DATABASE_URL=url,
+        SECRET_KEY=SECRET_KEY,
+        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+        PUBLIC_BASE_URL=PUBLIC,
+    )
     if os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = os.environ["REDIS_URL"]  # else the embedded Redis, if ever needed
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "app:app", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "app:app",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -538,8 +713,9 @@ class Client:
         self.cookies: dict[str, str] = {}
         self.bearer = bearer
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict | None = None) -> tuple[int, dict, bytes, float]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> tuple[int, dict, bytes, float]:
         h = dict(headers or {})
         if self.cookies:
             h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -572,11 +748,12 @@ class Client:
         m = _CSRF.search(page.decode())
         if status != 200 or not m:
             raise RuntimeError(f"login page: {status}")
-        form = urlencode({"email": email, "password": PASSWORD, "csrf_token": m.group(1),
-                          "next": ""}).encode()
+        form = urlencode(
+            {"email": email, "password": PASSWORD, "csrf_token": m.group(1), "next": ""}
+        ).encode()
         status, headers, _, _ = self.request(
-            "POST", "/dashboard/login", form,
-            {"Content-Type": "application/x-www-form-urlencoded"})
+            "POST", "/dashboard/login", form, {"Content-Type": "application/x-www-form-urlencoded"}
+        )
         # Logged in: the dashboard's index redirects to the call log, not to the login form.
         check, after, _, _ = self.get("/dashboard/")
         if status != 302 or check != 302 or "/login" in after.get("Location", "/login"):
@@ -639,10 +816,14 @@ def report(endpoints: list[dict]) -> bool:
         errs = f"  errors {ep['errors']}: {ep['first_error']}" if ep["errors"] else ""
         if len(ms) < len(endpoints[0]["ms"]):
             errs = f"  (only {len(ms)} requests: over the {PAGE_BUDGET_S:.0f} s budget){errs}"
-        print(f"{ep['name']:58s} {statistics.median(ms):7.1f} {q95:7.1f} {max(ms):7.1f} "
-              f"{q95 / base:9.1f}  {verdict}{errs}")
-    print(f"(ms; {len(endpoints[0]['ms'])} requests each; baseline: p95 of GET /healthz on the "
-          f"same server; target p95 < {TARGET_MS:.0f} ms)")
+        print(
+            f"{ep['name']:58s} {statistics.median(ms):7.1f} {q95:7.1f} {max(ms):7.1f} "
+            f"{q95 / base:9.1f}  {verdict}{errs}"
+        )
+    print(
+        f"(ms; {len(endpoints[0]['ms'])} requests each; baseline: p95 of GET /healthz on the "
+        f"same server; target p95 < {TARGET_MS:.0f} ms)"
+    )
     return ok
 
 
@@ -738,13 +919,17 @@ def diagnose(engine, ep: dict) -> None:
     total, timed = profile(engine, ep["queries"])
     sql_time = sum(t for t, _, _ in timed)
     capped = " (stopped at the cap)" if total >= STATEMENT_CAP_S else ""
-    print(f"\n=== {ep['name']}: in-process {total * 1e3:.0f} ms{capped}, of which SQL "
-          f"{sql_time * 1e3:.0f} ms in {len(timed)} statements")
+    print(
+        f"\n=== {ep['name']}: in-process {total * 1e3:.0f} ms{capped}, of which SQL "
+        f"{sql_time * 1e3:.0f} ms in {len(timed)} statements"
+    )
     for i, (seconds, statement, params) in enumerate(sorted(timed, key=lambda x: -x[0])):
         if i and seconds < 0.02:
             break
-        print(f"--- {seconds * 1e3:.0f} ms:\n{' '.join(statement.split())}\n"
-              f"    params: {_short(params)}")
+        print(
+            f"--- {seconds * 1e3:.0f} ms:\n{' '.join(statement.split())}\n"
+            f"    params: {_short(params)}"
+        )
         print(plan(engine, statement, params))
 
 
@@ -760,10 +945,15 @@ def code_version() -> str:
     """The commit measured, and how many tracked files differ from it."""
     try:
         git = ["git", "-C", str(ROOT)]
-        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.count("\n")
+        head = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.count("\n")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return head + (f" with {dirty} modified files" if dirty else "")
@@ -775,17 +965,24 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=60, help="measured requests per page")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--database-url", default=None,
-                    help="a PostgreSQL server to create a fresh database on (default: "
-                         "DATABASE_URL if it is PostgreSQL, else SQLite in a temp dir)")
+    ap.add_argument(
+        "--database-url",
+        default=None,
+        help="a PostgreSQL server to create a fresh database on (default: "
+        "DATABASE_URL if it is PostgreSQL, else SQLite in a temp dir)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the filled database")
-    ap.add_argument("--reuse", metavar="PATH", help="a kept database (SQLite file or "
-                    "PostgreSQL URL): no fill")
+    ap.add_argument(
+        "--reuse", metavar="PATH", help="a kept database (SQLite file or PostgreSQL URL): no fill"
+    )
     ap.add_argument("--callbacks", type=float, default=0.05, help="share with a callback")
     ap.add_argument("--no-legs", action="store_true", help="no professional leg rows")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--explain", action="store_true",
-                    help="show the queries and plans of every page, not only the slow ones")
+    ap.add_argument(
+        "--explain",
+        action="store_true",
+        help="show the queries and plans of every page, not only the slow ones",
+    )
     args = ap.parse_args()
 
     env_url = os.environ.get("DATABASE_URL", "")
@@ -794,8 +991,11 @@ def main() -> int:
     instance = tmp / "instance"
     created_pg = None
     if args.reuse:
-        url = pg_url(args.reuse) if args.reuse.startswith("postgres") else \
-            f"sqlite:///{Path(args.reuse).resolve()}"
+        url = (
+            pg_url(args.reuse)
+            if args.reuse.startswith("postgres")
+            else f"sqlite:///{Path(args.reuse).resolve()}"
+        )
     elif server and server.startswith("postgres"):
         url = created_pg = create_pg_database(server)
     elif server:
@@ -807,28 +1007,35 @@ def main() -> int:
     try:
         directory = directory_mod.load(LINES)
         kind = engine.dialect.name
-        print(f"code: {code_version()}; database: {kind} "
-              f"{engine.url.render_as_string(hide_password=True)}")
+        print(
+            f"code: {code_version()}; database: {kind} "
+            f"{engine.url.render_as_string(hide_password=True)}"
+        )
         t0 = time.perf_counter()
         db.upgrade(engine, instance)
         print(f"migrated (alembic) in {time.perf_counter() - t0:.1f} s")
         if not args.reuse:
-            counts = fill(engine, args.rows, directory, args.seed, args.callbacks,
-                          not args.no_legs)
+            counts = fill(engine, args.rows, directory, args.seed, args.callbacks, not args.no_legs)
             t1 = time.perf_counter()
             how = analyze(engine)
             rows = sum(counts[t.name] for t in TABLES)
-            method = (f"{'COPY' if kind == 'postgresql' else 'executemany'}, secondary "
-                      f"indexes rebuilt after: {counts['index_seconds']:.1f} s of it")
-            print(f"fill: {counts['seconds']:.1f} s for {rows:,} rows in chunks of {CHUNK:,} calls "
-                  f"({method}); {how}: {time.perf_counter() - t1:.1f} s")
+            method = (
+                f"{'COPY' if kind == 'postgresql' else 'executemany'}, secondary "
+                f"indexes rebuilt after: {counts['index_seconds']:.1f} s of it"
+            )
+            print(
+                f"fill: {counts['seconds']:.1f} s for {rows:,} rows in chunks of {CHUNK:,} calls "
+                f"({method}); {how}: {time.perf_counter() - t1:.1f} s"
+            )
         print(f"data: {describe(engine, url)}")
         # The daily job's rollup of settled days (callrouter.figures), as a running service
         # has it: the figures read stored days and compute the last few from the call log.
         t0 = time.perf_counter()
         stored = figures.build(db.make_sessionmaker(engine), directory.tz, datetime.now(UTC))
-        print(f"figures rollup (the daily job): {stored} days stored in "
-              f"{time.perf_counter() - t0:.1f} s")
+        print(
+            f"figures rollup (the daily job): {stored} days stored in "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
 
         run = secrets.token_hex(3)
         acc = accounts(engine, directory, run)
@@ -837,8 +1044,10 @@ def main() -> int:
         log = tmp / "gunicorn.log"
         t0 = time.perf_counter()
         proc = start_server(url, instance, port, args.workers, log)
-        print(f"gunicorn app:app --workers {args.workers} on 127.0.0.1:{port} "
-              f"(started in {time.perf_counter() - t0:.1f} s)")
+        print(
+            f"gunicorn app:app --workers {args.workers} on 127.0.0.1:{port} "
+            f"(started in {time.perf_counter() - t0:.1f} s)"
+        )
         admin, sup = Client(port), Client(port)
         admin.login(acc["admin"])
         sup.login(acc["supervisor"])
@@ -867,6 +1076,7 @@ def main() -> int:
             def run(s):  # as the view: the figures, then the case figures of the same days
                 queries.figures(s, org, directory, a, b, "day")
                 queries.case_figures_days(s, org, directory, a, b)
+
             return run
 
         def api_q(org):
@@ -875,53 +1085,114 @@ def main() -> int:
         page = b'id="call-log"'
         endpoints = [
             {"name": "GET /healthz (baseline)", "client": base_client, "path": "/healthz"},
-            {"name": "GET /dashboard/ (session check + redirect)", "client": admin,
-             "path": "/dashboard/", "status": 302},
-            {"name": "GET /dashboard/calls (admin)", "client": admin, "path": "/dashboard/calls",
-             "expect": page, "target": True, "queries": calls_q(None, none)},
-            {"name": "GET /dashboard/calls page 2 (admin, cursor)", "client": admin,
-             "path": page2, "expect": page, "target": True,
-             "queries": calls_q(None, none, cursor(page2))},
-            {"name": f"GET /dashboard/calls (supervisor {SUPERVISOR_ORG})", "client": sup,
-             "path": "/dashboard/calls", "expect": page, "target": True,
-             "queries": calls_q(SUPERVISOR_ORG, none)},
-            {"name": f"GET /dashboard/calls (supervisor {AGENCY_ORG}, an organisation)",
-             "client": agency, "path": "/dashboard/calls", "expect": page, "target": True,
-             "queries": calls_q(AGENCY_ORG, none)},
-            {"name": f"GET /dashboard/calls?{urlencode(flt)}", "client": admin,
-             "path": filtered, "expect": page, "target": True,
-             "queries": calls_q(None, flt_filters)},
-            {"name": "  same, page 2 (cursor)", "client": admin, "path": filtered2,
-             "expect": page, "target": True,
-             "queries": calls_q(None, flt_filters, cursor(filtered2))},
-            {"name": "GET /dashboard/figures (admin, last 28 days)", "client": admin,
-             "path": "/dashboard/figures", "expect": b'id="', "target": True,
-             "queries": figures_q(None)},
-            {"name": f"GET /dashboard/figures (supervisor {SUPERVISOR_ORG})", "client": sup,
-             "path": "/dashboard/figures", "expect": b'id="', "target": True,
-             "queries": figures_q(SUPERVISOR_ORG)},
-            {"name": "GET /api/v1/transfers (admin token)", "client": api_admin,
-             "path": "/api/v1/transfers", "expect": b'"next_cursor":"', "target": True,
-             "queries": api_q(None)},
-            {"name": f"GET /api/v1/transfers ({SUPERVISOR_ORG} token)", "client": api_org,
-             "path": "/api/v1/transfers", "expect": b'"next_cursor":"', "target": True,
-             "queries": api_q(SUPERVISOR_ORG)},
+            {
+                "name": "GET /dashboard/ (session check + redirect)",
+                "client": admin,
+                "path": "/dashboard/",
+                "status": 302,
+            },
+            {
+                "name": "GET /dashboard/calls (admin)",
+                "client": admin,
+                "path": "/dashboard/calls",
+                "expect": page,
+                "target": True,
+                "queries": calls_q(None, none),
+            },
+            {
+                "name": "GET /dashboard/calls page 2 (admin, cursor)",
+                "client": admin,
+                "path": page2,
+                "expect": page,
+                "target": True,
+                "queries": calls_q(None, none, cursor(page2)),
+            },
+            {
+                "name": f"GET /dashboard/calls (supervisor {SUPERVISOR_ORG})",
+                "client": sup,
+                "path": "/dashboard/calls",
+                "expect": page,
+                "target": True,
+                "queries": calls_q(SUPERVISOR_ORG, none),
+            },
+            {
+                "name": f"GET /dashboard/calls (supervisor {AGENCY_ORG}, an organisation)",
+                "client": agency,
+                "path": "/dashboard/calls",
+                "expect": page,
+                "target": True,
+                "queries": calls_q(AGENCY_ORG, none),
+            },
+            {
+                "name": f"GET /dashboard/calls?{urlencode(flt)}",
+                "client": admin,
+                "path": filtered,
+                "expect": page,
+                "target": True,
+                "queries": calls_q(None, flt_filters),
+            },
+            {
+                "name": "  same, page 2 (cursor)",
+                "client": admin,
+                "path": filtered2,
+                "expect": page,
+                "target": True,
+                "queries": calls_q(None, flt_filters, cursor(filtered2)),
+            },
+            {
+                "name": "GET /dashboard/figures (admin, last 28 days)",
+                "client": admin,
+                "path": "/dashboard/figures",
+                "expect": b'id="',
+                "target": True,
+                "queries": figures_q(None),
+            },
+            {
+                "name": f"GET /dashboard/figures (supervisor {SUPERVISOR_ORG})",
+                "client": sup,
+                "path": "/dashboard/figures",
+                "expect": b'id="',
+                "target": True,
+                "queries": figures_q(SUPERVISOR_ORG),
+            },
+            {
+                "name": "GET /api/v1/transfers (admin token)",
+                "client": api_admin,
+                "path": "/api/v1/transfers",
+                "expect": b'"next_cursor":"',
+                "target": True,
+                "queries": api_q(None),
+            },
+            {
+                "name": f"GET /api/v1/transfers ({SUPERVISOR_ORG} token)",
+                "client": api_org,
+                "path": "/api/v1/transfers",
+                "expect": b'"next_cursor":"',
+                "target": True,
+                "queries": api_q(SUPERVISOR_ORG),
+            },
         ]
         t0 = time.perf_counter()
         measure(endpoints, args.warmup, args.requests, PAGE_BUDGET_S)
-        print(f"measured {len(endpoints)} pages x {args.warmup}+{args.requests} requests in "
-              f"{time.perf_counter() - t0:.0f} s\n")
+        print(
+            f"measured {len(endpoints)} pages x {args.warmup}+{args.requests} requests in "
+            f"{time.perf_counter() - t0:.0f} s\n"
+        )
         proc.terminate()
         proc.wait(timeout=30)
         proc = None
-        problems = [ln for ln in log.read_text().splitlines()
-                    if " ERROR " in ln or "Traceback" in ln]
+        problems = [
+            ln for ln in log.read_text().splitlines() if " ERROR " in ln or "Traceback" in ln
+        ]
         ok = report(endpoints)
         if problems:
             ok = False
             print(f"{len(problems)} errors in the server log: {problems[0]}")
-        slow = [ep for ep in endpoints if "queries" in ep
-                and (args.explain or p95(ep["ms"]) >= TARGET_MS)]
+        slow = [
+            ep
+            for ep in endpoints
+            if "queries" in ep and (args.explain or p95(ep["ms"]) >= TARGET_MS)
+        ]
         if slow:
             engine.dispose()
             engine = capped_engine(url)

@@ -34,8 +34,13 @@ from callrouter.flows.routing import _squeeze  # noqa: E402
 from callrouter.models import Call, Case, Transfer  # noqa: E402
 
 CHUNK = 20_000
-RESULTS = (("resolved", 0.6), ("partial", 0.2), ("unresolved", 0.08), ("wrong-line", 0.05),
-           (None, 0.07))
+RESULTS = (
+    ("resolved", 0.6),
+    ("partial", 0.2),
+    ("unresolved", 0.08),
+    ("wrong-line", 0.05),
+    (None, 0.07),
+)
 
 
 def rows(n: int, directory, until: datetime, seed: int):
@@ -54,12 +59,24 @@ def rows(n: int, directory, until: datetime, seed: int):
         line = rng.choice(lines)
         caller = rng.choice(callers)
         speech = rng.random() < 0.4
-        calls.append((call_id, "CAb" + call_id[:29], caller, at, line.organisation_id, line.id,
-                      "speech" if speech else "digits",
-                      rng.choice(terms[line.id]) if speech else None, False, True,
-                      "completed", "connected", case_id))
-        cases.append((case_id, f"{rng.randrange(10 ** 7):07d}", caller, call_id, "closed", at,
-                      at))
+        calls.append(
+            (
+                call_id,
+                "CAb" + call_id[:29],
+                caller,
+                at,
+                line.organisation_id,
+                line.id,
+                "speech" if speech else "digits",
+                rng.choice(terms[line.id]) if speech else None,
+                False,
+                True,
+                "completed",
+                "connected",
+                case_id,
+            )
+        )
+        cases.append((case_id, f"{rng.randrange(10**7):07d}", caller, call_id, "closed", at, at))
         seq = [line] + ([rng.choice(lines)] if rng.random() < 0.08 else [])
         for i, ln in enumerate(seq):
             if made >= n:
@@ -75,14 +92,30 @@ def rows(n: int, directory, until: datetime, seed: int):
                     break
             right = rng.choice(lines) if result == "wrong-line" else None
             tta = round(rng.uniform(5, 40), 1) if answered else None
-            transfers.append((uuid.uuid4().hex, call_id, caller, ln.organisation_id, ln.id,
-                              False, True, "ended", "connected" if answered else "no-answer",
-                              0, t, t + timedelta(seconds=tta) if answered else None, tta,
-                              10.0 if answered else None, case_id, i,
-                              calls[-1][7] if i == 0 else None,
-                              result if answered else None,
-                              right.id if right else None,
-                              right.organisation_id if right else None))
+            transfers.append(
+                (
+                    uuid.uuid4().hex,
+                    call_id,
+                    caller,
+                    ln.organisation_id,
+                    ln.id,
+                    False,
+                    True,
+                    "ended",
+                    "connected" if answered else "no-answer",
+                    0,
+                    t,
+                    t + timedelta(seconds=tta) if answered else None,
+                    tta,
+                    10.0 if answered else None,
+                    case_id,
+                    i,
+                    calls[-1][7] if i == 0 else None,
+                    result if answered else None,
+                    right.id if right else None,
+                    right.organisation_id if right else None,
+                )
+            )
             made += 1
         if len(transfers) >= CHUNK:
             yield calls, cases, transfers
@@ -91,14 +124,44 @@ def rows(n: int, directory, until: datetime, seed: int):
         yield calls, cases, transfers
 
 
-CALL_COLS = ("id", "call_sid", "caller_org", "received_at", "target_org", "line_id",
-             "selected_by", "selected_term", "urgent", "consent", "status", "outcome", "case_id")
+CALL_COLS = (
+    "id",
+    "call_sid",
+    "caller_org",
+    "received_at",
+    "target_org",
+    "line_id",
+    "selected_by",
+    "selected_term",
+    "urgent",
+    "consent",
+    "status",
+    "outcome",
+    "case_id",
+)
 CASE_COLS = ("id", "reference", "caller_org", "call_id", "state", "opened_at", "updated_at")
-TRANSFER_COLS = ("id", "call_id", "caller_org", "target_org", "line_id", "urgent", "consent",
-                 "state", "outcome", "hunt_position", "created_at", "accepted_at",
-                 "time_to_answer_s", "minutes_saved", "case_id", "step", "selected_term",
-                 "result", "right_line",
-                 "right_org")
+TRANSFER_COLS = (
+    "id",
+    "call_id",
+    "caller_org",
+    "target_org",
+    "line_id",
+    "urgent",
+    "consent",
+    "state",
+    "outcome",
+    "hunt_position",
+    "created_at",
+    "accepted_at",
+    "time_to_answer_s",
+    "minutes_saved",
+    "case_id",
+    "step",
+    "selected_term",
+    "result",
+    "right_line",
+    "right_org",
+)
 
 
 def fill(engine, n: int, directory, until: datetime, seed: int) -> float:
@@ -111,22 +174,32 @@ def fill(engine, n: int, directory, until: datetime, seed: int) -> float:
         v = v.astimezone(UTC)
         return v if postgres else v.replace(tzinfo=None).isoformat(sep=" ")
 
-    for table, cols in ((Call.__table__, CALL_COLS), (Case.__table__, CASE_COLS),
-                        (Transfer.__table__, TRANSFER_COLS)):
+    for table, cols in (
+        (Call.__table__, CALL_COLS),
+        (Case.__table__, CASE_COLS),
+        (Transfer.__table__, TRANSFER_COLS),
+    ):
         assert set(cols) <= set(table.c.keys()), table.name
     done = 0
     for calls, cases, transfers in rows(n, directory, until, seed):
         with engine.begin() as conn:
             raw = conn.connection.driver_connection
             cur = raw.cursor()
-            for table, cols, data in (("calls", CALL_COLS, calls), ("cases", CASE_COLS, cases),
-                                      ("transfers", TRANSFER_COLS, transfers)):
+            for table, cols, data in (
+                ("calls", CALL_COLS, calls),
+                ("cases", CASE_COLS, cases),
+                ("transfers", TRANSFER_COLS, transfers),
+            ):
                 ph = ", ".join(["%s" if postgres else "?"] * len(cols))
                 sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({ph})"
                 cur.executemany(sql, [tuple(stamp(v) for v in row) for row in data])
         done += len(transfers)
-        print(f"\r  filled {done:,} of {n:,} transfers ({time.perf_counter() - t0:.0f} s)",
-              end="", file=sys.stderr, flush=True)
+        print(
+            f"\r  filled {done:,} of {n:,} transfers ({time.perf_counter() - t0:.0f} s)",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
     print(file=sys.stderr)
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
@@ -139,8 +212,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    ap.add_argument("--keep", metavar="FILE", help="SQLite only: fill this file once and "
-                    "measure it again on later runs")
+    ap.add_argument(
+        "--keep",
+        metavar="FILE",
+        help="SQLite only: fill this file once and measure it again on later runs",
+    )
     args = ap.parse_args()
     directory = directory_mod.load(ROOT / "config" / "lines.yaml")
     until = datetime.now(UTC).replace(microsecond=0)
@@ -161,9 +237,9 @@ def main() -> int:
             db.upgrade(engine, Path(tmp))
             if reuse:
                 with engine.connect() as conn:
-                    until = datetime.fromisoformat(conn.exec_driver_sql(
-                        "SELECT max(created_at) FROM transfers").scalar()).replace(
-                        tzinfo=UTC) + timedelta(seconds=1)
+                    until = datetime.fromisoformat(
+                        conn.exec_driver_sql("SELECT max(created_at) FROM transfers").scalar()
+                    ).replace(tzinfo=UTC) + timedelta(seconds=1)
                 print(f"{engine.dialect.name}: reusing {args.keep}")
             else:
                 print(f"{engine.dialect.name}: filling {args.rows:,} transfers ...")
@@ -183,13 +259,17 @@ def main() -> int:
                 report_s.append(time.perf_counter() - t0)
             rep, cnt = statistics.median(report_s), statistics.median(count_s)
             print(f"  COUNT(*) of transfers: {total:,} rows, median {cnt * 1000:.0f} ms")
-            print(f"  network report over the year: median {rep:.2f} s "
-                  f"({', '.join(f'{x:.2f}' for x in report_s)}); "
-                  f"{sum(ln.transfers for ln in report.lines.values()):,} transfers, "
-                  f"{len(report.terms)} terms, {len(report.combinations)} combinations, "
-                  f"{len(report.suggestions)} suggestions")
-            print(f"  ratio report / COUNT(*): {rep / cnt:.0f}x; target < 10 s: "
-                  f"{'OK' if rep < 10 else 'OVER'}")
+            print(
+                f"  network report over the year: median {rep:.2f} s "
+                f"({', '.join(f'{x:.2f}' for x in report_s)}); "
+                f"{sum(ln.transfers for ln in report.lines.values()):,} transfers, "
+                f"{len(report.terms)} terms, {len(report.combinations)} combinations, "
+                f"{len(report.suggestions)} suggestions"
+            )
+            print(
+                f"  ratio report / COUNT(*): {rep / cnt:.0f}x; target < 10 s: "
+                f"{'OK' if rep < 10 else 'OVER'}"
+            )
             ok = rep < 10
         finally:
             engine.dispose()
@@ -197,7 +277,8 @@ def main() -> int:
                 with admin.connect() as conn:
                     conn.exec_driver_sql(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        f"WHERE datname = '{name}'")
+                        f"WHERE datname = '{name}'"
+                    )
                     conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
                 admin.dispose()
     return 0 if ok else 1

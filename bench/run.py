@@ -24,16 +24,36 @@ from callrouter import directory as directory_mod  # noqa: E402
 from callrouter.flows import hours, routing  # noqa: E402
 
 LINES_PER_ORG = 10
-WORDS = ["toeslag", "pensioen", "studie", "boete", "verblijf", "zorg", "uitkering", "schuld",
-         "huur", "kind", "werk", "ziekte", "belasting", "inburgering", "wonen", "vervoer"]
+WORDS = [
+    "toeslag",
+    "pensioen",
+    "studie",
+    "boete",
+    "verblijf",
+    "zorg",
+    "uitkering",
+    "schuld",
+    "huur",
+    "kind",
+    "werk",
+    "ziekte",
+    "belasting",
+    "inburgering",
+    "wonen",
+    "vervoer",
+]
 
 
 def make_directory(callers: int, lines: int) -> str:
     """A valid directory text of the given size (numbers are well-formed and fictitious)."""
     out = ['internal_number: "+31880100100"', "callers:"]
     for i in range(callers):
-        out += [f"  - id: c{i}", f"    name: Gemeente {i}", f'    code: "{10000 + i}"',
-                f'    numbers: ["+3130{2000000 + i}", "+3153{10000 + i:05d}*"]']
+        out += [
+            f"  - id: c{i}",
+            f"    name: Gemeente {i}",
+            f'    code: "{10000 + i}"',
+            f'    numbers: ["+3130{2000000 + i}", "+3153{10000 + i:05d}*"]',
+        ]
     out.append("organisations:")
     for o in range(lines // LINES_PER_ORG):
         digit = f"\n    digit: {o + 1}" if o < 9 else ""
@@ -41,9 +61,15 @@ def make_directory(callers: int, lines: int) -> str:
         for k in range(LINES_PER_ORG):
             n = o * LINES_PER_ORG + k
             kw = f"{WORDS[n % len(WORDS)]}{n}"
-            out += [f"      - id: l{n}", f"        topic: onderwerp {n}", f"        digit: {k}",
-                    f"        keywords: [{kw}]", f'        numbers: ["+3188{1000000 + n}"]',
-                    '        hours:', '          mon-fri: "08:30-12:00,13:00-17:00"']
+            out += [
+                f"      - id: l{n}",
+                f"        topic: onderwerp {n}",
+                f"        digit: {k}",
+                f"        keywords: [{kw}]",
+                f'        numbers: ["+3188{1000000 + n}"]',
+                "        hours:",
+                '          mon-fri: "08:30-12:00,13:00-17:00"',
+            ]
     return "\n".join(out) + "\n"
 
 
@@ -55,8 +81,11 @@ def decision_cost(d: directory_mod.Directory, rounds: int, seed: int = 1) -> flo
     cases = []
     for _ in range(2000):
         i = rng.randrange(n_callers)
-        number = f"+3153{10000 + i:05d}{rng.randrange(100):02d}" if rng.random() < 0.5 \
+        number = (
+            f"+3153{10000 + i:05d}{rng.randrange(100):02d}"
+            if rng.random() < 0.5
             else f"+3130{2000000 + i}"
+        )
         n = rng.randrange(n_lines)
         said = f"ik bel over {WORDS[n % len(WORDS)]}{n} graag"
         digits = f"{rng.randrange(1, 10)}{rng.randrange(10)}"
@@ -102,8 +131,10 @@ def main() -> int:
     print(f"routing decision, 4,000 callers / 20,000 lines: {t_large * 1e6:8.1f} us")
     print(f"ratio 10x / 1x: {ratio:.2f} (target <= 1.5) {'OK' if ratio <= 1.5 else 'OVER TARGET'}")
     t_load = load_cost(make_directory(400, 2000))
-    print(f"load + validate 2,000 lines / 400 callers: {t_load:.2f} s "
-          f"({t_load / 2000 * 1e3:.2f} ms per line)")
+    print(
+        f"load + validate 2,000 lines / 400 callers: {t_load:.2f} s "
+        f"({t_load / 2000 * 1e3:.2f} ms per line)"
+    )
     return 0 if ratio <= 1.5 else 1
 
 

@@ -40,9 +40,23 @@ def free_port() -> int:
 
 def start(module: str, env: dict, port: int, workers: int, log: Path) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", module, "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            module,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -58,8 +72,10 @@ def requests_for(path: str, n: int, make_params) -> list[tuple[str, bytes, dict]
     out = []
     for i in range(n):
         params = make_params(i)
-        headers = {"Content-Type": "application/x-www-form-urlencoded",
-                   "X-Twilio-Signature": sign(TOKEN, PUBLIC + path, params)}
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": sign(TOKEN, PUBLIC + path, params),
+        }
         out.append((path, urlencode(params).encode(), headers))
     return out
 
@@ -100,10 +116,12 @@ def load(port: int, reqs: list, concurrency: int) -> dict:
         t.join()
     wall = time.perf_counter() - t0
     latencies.sort()
-    return {"rps": len(latencies) / wall,
-            "p50": statistics.median(latencies) * 1e3,
-            "p99": latencies[int(len(latencies) * 0.99) - 1] * 1e3,
-            "errors": errors[0]}
+    return {
+        "rps": len(latencies) / wall,
+        "p50": statistics.median(latencies) * 1e3,
+        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1e3,
+        "errors": errors[0],
+    }
 
 
 def main() -> int:
@@ -116,22 +134,42 @@ def main() -> int:
     n = args.requests
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO", "CALLROUTER"))}
-        env.update(CALLROUTER_ENV="test", CALLROUTER_INSTANCE=tmp, TWILIO_AUTH_TOKEN=TOKEN,
-                   PUBLIC_BASE_URL=PUBLIC, SECRET_KEY="bench-secret-0123456789",
-                   CALLROUTER_LINES=str(ROOT / "config/lines.yaml"))
+        env.update(
+            CALLROUTER_ENV="test",
+            CALLROUTER_INSTANCE=tmp,
+            TWILIO_AUTH_TOKEN=TOKEN,
+            PUBLIC_BASE_URL=PUBLIC,
+            SECRET_KEY="bench-secret-0123456789",
+            CALLROUTER_LINES=str(ROOT / "config/lines.yaml"),
+        )
         db_url = os.environ.get("DATABASE_URL")  # one round on an external database
-        incoming = requests_for("/voice/incoming", n, lambda i: {
-            "CallSid": f"CAbench{i:026d}", "From": f"+3130286{i % 10000:04d}",
-            "To": "+31880100100", "CallStatus": "ringing", "AccountSid": "AC" + "0" * 32})
-        status = requests_for("/voice/status/call", n, lambda i: {
-            "CallSid": f"CAbench{i:026d}", "CallStatus": "completed", "CallDuration": "61",
-            "SequenceNumber": "3", "AccountSid": "AC" + "0" * 32})
+        incoming = requests_for(
+            "/voice/incoming",
+            n,
+            lambda i: {
+                "CallSid": f"CAbench{i:026d}",
+                "From": f"+3130286{i % 10000:04d}",
+                "To": "+31880100100",
+                "CallStatus": "ringing",
+                "AccountSid": "AC" + "0" * 32,
+            },
+        )
+        status = requests_for(
+            "/voice/status/call",
+            n,
+            lambda i: {
+                "CallSid": f"CAbench{i:026d}",
+                "CallStatus": "completed",
+                "CallDuration": "61",
+                "SequenceNumber": "3",
+                "AccountSid": "AC" + "0" * 32,
+            },
+        )
         runs: dict = {}
         # Alternate baseline and callrouter, each on a fresh database, and keep the medians:
         # both share two cores with the load generator, so one run alone is noisy.
         for rnd in range(args.rounds):
-            for name, module in (("baseline", "bench.baseline_app:app"),
-                                 ("callrouter", "app:app")):
+            for name, module in (("baseline", "bench.baseline_app:app"), ("callrouter", "app:app")):
                 env["DATABASE_URL"] = db_url or f"sqlite:///{tmp}/bench-{rnd}.db"
                 port = free_port()
                 log = Path(tmp) / f"{name}-{rnd}.log"
@@ -143,8 +181,11 @@ def main() -> int:
                 finally:
                     proc.terminate()
                     proc.wait(timeout=30)
-                problems = [ln for ln in log.read_text().splitlines()
-                            if " ERROR " in ln or "Traceback" in ln]
+                problems = [
+                    ln
+                    for ln in log.read_text().splitlines()
+                    if " ERROR " in ln or "Traceback" in ln
+                ]
                 if problems:
                     print(f"{name}: {len(problems)} errors in the server log: {problems[0]}")
                     r_in["errors"] += len(problems)
@@ -160,19 +201,25 @@ def main() -> int:
 
         ok = True
         for ep in ("incoming", "status"):
-            ratios = [o["rps"] / b["rps"] for b, o in zip(runs[("baseline", ep)],
-                                                          runs[("callrouter", ep)], strict=False)]
+            ratios = [
+                o["rps"] / b["rps"]
+                for b, o in zip(runs[("baseline", ep)], runs[("callrouter", ep)], strict=False)
+            ]
             ratio = statistics.median(ratios)
             errors = sum(r["errors"] for r in runs[("callrouter", ep)])
             ok &= ratio >= 0.5 and errors == 0
             for name in ("baseline", "callrouter"):
                 rs = runs[(name, ep)]
-                print(f"{ep:9s} {name:10s} {median(rs, 'rps'):8.1f} req/s  "
-                      f"p50 {median(rs, 'p50'):6.1f} ms  p99 {median(rs, 'p99'):6.1f} ms  "
-                      f"errors {sum(r['errors'] for r in rs)}")
-            print(f"{ep:9s} ratio callrouter/baseline: median {ratio:.2f} of "
-                  f"{', '.join(f'{r:.2f}' for r in ratios)} (target >= 0.5) "
-                  f"{'OK' if ratio >= 0.5 else 'UNDER TARGET'}")
+                print(
+                    f"{ep:9s} {name:10s} {median(rs, 'rps'):8.1f} req/s  "
+                    f"p50 {median(rs, 'p50'):6.1f} ms  p99 {median(rs, 'p99'):6.1f} ms  "
+                    f"errors {sum(r['errors'] for r in rs)}"
+                )
+            print(
+                f"{ep:9s} ratio callrouter/baseline: median {ratio:.2f} of "
+                f"{', '.join(f'{r:.2f}' for r in ratios)} (target >= 0.5) "
+                f"{'OK' if ratio >= 0.5 else 'UNDER TARGET'}"
+            )
     return 0 if ok else 1
 
 

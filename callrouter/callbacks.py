@@ -63,9 +63,20 @@ def job_id(request_id: str, attempt: int) -> str:
 # --------------------------------------------------------------------------- creating
 
 
-def create(session, *, call_id: str, transfer_id: str | None, caller_org: str | None,
-           line_id: str, urgent: bool, consent: bool, reason: str, worker_number: str | None,
-           at: datetime, case_id: str | None = None) -> tuple[CallbackRequest, bool]:
+def create(
+    session,
+    *,
+    call_id: str,
+    transfer_id: str | None,
+    caller_org: str | None,
+    line_id: str,
+    urgent: bool,
+    consent: bool,
+    reason: str,
+    worker_number: str | None,
+    at: datetime,
+    case_id: str | None = None,
+) -> tuple[CallbackRequest, bool]:
     """Write a request; returns it and whether an existing one was reused.
 
     A repeated webhook of the same call returns the call's request for that line. A worker who
@@ -74,15 +85,20 @@ def create(session, *, call_id: str, transfer_id: str | None, caller_org: str | 
     queue: one pending request per worker (or case) and line.
     """
     svc = services.current()
-    existing = session.scalar(select(CallbackRequest).where(
-        CallbackRequest.call_id == call_id, CallbackRequest.line_id == line_id))
+    existing = session.scalar(
+        select(CallbackRequest).where(
+            CallbackRequest.call_id == call_id, CallbackRequest.line_id == line_id
+        )
+    )
     if existing is not None:
         return existing, False
     worker_hmac = svc.pseudonyms.pseudonym(worker_number)
     if worker_hmac:
         same_q = select(CallbackRequest).where(
-            CallbackRequest.worker_hmac == worker_hmac, CallbackRequest.line_id == line_id,
-            CallbackRequest.state == "pending")
+            CallbackRequest.worker_hmac == worker_hmac,
+            CallbackRequest.line_id == line_id,
+            CallbackRequest.state == "pending",
+        )
         if case_id is not None:
             same_q = same_q.where(CallbackRequest.case_id == case_id)
         same = session.scalar(same_q)
@@ -94,26 +110,36 @@ def create(session, *, call_id: str, transfer_id: str | None, caller_org: str | 
     d = svc.directory
     line = d.line(line_id)
     # Without a number to call back (a withheld number), there is nobody to call: refused.
-    planned = cflow.first_plan(d, line, d.caller(caller_org), at, reason) if worker_number \
-        else None
+    planned = cflow.first_plan(d, line, d.caller(caller_org), at, reason) if worker_number else None
     req = CallbackRequest(
-        id=uuid.uuid4().hex, reference=_reference(), call_id=call_id, transfer_id=transfer_id,
+        id=uuid.uuid4().hex,
+        reference=_reference(),
+        call_id=call_id,
+        transfer_id=transfer_id,
         case_id=case_id,
-        caller_org=caller_org, target_org=line.organisation_id, line_id=line_id, urgent=urgent,
-        consent=consent, reason=reason,
+        caller_org=caller_org,
+        target_org=line.organisation_id,
+        line_id=line_id,
+        urgent=urgent,
+        consent=consent,
+        reason=reason,
         worker_number_enc=svc.pseudonyms.encrypt(worker_number) if worker_number else None,
-        worker_hmac=worker_hmac, worker_masked=mask(worker_number),
+        worker_hmac=worker_hmac,
+        worker_masked=mask(worker_number),
         state="pending" if planned else "failed",
         outcome=None if planned else ("never-open" if worker_number else "no-number"),
-        requested_at=at, planned_at=planned, attempts=0,
-        max_attempts=svc.settings.callback_attempts, updated_at=at)
+        requested_at=at,
+        planned_at=planned,
+        attempts=0,
+        max_attempts=svc.settings.callback_attempts,
+        updated_at=at,
+    )
     session.add(req)
     session.flush()
     if req.state == "pending":
         svc.pending_workers.add(worker_hmac)
         # The other web processes look again once the request is there for them to see.
-        event.listen(session, "after_commit",
-                     lambda _s: svc.pending_workers.announce(), once=True)
+        event.listen(session, "after_commit", lambda _s: svc.pending_workers.announce(), once=True)
     return req, False
 
 
@@ -131,8 +157,9 @@ def schedule(request_id: str) -> bool:
         if Job.exists(jid, connection=svc.redis):
             return True
         ttl = svc.settings.retention_days * 24 * 3600
-        kwargs = dict(job_id=jid, result_ttl=3600, failure_ttl=ttl,
-                      retry=Retry(max=3, interval=[10, 60, 300]))
+        kwargs = dict(
+            job_id=jid, result_ttl=3600, failure_ttl=ttl, retry=Retry(max=3, interval=[10, 60, 300])
+        )
         wait = planned - now()  # on the service's clock (shifted in the sandbox only)
         if wait.total_seconds() <= 0:
             queue.enqueue(run_due, request_id, attempt + 1, **kwargs)
@@ -140,8 +167,11 @@ def schedule(request_id: str) -> bool:
             queue.enqueue_in(wait, run_due, request_id, attempt + 1, **kwargs)
         return True
     except (RedisError, OSError) as exc:
-        log.warning("callback %s: queue unavailable (%s); the sweeper will enqueue it",
-                    request_id, type(exc).__name__)
+        log.warning(
+            "callback %s: queue unavailable (%s); the sweeper will enqueue it",
+            request_id,
+            type(exc).__name__,
+        )
         return False
 
 
@@ -170,8 +200,9 @@ def start_due(line_id: str, wait: float = 20) -> list[str]:
         return []
     try:
         # Held only while deciding and placing calls; it expires by itself if its holder dies.
-        lock = svc.redis.lock(f"callrouter:callback-line:{line_id}", timeout=30,
-                              blocking_timeout=wait)
+        lock = svc.redis.lock(
+            f"callrouter:callback-line:{line_id}", timeout=30, blocking_timeout=wait
+        )
         acquired = lock.acquire()
     except (RedisError, OSError):
         lock, acquired = None, True  # no Redis: this process alone decides (best effort)
@@ -198,8 +229,9 @@ def _kick(line_id: str) -> None:
     except LineBusy:
         svc = services.current()
         try:
-            svc.queue(QUEUE).enqueue_in(timedelta(seconds=15), start_due, line_id,
-                                        retry=Retry(max=5, interval=[15, 30, 60]))
+            svc.queue(QUEUE).enqueue_in(
+                timedelta(seconds=15), start_due, line_id, retry=Retry(max=5, interval=[15, 30, 60])
+            )
         except (RedisError, OSError):
             log.warning("line %s: could not queue the next callback start", line_id)
 
@@ -211,17 +243,29 @@ def _start_due(line_id: str) -> list[str]:
     at = now()
     started: list[str] = []
     with svc.sessions() as s:
-        held = set(s.scalars(select(CallbackRequest.number_index).where(
-            CallbackRequest.line_id == line_id, CallbackRequest.state.in_(ACTIVE))))
+        held = set(
+            s.scalars(
+                select(CallbackRequest.number_index).where(
+                    CallbackRequest.line_id == line_id, CallbackRequest.state.in_(ACTIVE)
+                )
+            )
+        )
         free = [i for i in range(len(line.numbers)) if i not in held]
         slots = len(free)
         if slots <= 0:
             return []
-        candidates = s.execute(select(CallbackRequest.id, CallbackRequest.caller_org).where(
-            CallbackRequest.line_id == line_id, CallbackRequest.state == "pending",
-            CallbackRequest.planned_at <= at + timedelta(seconds=1))
-            .order_by(CallbackRequest.urgent.desc(), CallbackRequest.requested_at,
-                      CallbackRequest.id).limit(slots + 20)).all()
+        candidates = s.execute(
+            select(CallbackRequest.id, CallbackRequest.caller_org)
+            .where(
+                CallbackRequest.line_id == line_id,
+                CallbackRequest.state == "pending",
+                CallbackRequest.planned_at <= at + timedelta(seconds=1),
+            )
+            .order_by(
+                CallbackRequest.urgent.desc(), CallbackRequest.requested_at, CallbackRequest.id
+            )
+            .limit(slots + 20)
+        ).all()
     for request_id, caller_org in candidates:
         if slots <= 0:
             break
@@ -253,11 +297,19 @@ def _begin_attempt(request_id: str, number_index: int) -> bool:
     svc = services.current()
     at = now()
     with svc.sessions.begin() as s:
-        won = s.execute(update(CallbackRequest).where(
-            CallbackRequest.id == request_id, CallbackRequest.state == "pending")
-            .values(state="dialling", attempts=CallbackRequest.attempts + 1,
-                    last_attempt_at=at, updated_at=at, call_sid=None, worker_call_sid=None,
-                    number_index=number_index)).rowcount
+        won = s.execute(
+            update(CallbackRequest)
+            .where(CallbackRequest.id == request_id, CallbackRequest.state == "pending")
+            .values(
+                state="dialling",
+                attempts=CallbackRequest.attempts + 1,
+                last_attempt_at=at,
+                updated_at=at,
+                call_sid=None,
+                worker_call_sid=None,
+                number_index=number_index,
+            )
+        ).rowcount
         if not won:
             return False
         req = s.get(CallbackRequest, request_id)
@@ -267,17 +319,25 @@ def _begin_attempt(request_id: str, number_index: int) -> bool:
     number = line.numbers[number_index % len(line.numbers)]
     try:
         placed = svc.telephony.create_call(
-            to=number, from_=shown,
+            to=number,
+            from_=shown,
             url=svc.url(f"/voice/callback/whisper?cb={request_id}&att={attempt}"),
             status_callback=svc.url(f"/voice/callback/status?cb={request_id}&att={attempt}"),
-            timeout=line.ring_seconds)
+            timeout=line.ring_seconds,
+        )
     except TelephonyError:
         attempt_failed(request_id, attempt, "failed")
         return True
     with svc.sessions.begin() as s:
-        s.execute(update(CallbackRequest).where(
-            CallbackRequest.id == request_id, CallbackRequest.attempts == attempt,
-            CallbackRequest.call_sid.is_(None)).values(call_sid=placed.sid))
+        s.execute(
+            update(CallbackRequest)
+            .where(
+                CallbackRequest.id == request_id,
+                CallbackRequest.attempts == attempt,
+                CallbackRequest.call_sid.is_(None),
+            )
+            .values(call_sid=placed.sid)
+        )
     return True
 
 
@@ -323,8 +383,12 @@ def dial_worker(request_id: str, attempt: int) -> None:
     svc = services.current()
     with svc.sessions() as s:
         req = s.get(CallbackRequest, request_id)
-        if req is None or req.attempts != attempt or req.state != "connecting" \
-                or req.worker_call_sid:
+        if (
+            req is None
+            or req.attempts != attempt
+            or req.state != "connecting"
+            or req.worker_call_sid
+        ):
             return
         number = svc.pseudonyms.decrypt(req.worker_number_enc)
     if not number:  # (requests without a dialable number are refused when made)
@@ -332,20 +396,27 @@ def dial_worker(request_id: str, attempt: int) -> None:
         return
     try:
         placed = svc.telephony.add_participant(
-            conference_name(request_id, attempt), to=number,
+            conference_name(request_id, attempt),
+            to=number,
             from_=svc.directory.caller_id,
-            status_callback=svc.url(f"/voice/callback/worker-status?cb={request_id}"
-                                    f"&att={attempt}"), timeout=25,
-            end_conference_on_exit=True)  # two of them: either leaving ends the call
+            status_callback=svc.url(f"/voice/callback/worker-status?cb={request_id}&att={attempt}"),
+            timeout=25,
+            end_conference_on_exit=True,
+        )  # two of them: either leaving ends the call
     except TelephonyError:
         worker_unreachable(request_id, attempt)
         return
     with svc.sessions.begin() as s:
         # (Its status callbacks may have arrived before this response: `connected` counts.)
-        still = s.execute(update(CallbackRequest).where(
-            CallbackRequest.id == request_id, CallbackRequest.attempts == attempt,
-            CallbackRequest.state.in_(("connecting", "connected")))
-            .values(worker_call_sid=placed.sid)).rowcount
+        still = s.execute(
+            update(CallbackRequest)
+            .where(
+                CallbackRequest.id == request_id,
+                CallbackRequest.attempts == attempt,
+                CallbackRequest.state.in_(("connecting", "connected")),
+            )
+            .values(worker_call_sid=placed.sid)
+        ).rowcount
     if not still:  # the professional left while this request was in flight
         _end_call(placed.sid)
 
@@ -378,8 +449,10 @@ def worker_unreachable(request_id: str, attempt: int) -> None:
         prof_sid = req.call_sid if req is not None and req.attempts == attempt else None
     if prof_sid:
         try:
-            svc.telephony.update_call(prof_sid, url=svc.url(
-                f"/voice/callback/worker-unreachable?cb={request_id}&att={attempt}"))
+            svc.telephony.update_call(
+                prof_sid,
+                url=svc.url(f"/voice/callback/worker-unreachable?cb={request_id}&att={attempt}"),
+            )
         except TelephonyError:
             log.warning("callback %s: could not tell the professional", request_id)
     attempt_failed(request_id, attempt, "worker-unreachable")
@@ -400,11 +473,18 @@ def sweep() -> dict:
     at = now()
     counts = {"enqueued": 0, "stale": 0}
     with svc.sessions() as s:
-        pending = s.execute(select(CallbackRequest.id, CallbackRequest.attempts).where(
-            CallbackRequest.state == "pending")).all()
-        stale = s.execute(select(CallbackRequest.id, CallbackRequest.attempts).where(
-            CallbackRequest.state == "dialling", CallbackRequest.call_sid.is_(None),
-            CallbackRequest.last_attempt_at < at - STALE_DIALLING)).all()
+        pending = s.execute(
+            select(CallbackRequest.id, CallbackRequest.attempts).where(
+                CallbackRequest.state == "pending"
+            )
+        ).all()
+        stale = s.execute(
+            select(CallbackRequest.id, CallbackRequest.attempts).where(
+                CallbackRequest.state == "dialling",
+                CallbackRequest.call_sid.is_(None),
+                CallbackRequest.last_attempt_at < at - STALE_DIALLING,
+            )
+        ).all()
     for request_id, attempts in pending:
         try:
             exists = Job.exists(job_id(request_id, attempts + 1), connection=svc.redis)
@@ -413,23 +493,37 @@ def sweep() -> dict:
         if not exists and schedule(request_id):
             counts["enqueued"] += 1
     with svc.sessions() as s:  # due by the clock, whatever the queue's timetable says
-        due_lines = set(s.scalars(select(CallbackRequest.line_id).where(
-            CallbackRequest.state == "pending", CallbackRequest.planned_at <= at)))
+        due_lines = set(
+            s.scalars(
+                select(CallbackRequest.line_id).where(
+                    CallbackRequest.state == "pending", CallbackRequest.planned_at <= at
+                )
+            )
+        )
     for line_id in sorted(due_lines):  # started by a job, never inside the sweep itself
         try:
-            svc.queue(QUEUE).enqueue(start_due, line_id,
-                                     job_id=f"cb-due-{line_id}-{at:%Y%m%d%H%M}",
-                                     retry=Retry(max=5, interval=[15, 30, 60]))
+            svc.queue(QUEUE).enqueue(
+                start_due,
+                line_id,
+                job_id=f"cb-due-{line_id}-{at:%Y%m%d%H%M}",
+                retry=Retry(max=5, interval=[15, 30, 60]),
+            )
         except (RedisError, OSError):
             break
     with svc.sessions() as s:
-        lost = s.execute(select(CallbackRequest.id, CallbackRequest.attempts,
-                                CallbackRequest.state).where(
-            ((CallbackRequest.state.in_(("dialling", "connecting")))
-             & CallbackRequest.call_sid.is_not(None)
-             & (CallbackRequest.last_attempt_at < at - STALE_RINGING))
-            | ((CallbackRequest.state == "connected")
-               & (CallbackRequest.last_attempt_at < at - STALE_CONNECTED)))).all()
+        lost = s.execute(
+            select(CallbackRequest.id, CallbackRequest.attempts, CallbackRequest.state).where(
+                (
+                    (CallbackRequest.state.in_(("dialling", "connecting")))
+                    & CallbackRequest.call_sid.is_not(None)
+                    & (CallbackRequest.last_attempt_at < at - STALE_RINGING)
+                )
+                | (
+                    (CallbackRequest.state == "connected")
+                    & (CallbackRequest.last_attempt_at < at - STALE_CONNECTED)
+                )
+            )
+        ).all()
     for request_id, attempts, state in lost:
         if state == "connected":
             finished(request_id, attempts, "connected")
@@ -456,9 +550,13 @@ def schedule_sweep() -> None:
     svc = services.current()
     nxt = (now() + SWEEP_EVERY).replace(second=0, microsecond=0)
     try:
-        svc.queue(QUEUE).enqueue_at(nxt, sweep_and_reschedule,
-                                    job_id=f"cb-sweep-{nxt:%Y%m%d%H%M}", result_ttl=600,
-                                    failure_ttl=3600)
+        svc.queue(QUEUE).enqueue_at(
+            nxt,
+            sweep_and_reschedule,
+            job_id=f"cb-sweep-{nxt:%Y%m%d%H%M}",
+            result_ttl=600,
+            failure_ttl=3600,
+        )
     except (RedisError, OSError):
         log.warning("could not schedule the callback sweep")
 
@@ -483,16 +581,20 @@ def send_confirmation(request_id: str) -> str | None:
     if not number or not is_mobile(number):
         return None
     with svc.sessions.begin() as s:  # once, also when this job is delivered twice
-        first = s.execute(update(CallbackRequest).where(
-            CallbackRequest.id == request_id, CallbackRequest.confirmed_at.is_(None))
-            .values(confirmed_at=now())).rowcount
+        first = s.execute(
+            update(CallbackRequest)
+            .where(CallbackRequest.id == request_id, CallbackRequest.confirmed_at.is_(None))
+            .values(confirmed_at=now())
+        ).rowcount
     if not first:
         return None
     from callrouter.flows.speech import when
 
     local_now = now().astimezone(d.tz)
-    body = (f"callrouter: uw terugbelverzoek {reference} voor {org.name} ({line.topic}) is "
-            f"gepland {when(planned, local_now)}. Annuleren: bel de professionallijn.")
+    body = (
+        f"callrouter: uw terugbelverzoek {reference} voor {org.name} ({line.topic}) is "
+        f"gepland {when(planned, local_now)}. Annuleren: bel de professionallijn."
+    )
     try:
         return svc.telephony.send_sms(to=number, from_=d.internal_number, body=body)
     except TelephonyError:
@@ -504,8 +606,10 @@ def is_mobile(number: str) -> bool:
         kind = phonenumbers.number_type(phonenumbers.parse(number, "NL"))
     except phonenumbers.NumberParseException:
         return False
-    return kind in (phonenumbers.PhoneNumberType.MOBILE,
-                    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return kind in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
 
 
 # --------------------------------------------------------------------------- operators
@@ -524,10 +628,11 @@ def cancel_in(s, request_id: str, by: str) -> bool:
     """Cancel a pending request in the caller's transaction; True if it was cancelled. The
     queued attempt is left to `forget_job` once the transaction has committed."""
     at = now()
-    won = s.execute(update(CallbackRequest).where(
-        CallbackRequest.id == request_id, CallbackRequest.state == "pending")
-        .values(state="cancelled", outcome=f"cancelled-by-{by}", done_at=at,
-                updated_at=at)).rowcount
+    won = s.execute(
+        update(CallbackRequest)
+        .where(CallbackRequest.id == request_id, CallbackRequest.state == "pending")
+        .values(state="cancelled", outcome=f"cancelled-by-{by}", done_at=at, updated_at=at)
+    ).rowcount
     return bool(won)
 
 
@@ -535,8 +640,9 @@ def forget_job(request_id: str) -> None:
     """Take a cancelled request's next attempt off the queue. The attempt would find the row
     cancelled anyway; this only tidies the queue."""
     try:
-        job = Job.fetch(job_id(request_id, _attempts(request_id) + 1),
-                        connection=services.current().redis)
+        job = Job.fetch(
+            job_id(request_id, _attempts(request_id) + 1), connection=services.current().redis
+        )
         job.cancel()
         job.delete()
     except Exception:  # noqa: BLE001 - no job, or Redis down: the row decides
@@ -566,11 +672,16 @@ def _attempts(request_id: str) -> int:
 
 
 _PENDING_FOR_WORKER = (
-    select(CallbackRequest.id, CallbackRequest.target_org, CallbackRequest.line_id,
-           CallbackRequest.planned_at)
-    .where(CallbackRequest.worker_hmac == bindparam("worker"),
-           CallbackRequest.state == "pending")
-    .order_by(CallbackRequest.planned_at).limit(1))
+    select(
+        CallbackRequest.id,
+        CallbackRequest.target_org,
+        CallbackRequest.line_id,
+        CallbackRequest.planned_at,
+    )
+    .where(CallbackRequest.worker_hmac == bindparam("worker"), CallbackRequest.state == "pending")
+    .order_by(CallbackRequest.planned_at)
+    .limit(1)
+)
 
 
 class PendingWorkers:
@@ -585,8 +696,11 @@ class PendingWorkers:
     just ended may still be offered for cancelling, which then finds nothing: harmless.
     """
 
-    _QUERY = select(CallbackRequest.worker_hmac).where(
-        CallbackRequest.state == "pending", CallbackRequest.worker_hmac.is_not(None)).distinct()
+    _QUERY = (
+        select(CallbackRequest.worker_hmac)
+        .where(CallbackRequest.state == "pending", CallbackRequest.worker_hmac.is_not(None))
+        .distinct()
+    )
 
     def __init__(self, ttl: float = 5.0, stamp=None):
         import threading
@@ -660,5 +774,15 @@ class PendingRequest(NamedTuple):
     planned_at: datetime
 
 
-__all__ = ["cancel", "create", "dial_worker", "finished", "reschedule", "run_due", "schedule",
-           "send_confirmation", "start_due", "sweep"]
+__all__ = [
+    "cancel",
+    "create",
+    "dial_worker",
+    "finished",
+    "reschedule",
+    "run_due",
+    "schedule",
+    "send_confirmation",
+    "start_due",
+    "sweep",
+]

@@ -24,18 +24,33 @@ OPEN_STEP_STATES = ("pending", "ringing", "connected")
 DONE_STEP_STATES = ("done", "unanswered", "closed", "skipped", "stopped")
 
 
-def open_case(s, *, call_id: str, caller_org: str | None, worker_number: str | None,
-              pseudonyms: Pseudonymiser, at: datetime, life_event: str | None = None,
-              token: str | None = None) -> Case:
+def open_case(
+    s,
+    *,
+    call_id: str,
+    caller_org: str | None,
+    worker_number: str | None,
+    pseudonyms: Pseudonymiser,
+    at: datetime,
+    life_event: str | None = None,
+    token: str | None = None,
+) -> Case:
     """A new open case with a fresh, unique reference (`token`: six digits, for tests)."""
     for attempt in range(20):
         reference = refs.new_reference(token if attempt == 0 else None)
-        case = Case(id=uuid.uuid4().hex, reference=reference, caller_org=caller_org,
-                    call_id=call_id, life_event=life_event,
-                    worker_hmac=pseudonyms.pseudonym(worker_number),
-                    worker_masked=mask(worker_number),
-                    worker_number_enc=pseudonyms.encrypt(worker_number) if worker_number else None,
-                    state="open", opened_at=at, updated_at=at)
+        case = Case(
+            id=uuid.uuid4().hex,
+            reference=reference,
+            caller_org=caller_org,
+            call_id=call_id,
+            life_event=life_event,
+            worker_hmac=pseudonyms.pseudonym(worker_number),
+            worker_masked=mask(worker_number),
+            worker_number_enc=pseudonyms.encrypt(worker_number) if worker_number else None,
+            state="open",
+            opened_at=at,
+            updated_at=at,
+        )
         try:
             with s.begin_nested():
                 s.add(case)
@@ -45,20 +60,30 @@ def open_case(s, *, call_id: str, caller_org: str | None, worker_number: str | N
     raise RuntimeError("no free case reference after 20 draws")
 
 
-def add_step(s, case: Case, line: Line, at: datetime, reason: str | None = None,
-             state: str = "pending") -> CaseStep:
-    position = s.scalar(select(func.count()).select_from(CaseStep)
-                        .where(CaseStep.case_id == case.id)) or 0
-    step = CaseStep(id=uuid.uuid4().hex, case_id=case.id, position=position, line_id=line.id,
-                    target_org=line.organisation_id, reason=reason, state=state,
-                    updated_at=at)
+def add_step(
+    s, case: Case, line: Line, at: datetime, reason: str | None = None, state: str = "pending"
+) -> CaseStep:
+    position = (
+        s.scalar(select(func.count()).select_from(CaseStep).where(CaseStep.case_id == case.id)) or 0
+    )
+    step = CaseStep(
+        id=uuid.uuid4().hex,
+        case_id=case.id,
+        position=position,
+        line_id=line.id,
+        target_org=line.organisation_id,
+        reason=reason,
+        state=state,
+        updated_at=at,
+    )
     s.add(step)
     s.flush()
     return step
 
 
-def start_chain(s, case: Case, event: LifeEvent, directory: Directory,
-                at: datetime) -> list[CaseStep]:
+def start_chain(
+    s, case: Case, event: LifeEvent, directory: Directory, at: datetime
+) -> list[CaseStep]:
     steps = []
     for item in event.steps:
         line = directory.line(item.line_id)
@@ -68,23 +93,29 @@ def start_chain(s, case: Case, event: LifeEvent, directory: Directory,
 
 
 def steps_of(s, case_id: str) -> list[CaseStep]:
-    return list(s.scalars(select(CaseStep).where(CaseStep.case_id == case_id)
-                          .order_by(CaseStep.position)))
+    return list(
+        s.scalars(select(CaseStep).where(CaseStep.case_id == case_id).order_by(CaseStep.position))
+    )
 
 
 def step_at(s, case_id: str, position: int) -> CaseStep | None:
-    return s.scalar(select(CaseStep).where(CaseStep.case_id == case_id,
-                                           CaseStep.position == position))
+    return s.scalar(
+        select(CaseStep).where(CaseStep.case_id == case_id, CaseStep.position == position)
+    )
 
 
 def next_pending(s, case_id: str) -> CaseStep | None:
-    return s.scalar(select(CaseStep).where(CaseStep.case_id == case_id,
-                                           CaseStep.state == "pending")
-                    .order_by(CaseStep.position).limit(1))
+    return s.scalar(
+        select(CaseStep)
+        .where(CaseStep.case_id == case_id, CaseStep.state == "pending")
+        .order_by(CaseStep.position)
+        .limit(1)
+    )
 
 
-def set_step(s, step_id: str, state: str, at: datetime, only_from: tuple[str, ...] = (),
-             **values) -> bool:
+def set_step(
+    s, step_id: str, state: str, at: datetime, only_from: tuple[str, ...] = (), **values
+) -> bool:
     """Move a step to `state` (optionally only from the given states); True if it moved."""
     q = update(CaseStep).where(CaseStep.id == step_id)
     if only_from:
@@ -93,31 +124,61 @@ def set_step(s, step_id: str, state: str, at: datetime, only_from: tuple[str, ..
 
 
 def stop_rest(s, case_id: str, at: datetime) -> int:
-    return s.execute(update(CaseStep).where(CaseStep.case_id == case_id,
-                                            CaseStep.state == "pending")
-                     .values(state="stopped", updated_at=at)).rowcount
+    return s.execute(
+        update(CaseStep)
+        .where(CaseStep.case_id == case_id, CaseStep.state == "pending")
+        .values(state="stopped", updated_at=at)
+    ).rowcount
 
 
 def withdrawn(s, case_id: str, org_id: str) -> bool:
     """True when a consent for this organisation on this case has been withdrawn."""
-    return bool(s.scalar(select(exists().where(
-        Consent.case_id == case_id, Consent.target_org == org_id,
-        Consent.withdrawn_at.is_not(None)))))
+    return bool(
+        s.scalar(
+            select(
+                exists().where(
+                    Consent.case_id == case_id,
+                    Consent.target_org == org_id,
+                    Consent.withdrawn_at.is_not(None),
+                )
+            )
+        )
+    )
 
 
-def record_consent(s, case: Case, org_id: str, choice: str, *, by_org: str | None,
-                   by_hmac: str | None, transfer_id: str | None, at: datetime) -> Consent:
-    consent = Consent(id=uuid.uuid4().hex, case_id=case.id, target_org=org_id, choice=choice,
-                      recorded_at=at, recorded_by_org=by_org, recorded_by_hmac=by_hmac,
-                      transfer_id=transfer_id)
+def record_consent(
+    s,
+    case: Case,
+    org_id: str,
+    choice: str,
+    *,
+    by_org: str | None,
+    by_hmac: str | None,
+    transfer_id: str | None,
+    at: datetime,
+) -> Consent:
+    consent = Consent(
+        id=uuid.uuid4().hex,
+        case_id=case.id,
+        target_org=org_id,
+        choice=choice,
+        recorded_at=at,
+        recorded_by_org=by_org,
+        recorded_by_hmac=by_hmac,
+        transfer_id=transfer_id,
+    )
     s.add(consent)
     return consent
 
 
 def withdraw(s, consent_id: str, by: str, at: datetime) -> bool:
-    return bool(s.execute(update(Consent).where(Consent.id == consent_id,
-                                                Consent.withdrawn_at.is_(None))
-                          .values(withdrawn_at=at, withdrawn_by=by[:120])).rowcount)
+    return bool(
+        s.execute(
+            update(Consent)
+            .where(Consent.id == consent_id, Consent.withdrawn_at.is_(None))
+            .values(withdrawn_at=at, withdrawn_by=by[:120])
+        ).rowcount
+    )
 
 
 def involves(org_id: str):
@@ -126,18 +187,23 @@ def involves(org_id: str):
     step, consent = aliased(CaseStep), aliased(Consent)
     return or_(
         exists().where(step.case_id == Case.id, step.target_org == org_id),
-        exists().where(consent.case_id == Case.id, consent.target_org == org_id))
+        exists().where(consent.case_id == Case.id, consent.target_org == org_id),
+    )
 
 
 def find_for_staff(s, reference: str, org_id: str) -> Case | None:
     """The open case with this reference, if it involved the calling organisation; None for
     any other reference, so that a case of others sounds exactly like a missing one."""
-    return s.scalar(select(Case).where(Case.reference == reference, Case.state == "open",
-                                       involves(org_id)))
+    return s.scalar(
+        select(Case).where(Case.reference == reference, Case.state == "open", involves(org_id))
+    )
 
 
 def line_for_org(s, case_id: str, org_id: str) -> str | None:
     """The line of the organisation's (first) step on the case."""
-    return s.scalar(select(CaseStep.line_id).where(CaseStep.case_id == case_id,
-                                                   CaseStep.target_org == org_id)
-                    .order_by(CaseStep.position).limit(1))
+    return s.scalar(
+        select(CaseStep.line_id)
+        .where(CaseStep.case_id == case_id, CaseStep.target_org == org_id)
+        .order_by(CaseStep.position)
+        .limit(1)
+    )

@@ -30,22 +30,38 @@ def _day(value: str | None, name: str):
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date such as 2026-11-30",
-                                 param_hint=name) from None
+        raise click.BadParameter(
+            f"{value!r} is not a date such as 2026-11-30", param_hint=name
+        ) from None
 
 
 @network_cli.command("report")
 @click.option("--since", default=None, help="first day (default: 90 days ago)")
 @click.option("--until", default=None, help="last day (default: yesterday)")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "patch"]), default="text",
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "patch"]),
+    default="text",
+    show_default=True,
+)
 @click.option("--org", default=None, help="only what this organisation made or received")
-@click.option("--min-sample", type=int, default=None, help="observations before a suggestion "
-              "(default 30)")
-@click.option("--min-cell", type=int, default=None, help="smallest count shown to supervisors "
-              "(default 5; admins see all)")
-@click.option("--threshold", "overrides", multiple=True, metavar="NAME=VALUE",
-              help="any rule threshold, e.g. wrong_share=0.4 or z=2.58 (see the README)")
+@click.option(
+    "--min-sample", type=int, default=None, help="observations before a suggestion (default 30)"
+)
+@click.option(
+    "--min-cell",
+    type=int,
+    default=None,
+    help="smallest count shown to supervisors (default 5; admins see all)",
+)
+@click.option(
+    "--threshold",
+    "overrides",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="any rule threshold, e.g. wrong_share=0.4 or z=2.58 (see the README)",
+)
 @click.option("--supervisor", is_flag=True, help="as a supervisor sees it: small cells hidden")
 def network_report(since, until, fmt, org, min_sample, min_cell, overrides, supervisor):
     """Evidence per line, speech term and combination of lines, with suggested changes to the
@@ -78,14 +94,15 @@ def network_report(since, until, fmt, org, min_sample, min_cell, overrides, supe
             t = dataclasses.replace(t, **{field.name: type(getattr(t, field.name))(value)})
         except ValueError:
             names = ", ".join(f.name for f in dataclasses.fields(t))
-            raise click.BadParameter(f"{item!r}: use NAME=VALUE with a name of {names}",
-                                     param_hint="--threshold") from None
+            raise click.BadParameter(
+                f"{item!r}: use NAME=VALUE with a name of {names}", param_hint="--threshold"
+            ) from None
     with svc.sessions() as s:
-        report = network.collect(s, d, day_start(first, d.tz),
-                                 day_start(last + timedelta(days=1), d.tz), org, t)
+        report = network.collect(
+            s, d, day_start(first, d.tz), day_start(last + timedelta(days=1), d.tz), org, t
+        )
     if fmt == "json":
-        click.echo(json.dumps(network.as_dict(report, d, not supervisor, t), indent=2,
-                              default=str))
+        click.echo(json.dumps(network.as_dict(report, d, not supervisor, t), indent=2, default=str))
     elif fmt == "patch":
         path = svc.settings.lines_path
         rel = os.path.relpath(path, os.getcwd())
@@ -99,11 +116,20 @@ def network_report(since, until, fmt, org, min_sample, min_cell, overrides, supe
 @network_cli.command("simulate")
 @click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--plant", "plants", multiple=True, type=click.Choice(["phrase", "lunch",
-                                                                       "together"]),
-              help="a pattern for the report to find (repeat for several)")
-@click.option("--scale", type=float, default=1.0, show_default=True,
-              help="traffic per open hour relative to the default")
+@click.option(
+    "--plant",
+    "plants",
+    multiple=True,
+    type=click.Choice(["phrase", "lunch", "together"]),
+    help="a pattern for the report to find (repeat for several)",
+)
+@click.option(
+    "--scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="traffic per open hour relative to the default",
+)
 def network_simulate(days, seed, plants, scale):
     """Fill the database with realistic demo traffic over the directory."""
     from callrouter import services, simulate
@@ -116,18 +142,27 @@ def network_simulate(days, seed, plants, scale):
 @users_cli.command("create")
 @click.option("--email", required=True)
 @click.option("--role", type=click.Choice(["admin", "supervisor"]), required=True)
-@click.option("--org", "org", default=None,
-              help="a supervisor's caller or organisation id (what they may see)")
-@click.option("--password", default=None, envvar="CALLROUTER_NEW_PASSWORD",
-              help="default: asked at a prompt (or CALLROUTER_NEW_PASSWORD)")
+@click.option(
+    "--org",
+    "org",
+    default=None,
+    help="a supervisor's caller or organisation id (what they may see)",
+)
+@click.option(
+    "--password",
+    default=None,
+    envvar="CALLROUTER_NEW_PASSWORD",
+    help="default: asked at a prompt (or CALLROUTER_NEW_PASSWORD)",
+)
 def users_create(email, role, org, password):
     """Create a dashboard account (argon2id password hash)."""
     from callrouter import services
     from callrouter.dashboard import auth
 
     if password is None:
-        password = click.prompt("Password (at least 12 characters)", hide_input=True,
-                                confirmation_prompt=True)
+        password = click.prompt(
+            "Password (at least 12 characters)", hide_input=True, confirmation_prompt=True
+        )
     svc = services.current()
     try:
         with svc.sessions.begin() as s:
@@ -196,19 +231,42 @@ def tokens_revoke(name):
 
 @sandbox_cli.command("call")
 @click.option("--from", "from_", required=True, help="the number the worker calls from")
-@click.option("--press", multiple=True, help="keys (or 'say:phrase') for each prompt in turn; "
-                                             "also as one list: --press 3 1")
-@click.option("--answer", type=click.Choice(["accept", "decline", "busy", "no-answer"]),
-              default="accept", show_default=True, help="what every professional does")
-@click.option("--then", "then", default="hangup", show_default=True,
-              help="once connected: hangup, or handover:+316... (add the citizen, then leave)")
-@click.option("--expect", default=None,
-              help="the call's expected outcome (default: connected when --answer accept)")
-@click.option("--shuffle-callbacks", "shuffle", is_flag=True,
-              help="deliver status and conference callbacks out of order, sometimes twice, "
-                   "as Twilio may")
-@click.option("--seed", type=int, default=None,
-              help="the shuffle's seed (default: a new one, printed; give it to replay)")
+@click.option(
+    "--press",
+    multiple=True,
+    help="keys (or 'say:phrase') for each prompt in turn; also as one list: --press 3 1",
+)
+@click.option(
+    "--answer",
+    type=click.Choice(["accept", "decline", "busy", "no-answer"]),
+    default="accept",
+    show_default=True,
+    help="what every professional does",
+)
+@click.option(
+    "--then",
+    "then",
+    default="hangup",
+    show_default=True,
+    help="once connected: hangup, or handover:+316... (add the citizen, then leave)",
+)
+@click.option(
+    "--expect",
+    default=None,
+    help="the call's expected outcome (default: connected when --answer accept)",
+)
+@click.option(
+    "--shuffle-callbacks",
+    "shuffle",
+    is_flag=True,
+    help="deliver status and conference callbacks out of order, sometimes twice, as Twilio may",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="the shuffle's seed (default: a new one, printed; give it to replay)",
+)
 @click.argument("more", nargs=-1)
 def sandbox_call(from_, press, answer, then, expect, shuffle, seed, more):
     """Play one whole call through the sandbox and print what every party heard."""
@@ -232,9 +290,11 @@ def sandbox_call(from_, press, answer, then, expect, shuffle, seed, more):
     if shuffle:
         click.echo(f"-- callbacks shuffled with seed {seed}")
     expected = expect or ("connected" if answer == "accept" else None)
-    click.echo(f"-- outcome: {outcome.call_outcome}; transfers: "
-               f"{', '.join(outcome.transfer_outcomes) or '-'}; callbacks: "
-               f"{', '.join(outcome.callbacks) or '-'}")
+    click.echo(
+        f"-- outcome: {outcome.call_outcome}; transfers: "
+        f"{', '.join(outcome.transfer_outcomes) or '-'}; callbacks: "
+        f"{', '.join(outcome.callbacks) or '-'}"
+    )
     if expected and outcome.call_outcome != expected:
         click.echo(f"error: expected outcome {expected}, got {outcome.call_outcome}", err=True)
         sys.exit(1)
@@ -281,8 +341,11 @@ def db_upgrade() -> None:
 
 
 @callbacks_cli.command("list")
-@click.option("--state", default="open",
-              help="open (pending or running), pending, done, failed, cancelled or all")
+@click.option(
+    "--state",
+    default="open",
+    help="open (pending or running), pending, done, failed, cancelled or all",
+)
 @click.option("--limit", default=50, show_default=True)
 def callbacks_list(state: str, limit: int) -> None:
     """List callback requests, next planned first (masked numbers only)."""
@@ -303,13 +366,17 @@ def callbacks_list(state: str, limit: int) -> None:
         click.echo("no callback requests")
         return
     tz = svc.directory.tz
-    click.echo(f"{'id':32}  {'ref':6}  {'state':10}  {'planned':16}  {'line':24}  "
-               f"{'caller':12}  att  urgent  worker")
+    click.echo(
+        f"{'id':32}  {'ref':6}  {'state':10}  {'planned':16}  {'line':24}  "
+        f"{'caller':12}  att  urgent  worker"
+    )
     for r in rows:
         planned = r.planned_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if r.planned_at else "-"
-        click.echo(f"{r.id:32}  {r.reference:6}  {r.state:10}  {planned:16}  {r.line_id:24}  "
-                   f"{(r.caller_org or '-'):12}  {r.attempts:>3}  {'yes' if r.urgent else 'no':6}"
-                   f"  {r.worker_masked or '-'}")
+        click.echo(
+            f"{r.id:32}  {r.reference:6}  {r.state:10}  {planned:16}  {r.line_id:24}  "
+            f"{(r.caller_org or '-'):12}  {r.attempts:>3}  {'yes' if r.urgent else 'no':6}"
+            f"  {r.worker_masked or '-'}"
+        )
 
 
 def _find_request(ident: str):
@@ -319,8 +386,11 @@ def _find_request(ident: str):
     from callrouter.models import CallbackRequest
 
     with services.current().sessions() as s:
-        req = s.scalar(select(CallbackRequest).where(or_(
-            CallbackRequest.id == ident, CallbackRequest.reference == ident.upper())))
+        req = s.scalar(
+            select(CallbackRequest).where(
+                or_(CallbackRequest.id == ident, CallbackRequest.reference == ident.upper())
+            )
+        )
     if req is None:
         click.echo(f"error: no callback request {ident}", err=True)
         sys.exit(1)
@@ -335,16 +405,20 @@ def callbacks_cancel(ident: str) -> None:
 
     req = _find_request(ident)
     if not callbacks.cancel(req.id, by="operator"):
-        click.echo(f"error: request {req.reference} is {req.state}; only pending requests can "
-                   "be cancelled", err=True)
+        click.echo(
+            f"error: request {req.reference} is {req.state}; only pending requests can "
+            "be cancelled",
+            err=True,
+        )
         sys.exit(1)
     click.echo(f"cancelled {req.reference}")
 
 
 @callbacks_cli.command("reschedule")
 @click.argument("ident")
-@click.option("--at", "at", required=True,
-              help="local time in the directory's zone, e.g. 2026-11-26T09:00")
+@click.option(
+    "--at", "at", required=True, help="local time in the directory's zone, e.g. 2026-11-26T09:00"
+)
 def callbacks_reschedule(ident: str, at: str) -> None:
     """Move a pending request to another time (it still waits for the line to be open)."""
     from datetime import datetime
@@ -364,8 +438,7 @@ def callbacks_reschedule(ident: str, at: str) -> None:
     d = svc.directory
     planned = cflow.plan(d, d.line(req.line_id), d.caller(req.caller_org), local)
     if planned is None or not callbacks.reschedule(req.id, planned):
-        click.echo(f"error: request {req.reference} cannot be rescheduled ({req.state})",
-                   err=True)
+        click.echo(f"error: request {req.reference} cannot be rescheduled ({req.state})", err=True)
         sys.exit(1)
     click.echo(f"rescheduled {req.reference} to {planned:%Y-%m-%d %H:%M %Z}")
 
@@ -394,6 +467,7 @@ def main() -> None:
                 click.echo(f"error: {problem}", err=True)
             sys.exit(1)
         return
-    click.echo("usage: callrouter lines check [PATH]   (the rest: flask --app app --help)",
-               err=True)
+    click.echo(
+        "usage: callrouter lines check [PATH]   (the rest: flask --app app --help)", err=True
+    )
     sys.exit(2)

@@ -64,12 +64,12 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         file_db = url.startswith("sqlite:///") and url != "sqlite:///:memory:"
         if file_db:
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         # Every use ends in commit or rollback (engine.begin(), sessions), so the pool's own
         # rollback on check-in is only overhead on the webhook's path.
         engine = create_engine(url, connect_args={"timeout": 15}, pool_reset_on_return=None)
         if file_db:
-            gate = _WriteGate(Path(url[len("sqlite:///"):] + ".write-lock"))
+            gate = _WriteGate(Path(url[len("sqlite:///") :] + ".write-lock"))
             _GATES[engine] = gate
             event.listen(engine, "begin", lambda conn: gate.acquire())
             event.listen(engine, "commit", lambda conn: gate.release())

@@ -35,8 +35,10 @@ def main() -> int:
 
         sandbox_bind = os.environ.get("CALLROUTER_SANDBOX_BIND", "127.0.0.1:8001")
         host, port = sandbox_bind.rsplit(":", 1)
-        env.update(TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
-                   TWILIO_API_BASE_URL=f"http://{sandbox_bind}/sandbox/api")
+        env.update(
+            TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
+            TWILIO_API_BASE_URL=f"http://{sandbox_bind}/sandbox/api",
+        )
         # Every run starts on real time; a trainer may move the clock forward from the page.
         (settings.instance_path / "sandbox-clock").unlink(missing_ok=True)
         service = create_app(environ=env)  # checks the directory, migrates the database
@@ -47,24 +49,43 @@ def main() -> int:
 
             svc.queue("default").enqueue(callbacks.sweep)
 
-        sandbox = create_sandbox_app(settings.public_base_url, svc.settings.twilio_auth_token,
-                                     SANDBOX_ACCOUNT, svc.directory,
-                                     clock_file=svc.settings.instance_path / "sandbox-clock",
-                                     after_clock=after_clock,
-                                     call_log=service_call_log(svc))
+        sandbox = create_sandbox_app(
+            settings.public_base_url,
+            svc.settings.twilio_auth_token,
+            SANDBOX_ACCOUNT,
+            svc.directory,
+            clock_file=svc.settings.instance_path / "sandbox-clock",
+            after_clock=after_clock,
+            call_log=service_call_log(svc),
+        )
         server = make_server(host, int(port), sandbox, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         sandbox_note = f" Sandbox phones: http://{sandbox_bind}/sandbox"
     else:
         create_app()  # checks the directory and migrates the database before the children
     procs = [
-        subprocess.Popen([sys.executable, "-m", "gunicorn", "app:app", "--bind", bind,
-                          "--workers", os.environ.get("WEB_CONCURRENCY", "2"),
-                          "--access-logfile", "-"], env=env),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "app:app",
+                "--bind",
+                bind,
+                "--workers",
+                os.environ.get("WEB_CONCURRENCY", "2"),
+                "--access-logfile",
+                "-",
+            ],
+            env=env,
+        ),
         subprocess.Popen([sys.executable, "worker.py"], env=env),
     ]
-    print(f"callrouter: web on http://{bind} (webhooks under /voice), worker running."
-          f"{sandbox_note} Ctrl-C stops all.", flush=True)
+    print(
+        f"callrouter: web on http://{bind} (webhooks under /voice), worker running."
+        f"{sandbox_note} Ctrl-C stops all.",
+        flush=True,
+    )
 
     def stop(*_):
         for p in procs:
@@ -90,8 +111,9 @@ def main() -> int:
 
 def _redis_running(instance) -> bool:
     try:
-        return bool(redis_conn.connect(f"unix://{redis_conn.socket_path(instance)}",
-                                       instance).ping())
+        return bool(
+            redis_conn.connect(f"unix://{redis_conn.socket_path(instance)}", instance).ping()
+        )
     except Exception:  # noqa: BLE001 - not running
         return False
 

@@ -156,10 +156,12 @@ class Directory:
     _lines: dict[str, Line] = field(default_factory=dict, repr=False, compare=False)
     _callers: dict[str, Caller] = field(default_factory=dict, repr=False, compare=False)
     _events: dict[str, LifeEvent] = field(default_factory=dict, repr=False, compare=False)
-    _staff_by_number: dict[str, Organisation] = field(default_factory=dict, repr=False,
-                                                      compare=False)
-    _staff_by_prefix: dict[str, Organisation] = field(default_factory=dict, repr=False,
-                                                      compare=False)
+    _staff_by_number: dict[str, Organisation] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    _staff_by_prefix: dict[str, Organisation] = field(
+        default_factory=dict, repr=False, compare=False
+    )
     # Filled on first use by the routing module's speech matcher.
     _speech: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -182,8 +184,7 @@ class Directory:
     def caller_id_for(self, caller_id: str | None) -> str:
         """The number professionals see when called on behalf of this caller organisation."""
         caller = self.caller(caller_id)
-        return (caller.caller_id if caller is not None and caller.caller_id
-                else self.caller_id)
+        return caller.caller_id if caller is not None and caller.caller_id else self.caller_id
 
     def caller_by_code(self, code: str) -> Caller | None:
         return self._by_code.get(code)
@@ -288,20 +289,52 @@ def loads(text: str, file: str = "<string>") -> Directory:
 
 class _Validator:
     TOP_KEYS = {
-        "timezone", "language", "voice", "holidays", "internal_number", "caller_id", "callers",
-        "organisations", "life_events",
+        "timezone",
+        "language",
+        "voice",
+        "holidays",
+        "internal_number",
+        "caller_id",
+        "callers",
+        "organisations",
+        "life_events",
     }
-    CALLER_KEYS = {"id", "name", "spoken_name", "numbers", "code", "pin_hash", "hours",
-                   "sms_confirmation", "caller_id", "retention_days"}
+    CALLER_KEYS = {
+        "id",
+        "name",
+        "spoken_name",
+        "numbers",
+        "code",
+        "pin_hash",
+        "hours",
+        "sms_confirmation",
+        "caller_id",
+        "retention_days",
+    }
     ORG_KEYS = {
-        "id", "name", "spoken_name", "digit", "public_wait_minutes", "public_number", "lines",
+        "id",
+        "name",
+        "spoken_name",
+        "digit",
+        "public_wait_minutes",
+        "public_number",
+        "lines",
         "staff_numbers",
     }
     EVENT_KEYS = {"id", "name", "spoken_name", "digit", "keywords", "steps"}
     STEP_KEYS = {"line", "reason"}
     LINE_KEYS = {
-        "id", "topic", "spoken_topic", "digit", "keywords", "numbers", "urgent_numbers",
-        "ring_seconds", "hours", "closed_on", "open_on_holidays",
+        "id",
+        "topic",
+        "spoken_topic",
+        "digit",
+        "keywords",
+        "numbers",
+        "urgent_numbers",
+        "ring_seconds",
+        "hours",
+        "closed_on",
+        "open_on_holidays",
     }
 
     def __init__(self, loc: _Located):
@@ -405,11 +438,16 @@ class _Validator:
         if e164 is None:
             return None
         kind = phonenumbers.number_type(phonenumbers.parse(e164))
-        if kind in (phonenumbers.PhoneNumberType.PREMIUM_RATE,
-                    phonenumbers.PhoneNumberType.SHARED_COST,
-                    phonenumbers.PhoneNumberType.TOLL_FREE):
-            self.loc.error(path, f"{e164} cannot be shown as caller ID (premium-rate, "
-                                 "shared-cost and free numbers are refused as From)")
+        if kind in (
+            phonenumbers.PhoneNumberType.PREMIUM_RATE,
+            phonenumbers.PhoneNumberType.SHARED_COST,
+            phonenumbers.PhoneNumberType.TOLL_FREE,
+        ):
+            self.loc.error(
+                path,
+                f"{e164} cannot be shown as caller ID (premium-rate, "
+                "shared-cost and free numbers are refused as From)",
+            )
             return None
         return e164
 
@@ -526,18 +564,25 @@ class _Validator:
             holidays_pkg.country_holidays(country)
         except NotImplementedError:
             self.loc.error("holidays", f"'{country}' is not a country code known for holidays")
-        internal = self.phone(top.get("internal_number"), "internal_number") if (
-            "internal_number" in top
-        ) else None
-        caller_id = (self.caller_id(top["caller_id"], "caller_id")
-                     if top.get("caller_id") is not None else internal)
+        internal = (
+            self.phone(top.get("internal_number"), "internal_number")
+            if ("internal_number" in top)
+            else None
+        )
+        caller_id = (
+            self.caller_id(top["caller_id"], "caller_id")
+            if top.get("caller_id") is not None
+            else internal
+        )
 
         callers = [
-            c for i, raw in enumerate(self.seq(top.get("callers"), "callers", required=True))
+            c
+            for i, raw in enumerate(self.seq(top.get("callers"), "callers", required=True))
             if (c := self.caller(raw, f"callers[{i}]")) is not None
         ]
         orgs = [
-            o for i, raw in enumerate(self.seq(top.get("organisations"), "organisations", True))
+            o
+            for i, raw in enumerate(self.seq(top.get("organisations"), "organisations", True))
             if (o := self.organisation(raw, f"organisations[{i}]")) is not None
         ]
         self.unique_callers(callers, top.get("callers") or [])
@@ -545,22 +590,36 @@ class _Validator:
         self.staff_apart(callers, orgs, top.get("organisations") or [])
         # Ids as written, so that a line with an error of its own is not reported again by
         # every life event that names it.
-        line_ids = {ln.get("id") for o in (top.get("organisations") or [])
-                    if isinstance(o, dict) and isinstance(o.get("lines"), list)
-                    for ln in o["lines"] if isinstance(ln, dict)}
+        line_ids = {
+            ln.get("id")
+            for o in (top.get("organisations") or [])
+            if isinstance(o, dict) and isinstance(o.get("lines"), list)
+            for ln in o["lines"]
+            if isinstance(ln, dict)
+        }
         raw_events = self.seq(top.get("life_events"), "life_events")
         events = [
-            e for i, raw in enumerate(raw_events)
+            e
+            for i, raw in enumerate(raw_events)
             if (e := self.life_event(raw, f"life_events[{i}]", line_ids)) is not None
         ]
         self.unique_events(raw_events)
         if self.loc.problems or internal is None:
             return None
-        return _indexed(Directory(
-            source=self.loc.file, timezone=tz, language=language, voice=voice, holidays=country,
-            internal_number=internal, caller_id=caller_id or internal, callers=tuple(callers),
-            organisations=tuple(orgs), life_events=tuple(events),
-        ))
+        return _indexed(
+            Directory(
+                source=self.loc.file,
+                timezone=tz,
+                language=language,
+                voice=voice,
+                holidays=country,
+                internal_number=internal,
+                caller_id=caller_id or internal,
+                callers=tuple(callers),
+                organisations=tuple(orgs),
+                life_events=tuple(events),
+            )
+        )
 
     def life_event(self, raw: Any, path: str, line_ids: set[str]) -> LifeEvent | None:
         raw = self.mapping(raw, path)
@@ -574,8 +633,11 @@ class _Validator:
         if digit == "0":
             self.loc.error(f"{path}.digit", "key 0 is the life-event menu itself; use 1 to 9")
             digit = None
-        keywords = [k for i, kw in enumerate(self.seq(raw.get("keywords"), f"{path}.keywords"))
-                    if (k := self.text(kw, f"{path}.keywords[{i}]")) is not None]
+        keywords = [
+            k
+            for i, kw in enumerate(self.seq(raw.get("keywords"), f"{path}.keywords"))
+            if (k := self.text(kw, f"{path}.keywords[{i}]")) is not None
+        ]
         steps: list[LifeEventStep] = []
         raw_steps = self.seq(raw.get("steps"), f"{path}.steps", required=True)
         if "steps" in raw and isinstance(raw.get("steps"), list) and not raw_steps:
@@ -593,8 +655,10 @@ class _Validator:
                 self.loc.error(f"{spath}.line", f"unknown line id '{line_id}'")
                 line_id = None
             elif line_id is not None and line_id in seen:
-                self.loc.error(f"{spath}.line", f"line '{line_id}' is already step "
-                                                f"{seen[line_id] + 1} of this life event")
+                self.loc.error(
+                    f"{spath}.line",
+                    f"line '{line_id}' is already step {seen[line_id] + 1} of this life event",
+                )
                 line_id = None
             if line_id is not None:
                 seen[line_id] = i
@@ -613,18 +677,23 @@ class _Validator:
             eid, d = item.get("id"), item.get("digit")
             if isinstance(eid, str):
                 if eid in ids:
-                    self.loc.error(f"life_events[{i}].id", f"duplicate life event id '{eid}' "
-                                                           f"(also life_events[{ids[eid]}])")
+                    self.loc.error(
+                        f"life_events[{i}].id",
+                        f"duplicate life event id '{eid}' (also life_events[{ids[eid]}])",
+                    )
                 ids.setdefault(eid, i)
             if d is not None:
                 d = str(d)
                 if d in digits:
-                    self.loc.error(f"life_events[{i}].digit", f"menu key {d} is already used "
-                                                              f"by life_events[{digits[d]}]")
+                    self.loc.error(
+                        f"life_events[{i}].digit",
+                        f"menu key {d} is already used by life_events[{digits[d]}]",
+                    )
                 digits.setdefault(d, i)
 
-    def numbers_and_blocks(self, value: Any, path: str,
-                           required: bool) -> tuple[list[str], list[str]]:
+    def numbers_and_blocks(
+        self, value: Any, path: str, required: bool
+    ) -> tuple[list[str], list[str]]:
         numbers, prefixes = [], []
         for i, item in enumerate(self.seq(value, path, required=required)):
             ipath = f"{path}[{i}]"
@@ -648,11 +717,13 @@ class _Validator:
             path = path.replace("staff[", "organisations[")
             for n in o.staff_numbers + tuple(p + "*" for p in o.staff_prefixes):
                 if n in desk:
-                    self.loc.error(f"{path}.staff_numbers", f"{n} is also a number of caller "
-                                                            f"'{desk[n]}'")
+                    self.loc.error(
+                        f"{path}.staff_numbers", f"{n} is also a number of caller '{desk[n]}'"
+                    )
                 elif n in staff and staff[n] != o.id:
-                    self.loc.error(f"{path}.staff_numbers", f"{n} is also a staff number of "
-                                                            f"'{staff[n]}'")
+                    self.loc.error(
+                        f"{path}.staff_numbers", f"{n} is also a staff number of '{staff[n]}'"
+                    )
                 staff.setdefault(n, o.id)
 
     def caller(self, raw: Any, path: str) -> Caller | None:
@@ -673,20 +744,39 @@ class _Validator:
         if pin_hash is not None and (
             not isinstance(pin_hash, str) or not pin_hash.startswith("$argon2")
         ):
-            self.loc.error(f"{path}.pin_hash", "expected an argon2 hash made by "
-                                                "'flask --app app lines hash-pin'")
+            self.loc.error(
+                f"{path}.pin_hash",
+                "expected an argon2 hash made by 'flask --app app lines hash-pin'",
+            )
             pin_hash = None
         numbers, prefixes = self.numbers_and_blocks(raw.get("numbers"), f"{path}.numbers", True)
         hours = self.hours(raw["hours"], f"{path}.hours") if "hours" in raw else None
         sms = self.boolean(raw.get("sms_confirmation"), f"{path}.sms_confirmation", False)
-        shown = (self.caller_id(raw["caller_id"], f"{path}.caller_id")
-                 if raw.get("caller_id") is not None else None)
-        retention = (self.integer(raw["retention_days"], f"{path}.retention_days", 90, 1, 3650)
-                     if raw.get("retention_days") is not None else None)
+        shown = (
+            self.caller_id(raw["caller_id"], f"{path}.caller_id")
+            if raw.get("caller_id") is not None
+            else None
+        )
+        retention = (
+            self.integer(raw["retention_days"], f"{path}.retention_days", 90, 1, 3650)
+            if raw.get("retention_days") is not None
+            else None
+        )
         if None in (cid, name, code):
             return None
-        return Caller(cid, name, spoken or name, code, pin_hash, tuple(numbers), tuple(prefixes),
-                      hours, sms, shown, retention)
+        return Caller(
+            cid,
+            name,
+            spoken or name,
+            code,
+            pin_hash,
+            tuple(numbers),
+            tuple(prefixes),
+            hours,
+            sms,
+            shown,
+            retention,
+        )
 
     def organisation(self, raw: Any, path: str) -> Organisation | None:
         raw = self.mapping(raw, path)
@@ -698,10 +788,14 @@ class _Validator:
         spoken = self.text(raw.get("spoken_name"), f"{path}.spoken_name", name)
         # Without a digit an organisation is reached by speech only (large directories).
         digit = self.digit(raw["digit"], f"{path}.digit") if raw.get("digit") is not None else ""
-        wait = self.integer(raw.get("public_wait_minutes"), f"{path}.public_wait_minutes", 0, 0,
-                            24 * 60)
-        public = (self.phone(raw["public_number"], f"{path}.public_number")
-                  if raw.get("public_number") is not None else None)
+        wait = self.integer(
+            raw.get("public_wait_minutes"), f"{path}.public_wait_minutes", 0, 0, 24 * 60
+        )
+        public = (
+            self.phone(raw["public_number"], f"{path}.public_number")
+            if raw.get("public_number") is not None
+            else None
+        )
         lines = []
         raw_lines = self.seq(raw.get("lines"), f"{path}.lines", required=True)
         for i, item in enumerate(raw_lines):
@@ -715,16 +809,28 @@ class _Validator:
             if d is None:
                 continue
             if d in seen:
-                self.loc.error(f"{path}.lines[{i}].digit",
-                               f"menu key {d} is already used by {path}.lines[{seen[d]}]")
+                self.loc.error(
+                    f"{path}.lines[{i}].digit",
+                    f"menu key {d} is already used by {path}.lines[{seen[d]}]",
+                )
             else:
                 seen[d] = i
-        staff, staff_blocks = self.numbers_and_blocks(raw.get("staff_numbers"),
-                                                      f"{path}.staff_numbers", False)
+        staff, staff_blocks = self.numbers_and_blocks(
+            raw.get("staff_numbers"), f"{path}.staff_numbers", False
+        )
         if None in (oid, name, digit):
             return None
-        return Organisation(oid, name, spoken or name, digit, wait, public, tuple(lines),
-                            tuple(staff), tuple(staff_blocks))
+        return Organisation(
+            oid,
+            name,
+            spoken or name,
+            digit,
+            wait,
+            public,
+            tuple(lines),
+            tuple(staff),
+            tuple(staff_blocks),
+        )
 
     def line(self, raw: Any, path: str, org_id: str) -> Line | None:
         raw = self.mapping(raw, path)
@@ -740,13 +846,15 @@ class _Validator:
             if (k := self.text(kw, f"{path}.keywords[{i}]")) is not None:
                 keywords.append(k)
         numbers = [
-            n for i, item in enumerate(self.seq(raw.get("numbers"), f"{path}.numbers",
-                                                "numbers" in raw))
+            n
+            for i, item in enumerate(
+                self.seq(raw.get("numbers"), f"{path}.numbers", "numbers" in raw)
+            )
             if (n := self.phone(item, f"{path}.numbers[{i}]")) is not None
         ]
         urgent = [
-            n for i, item in enumerate(self.seq(raw.get("urgent_numbers"),
-                                                f"{path}.urgent_numbers"))
+            n
+            for i, item in enumerate(self.seq(raw.get("urgent_numbers"), f"{path}.urgent_numbers"))
             if (n := self.phone(item, f"{path}.urgent_numbers[{i}]")) is not None
         ]
         ring = self.integer(raw.get("ring_seconds"), f"{path}.ring_seconds", 20, 5, 120)
@@ -755,8 +863,20 @@ class _Validator:
         on_holidays = self.boolean(raw.get("open_on_holidays"), f"{path}.open_on_holidays", False)
         if None in (lid, topic, digit, hours) or not numbers:
             return None
-        return Line(lid, org_id, topic, spoken or topic, digit, tuple(keywords), tuple(numbers),
-                    tuple(urgent), ring, hours, closed, on_holidays)
+        return Line(
+            lid,
+            org_id,
+            topic,
+            spoken or topic,
+            digit,
+            tuple(keywords),
+            tuple(numbers),
+            tuple(urgent),
+            ring,
+            hours,
+            closed,
+            on_holidays,
+        )
 
     def unique_callers(self, callers: list[Caller], raw: list) -> None:
         ids: dict[str, str] = {}
@@ -781,7 +901,7 @@ class _Validator:
         line_ids: dict[str, str] = {}
         for o in orgs:
             path = self._path_of(raw, "organisations", o.id)
-            raw_org = raw[int(path[path.index("[") + 1:-1])] if raw else {}
+            raw_org = raw[int(path[path.index("[") + 1 : -1])] if raw else {}
             raw_lines = raw_org.get("lines") if isinstance(raw_org, dict) else None
             if o.id in ids:
                 self.loc.error(f"{path}.id", f"duplicate organisation id '{o.id}'")
@@ -791,15 +911,18 @@ class _Validator:
             elif not o.digit:
                 pass
             elif o.digit in digits:
-                self.loc.error(f"{path}.digit",
-                               f"menu key {o.digit} is already used by {digits[o.digit]}")
+                self.loc.error(
+                    f"{path}.digit", f"menu key {o.digit} is already used by {digits[o.digit]}"
+                )
             digits.setdefault(o.digit, path)
             for line in o.lines:
-                lpath = self._path_of(raw_lines if isinstance(raw_lines, list) else [],
-                                      f"{path}.lines", line.id)
+                lpath = self._path_of(
+                    raw_lines if isinstance(raw_lines, list) else [], f"{path}.lines", line.id
+                )
                 if line.id in line_ids:
-                    self.loc.error(f"{lpath}.id", f"duplicate line id '{line.id}' "
-                                                  f"(also {line_ids[line.id]})")
+                    self.loc.error(
+                        f"{lpath}.id", f"duplicate line id '{line.id}' (also {line_ids[line.id]})"
+                    )
                 line_ids.setdefault(line.id, lpath)
 
     def _path_of(self, raw: list, section: str, ident: str) -> str:
@@ -816,8 +939,9 @@ def _indexed(d: Directory) -> Directory:
     """Fill the lookup tables of a validated directory."""
     d._by_number.update({n: c for c in d.callers for n in c.numbers})
     d._by_prefix.update({p: c for c in d.callers for p in c.prefixes})
-    object.__setattr__(d, "_prefix_lengths",
-                       tuple(sorted({len(p) for p in d._by_prefix}, reverse=True)))
+    object.__setattr__(
+        d, "_prefix_lengths", tuple(sorted({len(p) for p in d._by_prefix}, reverse=True))
+    )
     d._by_code.update({c.code: c for c in d.callers})
     d._callers.update({c.id: c for c in d.callers})
     d._orgs.update({o.id: o for o in d.organisations})
@@ -846,7 +970,17 @@ def weekday_name_nl(index: int) -> str:
 
 
 __all__ = [
-    "Caller", "Directory", "DirectoryError", "LifeEvent", "LifeEventStep", "Line",
-    "Organisation", "Problem", "Span",
-    "WeeklyHours", "load", "loads", "summary",
+    "Caller",
+    "Directory",
+    "DirectoryError",
+    "LifeEvent",
+    "LifeEventStep",
+    "Line",
+    "Organisation",
+    "Problem",
+    "Span",
+    "WeeklyHours",
+    "load",
+    "loads",
+    "summary",
 ]

@@ -13,8 +13,9 @@ from callrouter import directory as directory_mod
 from callrouter.settings import Settings, from_env
 
 
-def create_app(test_config: Mapping | None = None, environ: Mapping[str, str] | None = None,
-               adapter=None) -> Flask:
+def create_app(
+    test_config: Mapping | None = None, environ: Mapping[str, str] | None = None, adapter=None
+) -> Flask:
     """Build the web application.
 
     `environ` replaces the process environment (tests pass their own); `test_config` is merged
@@ -23,8 +24,9 @@ def create_app(test_config: Mapping | None = None, environ: Mapping[str, str] | 
     settings = from_env(environ)
     app = Flask(__name__, instance_path=str(settings.instance_path))
     # Webhooks and the dashboard's forms are a few kB; anything near this is not ours.
-    app.config.update(SECRET_KEY=settings.secret_key, CALLROUTER_SETTINGS=settings,
-                      MAX_CONTENT_LENGTH=1024 * 1024)
+    app.config.update(
+        SECRET_KEY=settings.secret_key, CALLROUTER_SETTINGS=settings, MAX_CONTENT_LENGTH=1024 * 1024
+    )
     app.session_interface = _WebhookFreeSessions()
     if test_config:
         app.config.update(test_config)
@@ -37,8 +39,11 @@ def create_app(test_config: Mapping | None = None, environ: Mapping[str, str] | 
     from callrouter.services import Services
 
     # Only with the sandbox as telephone network may a trainer move the clock forward.
-    clock.configure(settings.instance_path / "sandbox-clock"
-                    if settings.twilio_account_sid == SANDBOX_ACCOUNT else None)
+    clock.configure(
+        settings.instance_path / "sandbox-clock"
+        if settings.twilio_account_sid == SANDBOX_ACCOUNT
+        else None
+    )
     svc = Services(settings, directory, adapter=adapter)
     app.extensions["callrouter"] = svc
     if settings.auto_migrate:
@@ -77,8 +82,10 @@ def load_directory_or_exit(settings: Settings) -> directory_mod.Directory:
     try:
         return directory_mod.load(settings.lines_path)
     except directory_mod.DirectoryError as exc:
-        print("callrouter: the line directory is invalid; the service does not start.",
-              file=sys.stderr)
+        print(
+            "callrouter: the line directory is invalid; the service does not start.",
+            file=sys.stderr,
+        )
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -86,8 +93,9 @@ def load_directory_or_exit(settings: Settings) -> directory_mod.Directory:
 
 def _configure_logging(app: Flask) -> None:
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # The SDK logs every request's headers at INFO; keep our logs to what we say ourselves.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

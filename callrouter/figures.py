@@ -89,8 +89,14 @@ def _viewers(org: str | None, *orgs) -> tuple[str, ...]:
     return (ADMIN, *{o for o in orgs if o})
 
 
-def cells(session, tz: ZoneInfo, first: date, last: date,
-          org: str | None = None, all_viewers: bool = False) -> dict[Key, Cell]:
+def cells(
+    session,
+    tz: ZoneInfo,
+    first: date,
+    last: date,
+    org: str | None = None,
+    all_viewers: bool = False,
+) -> dict[Key, Cell]:
     """The cells of the local days first..last computed from the call log: for one viewer
     (`org`, None for the admin), or for every viewer (`all_viewers`, to store them)."""
     since, until = day_start(first, tz), day_start(last + timedelta(days=1), tz)
@@ -105,15 +111,23 @@ def cells(session, tz: ZoneInfo, first: date, last: date,
             c = out[key] = Cell()
         return c
 
-    call_q = (select(Call.id, Call.received_at, Call.caller_org, Call.target_org, Call.line_id,
-                     Call.outcome)
-              .where(Call.received_at >= since, Call.received_at < until))
-    tr_q = (select(Transfer.created_at, Transfer.caller_org, Transfer.target_org,
-                   Transfer.line_id, Transfer.time_to_answer_s, Transfer.minutes_saved)
-            .where(Transfer.created_at >= since, Transfer.created_at < until))
-    cb_q = (select(CallbackRequest.requested_at, CallbackRequest.caller_org,
-                   CallbackRequest.target_org, CallbackRequest.line_id)
-            .where(CallbackRequest.requested_at >= since, CallbackRequest.requested_at < until))
+    call_q = select(
+        Call.id, Call.received_at, Call.caller_org, Call.target_org, Call.line_id, Call.outcome
+    ).where(Call.received_at >= since, Call.received_at < until)
+    tr_q = select(
+        Transfer.created_at,
+        Transfer.caller_org,
+        Transfer.target_org,
+        Transfer.line_id,
+        Transfer.time_to_answer_s,
+        Transfer.minutes_saved,
+    ).where(Transfer.created_at >= since, Transfer.created_at < until)
+    cb_q = select(
+        CallbackRequest.requested_at,
+        CallbackRequest.caller_org,
+        CallbackRequest.target_org,
+        CallbackRequest.line_id,
+    ).where(CallbackRequest.requested_at >= since, CallbackRequest.requested_at < until)
     also: dict[str, set[str]] = {}  # call id -> organisations its transfers went to
     if org is not None and not all_viewers:
         from callrouter.dashboard.queries import call_scope, callback_scope, transfer_scope
@@ -123,15 +137,16 @@ def cells(session, tz: ZoneInfo, first: date, last: date,
         cb_q = cb_q.where(callback_scope(org))
     elif all_viewers:
         for call_id, target in session.execute(
-                select(Transfer.call_id, Transfer.target_org).distinct()
-                .join(Call, Call.id == Transfer.call_id)
-                .where(Call.received_at >= since, Call.received_at < until)):
+            select(Transfer.call_id, Transfer.target_org)
+            .distinct()
+            .join(Call, Call.id == Transfer.call_id)
+            .where(Call.received_at >= since, Call.received_at < until)
+        ):
             also.setdefault(call_id, set()).add(target)
 
     for call_id, received, caller, target, line, outcome in session.execute(call_q):
         day = local(received)
-        who = (_viewers(None, caller, target, *also.get(call_id, ())) if all_viewers
-               else (viewer,))
+        who = _viewers(None, caller, target, *also.get(call_id, ())) if all_viewers else (viewer,)
         for w in who:
             c = cell(day, w, target, line)
             c.calls += 1
@@ -139,14 +154,14 @@ def cells(session, tz: ZoneInfo, first: date, last: date,
                 c.connected += 1
     for created, caller, target, line, answer_s, saved in session.execute(tr_q):
         day = local(created)
-        for w in (_viewers(None, caller, target) if all_viewers else (viewer,)):
+        for w in _viewers(None, caller, target) if all_viewers else (viewer,):
             c = cell(day, w, target, line)
             c.minutes_saved += float(saved or 0)
             if answer_s is not None:
                 c.answer_times[math.floor(answer_s + 0.5)] += 1  # half up, as SQL's round
     for requested, caller, target, line in session.execute(cb_q):
         day = local(requested)
-        for w in (_viewers(None, caller, target) if all_viewers else (viewer,)):
+        for w in _viewers(None, caller, target) if all_viewers else (viewer,):
             cell(day, w, target, line).callbacks += 1
     return out
 
@@ -175,8 +190,14 @@ _NOT_NEEDED = ("skipped", "stopped")
 _REACHED = ("done", "connected")
 
 
-def case_cells(session, tz: ZoneInfo, first: date, last: date, org: str | None = None,
-               all_viewers: bool = False) -> dict[tuple[date, str], CaseCell]:
+def case_cells(
+    session,
+    tz: ZoneInfo,
+    first: date,
+    last: date,
+    org: str | None = None,
+    all_viewers: bool = False,
+) -> dict[tuple[date, str], CaseCell]:
     """(local day, viewer) -> case figures of the cases opened on the local days first..last,
     from the case tables: for one viewer (`org`, None for the admin) or for every viewer. A
     case is seen by its calling organisation and every organisation of a step or a consent
@@ -188,18 +209,23 @@ def case_cells(session, tz: ZoneInfo, first: date, last: date, org: str | None =
         from callrouter.dashboard.queries import case_scope
 
         scope = (case_scope(org),)
-    cases = session.execute(select(Case.id, Case.opened_at, Case.caller_org, Case.life_event)
-                            .where(*period, *scope)).all()
+    cases = session.execute(
+        select(Case.id, Case.opened_at, Case.caller_org, Case.life_event).where(*period, *scope)
+    ).all()
     steps: dict[str, list[tuple[str, str]]] = {}
     for case_id, target, state in session.execute(
-            select(CaseStep.case_id, CaseStep.target_org, CaseStep.state)
-            .join(Case, Case.id == CaseStep.case_id).where(*period, *scope)):
+        select(CaseStep.case_id, CaseStep.target_org, CaseStep.state)
+        .join(Case, Case.id == CaseStep.case_id)
+        .where(*period, *scope)
+    ):
         steps.setdefault(case_id, []).append((target, state))
     consents: dict[str, set[str]] = {}
     if all_viewers:
         for case_id, target in session.execute(
-                select(Consent.case_id, Consent.target_org)
-                .join(Case, Case.id == Consent.case_id).where(*period)):
+            select(Consent.case_id, Consent.target_org)
+            .join(Case, Case.id == Consent.case_id)
+            .where(*period)
+        ):
             consents.setdefault(case_id, set()).add(target)
     local = _LocalDay(tz)
     viewer = org or ADMIN
@@ -208,8 +234,11 @@ def case_cells(session, tz: ZoneInfo, first: date, last: date, org: str | None =
         st = steps.get(case_id, [])
         multi = len({t for t, state in st if state not in _NOT_NEEDED}) > 1
         done = sum(1 for _, state in st if state in _REACHED)
-        who = (_viewers(None, caller, *(t for t, _ in st), *consents.get(case_id, ()))
-               if all_viewers else (viewer,))
+        who = (
+            _viewers(None, caller, *(t for t, _ in st), *consents.get(case_id, ()))
+            if all_viewers
+            else (viewer,)
+        )
         day = local(opened)
         for w in who:
             c = out.get((day, w))
@@ -234,13 +263,27 @@ def case_daily(session, tz: ZoneInfo, org: str | None, first: date, last: date) 
     built = _stored_days(session, tz, first, last)
     total = CaseCell()
     if built:
-        for row in session.scalars(select(CaseFigureCell).where(
-                CaseFigureCell.tz == tz.key, CaseFigureCell.viewer == viewer,
-                CaseFigureCell.day >= first, CaseFigureCell.day <= last)):
+        for row in session.scalars(
+            select(CaseFigureCell).where(
+                CaseFigureCell.tz == tz.key,
+                CaseFigureCell.viewer == viewer,
+                CaseFigureCell.day >= first,
+                CaseFigureCell.day <= last,
+            )
+        ):
             if row.day in built:
                 events = Counter({k: int(v) for k, v in (row.life_events or {}).items()})
-                total.add(CaseCell(row.cases, row.multi_org, row.chains, row.chain_steps,
-                                   row.chain_steps_done, row.chains_complete, events))
+                total.add(
+                    CaseCell(
+                        row.cases,
+                        row.multi_org,
+                        row.chains,
+                        row.chain_steps,
+                        row.chain_steps_done,
+                        row.chains_complete,
+                        events,
+                    )
+                )
     missing = [d for d in _each_day(first, last) if d not in built]
     for a, b in _runs(missing):
         for c in case_cells(session, tz, a, b, org).values():
@@ -259,8 +302,9 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
     return runs
 
 
-def daily(session, tz: ZoneInfo, org: str | None, first: date,
-          last: date) -> dict[tuple[date, str, str], Cell]:
+def daily(
+    session, tz: ZoneInfo, org: str | None, first: date, last: date
+) -> dict[tuple[date, str, str], Cell]:
     """(local day, target organisation, line) -> cell for one viewer over first..last: stored
     days from the rollup, the others from the call log."""
     viewer = org or ADMIN
@@ -268,14 +312,30 @@ def daily(session, tz: ZoneInfo, org: str | None, first: date,
     out: dict[tuple[date, str, str], Cell] = {}
     if built:
         for day, target, line, calls, conn, cbs, saved, answers in session.execute(
-                select(FigureCell.day, FigureCell.target_org, FigureCell.line_id,
-                       FigureCell.calls, FigureCell.connected, FigureCell.callbacks,
-                       FigureCell.minutes_saved, FigureCell.answer_times)
-                .where(FigureCell.tz == tz.key, FigureCell.viewer == viewer,
-                       FigureCell.day >= first, FigureCell.day <= last)):
+            select(
+                FigureCell.day,
+                FigureCell.target_org,
+                FigureCell.line_id,
+                FigureCell.calls,
+                FigureCell.connected,
+                FigureCell.callbacks,
+                FigureCell.minutes_saved,
+                FigureCell.answer_times,
+            ).where(
+                FigureCell.tz == tz.key,
+                FigureCell.viewer == viewer,
+                FigureCell.day >= first,
+                FigureCell.day <= last,
+            )
+        ):
             if day in built:
-                out[(day, target, line)] = Cell(calls, conn, cbs, saved, Counter(
-                    {int(k): int(v) for k, v in (answers or {}).items()}))
+                out[(day, target, line)] = Cell(
+                    calls,
+                    conn,
+                    cbs,
+                    saved,
+                    Counter({int(k): int(v) for k, v in (answers or {}).items()}),
+                )
     missing = [d for d in _each_day(first, last) if d not in built]
     for a, b in _runs(missing):
         for (d, _who, target, line), c in cells(session, tz, a, b, org).items():
@@ -296,8 +356,14 @@ def pending(session_factory, tz: ZoneInfo, moment: datetime) -> list[date]:
 def _days_to_build(session_factory, tz: ZoneInfo, moment: datetime, rebuild: bool) -> list[date]:
     last = settled_until(tz, moment)
     with session_factory() as s:
-        oldest = [t for t in (s.scalar(select(func.min(Call.received_at))),
-                              s.scalar(select(func.min(Case.opened_at)))) if t is not None]
+        oldest = [
+            t
+            for t in (
+                s.scalar(select(func.min(Call.received_at))),
+                s.scalar(select(func.min(Case.opened_at))),
+            )
+            if t is not None
+        ]
         if not oldest:
             return []
         first = min(oldest).astimezone(tz).date()
@@ -309,8 +375,14 @@ def _each_day(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def build(session_factory, tz: ZoneInfo, moment: datetime, rebuild: bool = False,
-          chunk_days: int = 7, limit_days: int | None = None) -> int:
+def build(
+    session_factory,
+    tz: ZoneInfo,
+    moment: datetime,
+    rebuild: bool = False,
+    chunk_days: int = 7,
+    limit_days: int | None = None,
+) -> int:
     """Store the cells of every settled day not stored yet (all of them again with
     `rebuild`), the oldest first and at most `limit_days`; returns how many days were stored.
 
@@ -331,33 +403,59 @@ def build(session_factory, tz: ZoneInfo, moment: datetime, rebuild: bool = False
     return stored
 
 
-def _store(session_factory, tz: ZoneInfo, first: date, last: date, moment: datetime,
-           replace: bool = False) -> int:
+def _store(
+    session_factory, tz: ZoneInfo, first: date, last: date, moment: datetime, replace: bool = False
+) -> int:
     with session_factory() as s:  # the read ends here: no write lock held while computing
         computed = cells(s, tz, first, last, all_viewers=True)
         computed_cases = case_cells(s, tz, first, last, all_viewers=True)
-    case_rows = [{"tz": tz.key, "viewer": viewer, "day": day, "cases": c.cases,
-                  "multi_org": c.multi_org, "chains": c.chains, "chain_steps": c.chain_steps,
-                  "chain_steps_done": c.chain_steps_done, "chains_complete": c.chains_complete,
-                  "life_events": dict(sorted(c.life_events.items()))}
-                 for (day, viewer), c in sorted(computed_cases.items())]
+    case_rows = [
+        {
+            "tz": tz.key,
+            "viewer": viewer,
+            "day": day,
+            "cases": c.cases,
+            "multi_org": c.multi_org,
+            "chains": c.chains,
+            "chain_steps": c.chain_steps,
+            "chain_steps_done": c.chain_steps_done,
+            "chains_complete": c.chains_complete,
+            "life_events": dict(sorted(c.life_events.items())),
+        }
+        for (day, viewer), c in sorted(computed_cases.items())
+    ]
     calls: Counter = Counter()
     rows = []
     for (day, viewer, target, line), c in sorted(computed.items()):
         if viewer == ADMIN:
             calls[day] += c.calls
-        rows.append({"tz": tz.key, "day": day, "viewer": viewer, "target_org": target,
-                     "line_id": line, "calls": c.calls, "connected": c.connected,
-                     "callbacks": c.callbacks, "minutes_saved": c.minutes_saved,
-                     "answer_times": {str(k): v for k, v in sorted(c.answer_times.items())}})
-    days = [{"tz": tz.key, "day": d, "built_at": moment, "calls": calls[d]}
-            for d in _each_day(first, last)]
+        rows.append(
+            {
+                "tz": tz.key,
+                "day": day,
+                "viewer": viewer,
+                "target_org": target,
+                "line_id": line,
+                "calls": c.calls,
+                "connected": c.connected,
+                "callbacks": c.callbacks,
+                "minutes_saved": c.minutes_saved,
+                "answer_times": {str(k): v for k, v in sorted(c.answer_times.items())},
+            }
+        )
+    days = [
+        {"tz": tz.key, "day": d, "built_at": moment, "calls": calls[d]}
+        for d in _each_day(first, last)
+    ]
     with session_factory() as s:
         try:
             if replace:
                 for model in (FigureCell, CaseFigureCell, FigureDay):
-                    s.execute(delete(model).where(model.tz == tz.key, model.day >= first,
-                                                  model.day <= last))
+                    s.execute(
+                        delete(model).where(
+                            model.tz == tz.key, model.day >= first, model.day <= last
+                        )
+                    )
             s.execute(insert(FigureDay), days)  # the claim, before the cells
             if rows:
                 s.execute(insert(FigureCell), rows)
@@ -371,14 +469,20 @@ def _store(session_factory, tz: ZoneInfo, first: date, last: date, moment: datet
         return 0
     with session_factory() as s:
         taken = _stored_days(s, tz, first, last)
-    return sum(_store(session_factory, tz, d, d, moment) for d in _each_day(first, last)
-               if d not in taken)
+    return sum(
+        _store(session_factory, tz, d, d, moment) for d in _each_day(first, last) if d not in taken
+    )
 
 
 def _stored_days(session, tz: ZoneInfo, first: date, last: date) -> set[date]:
     """The days first..last whose figures are stored for the time zone `tz`."""
-    return set(session.scalars(select(FigureDay.day).where(
-        FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last)))
+    return set(
+        session.scalars(
+            select(FigureDay.day).where(
+                FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last
+            )
+        )
+    )
 
 
 def forget(session, first: date) -> None:
@@ -397,8 +501,9 @@ def build_now(rebuild: bool = False, limit_days: int | None = None) -> int:
     from callrouter import clock, services
 
     svc = services.current()
-    return build(svc.sessions, svc.directory.tz, clock.now(), rebuild=rebuild,
-                 limit_days=limit_days)
+    return build(
+        svc.sessions, svc.directory.tz, clock.now(), rebuild=rebuild, limit_days=limit_days
+    )
 
 
 def build_job() -> int:
@@ -415,8 +520,7 @@ def build_job() -> int:
     # met another builder at work, which goes on itself.
     if stored and pending(svc.sessions, svc.directory.tz, clock.now()):
         try:
-            svc.queue(services.QUEUE_DEFAULT).enqueue(
-                build_job, result_ttl=3600, failure_ttl=86400)
+            svc.queue(services.QUEUE_DEFAULT).enqueue(build_job, result_ttl=3600, failure_ttl=86400)
         except (RedisError, OSError):
             log.warning("figures: could not queue the rest of the rollup")
     return stored

@@ -50,13 +50,21 @@ def dispatch(func, *args, job_id: str | None = None, queue: str = services.QUEUE
         return
     svc = services.current()
     try:
-        svc.queue(queue).enqueue(func, *args, job_id=job_id,
-                                 retry=Retry(max=3, interval=[1, 3, 10]), result_ttl=3600,
-                                 failure_ttl=svc.settings.retention_days * 24 * 3600)
+        svc.queue(queue).enqueue(
+            func,
+            *args,
+            job_id=job_id,
+            retry=Retry(max=3, interval=[1, 3, 10]),
+            result_ttl=3600,
+            failure_ttl=svc.settings.retention_days * 24 * 3600,
+        )
         return
     except (RedisError, OSError) as exc:
-        log.warning("queue unavailable (%s); running %s after the response",
-                    type(exc).__name__, func.__name__)
+        log.warning(
+            "queue unavailable (%s); running %s after the response",
+            type(exc).__name__,
+            func.__name__,
+        )
     after_response(func, *args)
 
 
@@ -142,36 +150,58 @@ def _leg_row(s, tr: Transfer, position: int, number: str, svc) -> str | None:
     """The leg's row, written before its REST request; None when the leg was placed already,
     LOST when an earlier attempt died between its row and its request (the number then counts
     as failed and the hunt group moves on)."""
-    leg = Leg(id=uuid.uuid4().hex, transfer_id=tr.id, kind="professional",
-              position=position, number_hmac=svc.pseudonyms.pseudonym(number),
-              number_masked=mask(number), status="queued", created_at=now())
+    leg = Leg(
+        id=uuid.uuid4().hex,
+        transfer_id=tr.id,
+        kind="professional",
+        position=position,
+        number_hmac=svc.pseudonyms.pseudonym(number),
+        number_masked=mask(number),
+        status="queued",
+        created_at=now(),
+    )
     tr.hunt_position = position
     try:
         with s.begin_nested():
             s.add(leg)
         return leg.id
     except IntegrityError:
-        stale = s.scalar(select(Leg.id).where(
-            Leg.transfer_id == tr.id, Leg.kind == "professional",
-            Leg.position == position, Leg.call_sid.is_(None),
-            Leg.status == "queued", Leg.created_at < now() - LOST_LEG))
+        stale = s.scalar(
+            select(Leg.id).where(
+                Leg.transfer_id == tr.id,
+                Leg.kind == "professional",
+                Leg.position == position,
+                Leg.call_sid.is_(None),
+                Leg.status == "queued",
+                Leg.created_at < now() - LOST_LEG,
+            )
+        )
         if stale is None:
             return None
-        s.execute(update(Leg).where(Leg.id == stale).values(
-            status="failed", outcome="failed", ended_at=now()))
+        s.execute(
+            update(Leg)
+            .where(Leg.id == stale)
+            .values(status="failed", outcome="failed", ended_at=now())
+        )
         return LOST
 
 
 def _leg_request(tr: Transfer, number: str, leg_id: str, directory) -> dict:
     line = directory.line(tr.line_id)
     ring = WAY_BACK_RING if tr.direction == "to-worker" or line is None else line.ring_seconds
-    shown = (directory.caller_id if tr.direction == "to-worker"
-             else directory.caller_id_for(tr.caller_org))
+    shown = (
+        directory.caller_id
+        if tr.direction == "to-worker"
+        else directory.caller_id_for(tr.caller_org)
+    )
     svc = services.current()
-    return dict(to=number, from_=shown,
-                url=svc.url(f"/voice/whisper?tr={tr.id}&leg={leg_id}"),
-                status_callback=svc.url(f"/voice/status/leg?tr={tr.id}&leg={leg_id}"),
-                timeout=ring)
+    return dict(
+        to=number,
+        from_=shown,
+        url=svc.url(f"/voice/whisper?tr={tr.id}&leg={leg_id}"),
+        status_callback=svc.url(f"/voice/status/leg?tr={tr.id}&leg={leg_id}"),
+        timeout=ring,
+    )
 
 
 def _leg_placed(transfer_id: str, leg_id: str, placed) -> None:
@@ -214,8 +244,9 @@ def watchdog_deadline(line, urgent: bool) -> timedelta:
 def schedule_watchdog(transfer_id: str, after: timedelta) -> None:
     svc = services.current()
     try:
-        svc.queue().enqueue_in(after, transfer_watchdog, transfer_id,
-                               job_id=f"watchdog-{transfer_id}", result_ttl=600)
+        svc.queue().enqueue_in(
+            after, transfer_watchdog, transfer_id, job_id=f"watchdog-{transfer_id}", result_ttl=600
+        )
     except (RedisError, OSError):
         log.warning("transfer %s: no watchdog (queue unavailable)", transfer_id)
 
@@ -232,8 +263,7 @@ def transfer_watchdog(transfer_id: str) -> bool:
         outcomes = tuple(leg.outcome for leg in loaded.legs if leg.kind == "professional")
         actions = store.apply(s, loaded, wt.HuntExhausted(outcomes, deadline=True), now())
         worker_sid = loaded.row.worker_call_sid
-    log.warning("transfer %s: still ringing past its deadline; ended by the watchdog",
-                transfer_id)
+    log.warning("transfer %s: still ringing past its deadline; ended by the watchdog", transfer_id)
     carry_out(transfer_id, worker_sid, actions)
     return True
 
@@ -273,14 +303,24 @@ def worker_hung_up(call_id: str) -> None:
     professional and end)."""
     svc = services.current()
     with svc.sessions.begin() as s:
-        ids = list(s.scalars(select(Transfer.id).where(
-            Transfer.call_id == call_id, Transfer.state.in_(("dialling", "connected")))))
+        ids = list(
+            s.scalars(
+                select(Transfer.id).where(
+                    Transfer.call_id == call_id, Transfer.state.in_(("dialling", "connected"))
+                )
+            )
+        )
         todo = []
         for tr_id in ids:
             loaded = store.load(s, tr_id, svc.directory)
             if loaded is not None:
-                todo.append((tr_id, loaded.row.worker_call_sid,
-                             store.apply(s, loaded, wt.WorkerHungUp(), now())))
+                todo.append(
+                    (
+                        tr_id,
+                        loaded.row.worker_call_sid,
+                        store.apply(s, loaded, wt.WorkerHungUp(), now()),
+                    )
+                )
     for tr_id, sid, actions in todo:
         carry_out(tr_id, sid, actions)
 
@@ -311,11 +351,18 @@ def cancel_legs(transfer_id: str) -> int:
     """Cancel every professional leg still ringing or whispering; returns how many were ended."""
     svc = services.current()
     with svc.sessions.begin() as s:
-        legs = s.scalars(select(Leg).where(Leg.transfer_id == transfer_id,
-                                           Leg.kind == "professional",
-                                           Leg.call_sid.is_not(None))).all()
-        live = [(leg.call_sid, leg.status) for leg in legs
-                if leg.status not in tflow.TERMINAL and leg.accepted_at is None]
+        legs = s.scalars(
+            select(Leg).where(
+                Leg.transfer_id == transfer_id,
+                Leg.kind == "professional",
+                Leg.call_sid.is_not(None),
+            )
+        ).all()
+        live = [
+            (leg.call_sid, leg.status)
+            for leg in legs
+            if leg.status not in tflow.TERMINAL and leg.accepted_at is None
+        ]
     ended = 0
     for sid, status in live:
         # Twilio: `canceled` ends a call that is queued or ringing, `completed` one in progress.
@@ -340,9 +387,13 @@ def hold_professional(transfer_id: str) -> None:
     with svc.sessions.begin() as s:
         tr = s.get(Transfer, transfer_id)
         hold = bool(tr.hold_wanted) if tr is not None else False
-        leg = s.scalars(select(Leg).where(Leg.transfer_id == transfer_id,
-                                          Leg.kind == "professional",
-                                          Leg.accepted_at.is_not(None))).first()
+        leg = s.scalars(
+            select(Leg).where(
+                Leg.transfer_id == transfer_id,
+                Leg.kind == "professional",
+                Leg.accepted_at.is_not(None),
+            )
+        ).first()
         if tr is None or leg is None or not tr.conference_sid or leg.status in tflow.TERMINAL:
             return
         conf, sid = tr.conference_sid, leg.call_sid
@@ -357,9 +408,13 @@ def end_conference(transfer_id: str, who: str = "worker") -> None:
     end their call (which ends the conference; no conference SID is needed for it)."""
     svc = services.current()
     with svc.sessions.begin() as s:
-        prof = s.scalar(select(Leg).where(Leg.transfer_id == transfer_id,
-                                          Leg.kind == "professional",
-                                          Leg.accepted_at.is_not(None)))
+        prof = s.scalar(
+            select(Leg).where(
+                Leg.transfer_id == transfer_id,
+                Leg.kind == "professional",
+                Leg.accepted_at.is_not(None),
+            )
+        )
         sid = prof.call_sid if prof is not None and prof.status not in tflow.TERMINAL else None
         conf = s.get(Transfer, transfer_id).conference_sid if sid is None else None
     try:
@@ -381,8 +436,11 @@ def add_citizen(transfer_id: str, leg_id: str, number: str) -> None:
         shown = svc.directory.caller_id_for(tr.caller_org if tr else None)
     try:
         placed = svc.telephony.add_participant(
-            transfer_id, to=number, from_=shown,
-            status_callback=svc.url(f"/voice/status/leg?tr={transfer_id}&leg={leg_id}"))
+            transfer_id,
+            to=number,
+            from_=shown,
+            status_callback=svc.url(f"/voice/status/leg?tr={transfer_id}&leg={leg_id}"),
+        )
     except TelephonyError:
         with svc.sessions.begin() as s:
             leg = s.get(Leg, leg_id)

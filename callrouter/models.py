@@ -62,9 +62,11 @@ class Call(Base):
 
     __tablename__ = "calls"
     # The call log is read newest first within one organisation (the dashboard's scope).
-    __table_args__ = (Index("ix_calls_caller_received", "caller_org", "received_at"),
-                      Index("ix_calls_target_received", "target_org", "received_at"),
-                      Index("ix_calls_line_received", "line_id", "received_at", "id"))
+    __table_args__ = (
+        Index("ix_calls_caller_received", "caller_org", "received_at"),
+        Index("ix_calls_target_received", "target_org", "received_at"),
+        Index("ix_calls_line_received", "line_id", "received_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -96,16 +98,27 @@ class Transfer(Base):
     """One warm transfer attempt from a call to a professional line (its hunt group)."""
 
     __tablename__ = "transfers"
-    __table_args__ = (Index("ix_transfers_caller_created", "caller_org", "created_at"),
-                      Index("ix_transfers_target_created", "target_org", "created_at"),
-                      # A call's transfers, and whether one reached an organisation (the
-                      # dashboard's scope of an agency) without reading the rows.
-                      Index("ix_transfers_call_target", "call_id", "target_org"),
-                      # Covers the network report's scans (it reads only these columns), so a
-                      # year of transfers is read from a narrow index, not the wide rows.
-                      Index("ix_transfers_report", "created_at", "line_id", "direction",
-                            "result", "selected_term", "time_to_answer_s", "accepted_at",
-                            "step", "case_id"))
+    __table_args__ = (
+        Index("ix_transfers_caller_created", "caller_org", "created_at"),
+        Index("ix_transfers_target_created", "target_org", "created_at"),
+        # A call's transfers, and whether one reached an organisation (the
+        # dashboard's scope of an agency) without reading the rows.
+        Index("ix_transfers_call_target", "call_id", "target_org"),
+        # Covers the network report's scans (it reads only these columns), so a
+        # year of transfers is read from a narrow index, not the wide rows.
+        Index(
+            "ix_transfers_report",
+            "created_at",
+            "line_id",
+            "direction",
+            "result",
+            "selected_term",
+            "time_to_answer_s",
+            "accepted_at",
+            "step",
+            "case_id",
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # also the conference name
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"))  # ix_transfers_call_target
@@ -177,8 +190,10 @@ class Event(Base):
     """A webhook as received, kept once. The natural key makes duplicates no-ops."""
 
     __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("source", "sid", "event", "sequence"),
-                      Index("ix_events_call_received", "call_id", "received_at"))
+    __table_args__ = (
+        UniqueConstraint("source", "sid", "event", "sequence"),
+        Index("ix_events_call_received", "call_id", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(16))  # call | leg | conference | voice
@@ -200,9 +215,11 @@ class CallbackRequest(Base):
     """
 
     __tablename__ = "callback_requests"
-    __table_args__ = (Index("ix_callbacks_line_due", "line_id", "state", "planned_at"),
-                      # One request per call and line: a chain of a case may leave several.
-                      UniqueConstraint("call_id", "line_id", name="uq_callback_requests_call_line"))
+    __table_args__ = (
+        Index("ix_callbacks_line_due", "line_id", "state", "planned_at"),
+        # One request per call and line: a chain of a case may leave several.
+        UniqueConstraint("call_id", "line_id", name="uq_callback_requests_call_line"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     reference: Mapped[str] = mapped_column(String(12), unique=True)
@@ -307,10 +324,16 @@ class Case(Base):
     __tablename__ = "cases"
     # A reference is unique among open cases only: seven digits give a million references,
     # which are used again once a case has closed (after 30 days).
-    __table_args__ = (Index("ix_cases_caller_opened", "caller_org", "opened_at"),
-                      Index("uq_cases_open_reference", "reference", unique=True,
-                            sqlite_where=text("state = 'open'"),
-                            postgresql_where=text("state = 'open'")))
+    __table_args__ = (
+        Index("ix_cases_caller_opened", "caller_org", "opened_at"),
+        Index(
+            "uq_cases_open_reference",
+            "reference",
+            unique=True,
+            sqlite_where=text("state = 'open'"),
+            postgresql_where=text("state = 'open'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     reference: Mapped[str] = mapped_column(String(7), index=True)  # 6 random digits + Damm
@@ -330,8 +353,10 @@ class CaseStep(Base):
     """One organisation of a case: a step of a life event's chain, or a single transfer."""
 
     __tablename__ = "case_steps"
-    __table_args__ = (UniqueConstraint("case_id", "position"),
-                      Index("ix_case_steps_org", "target_org", "case_id"))
+    __table_args__ = (
+        UniqueConstraint("case_id", "position"),
+        Index("ix_case_steps_org", "target_org", "case_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))

@@ -42,16 +42,26 @@ def _scope(org: str | None, model=Transfer):
     return or_(model.caller_org == org, model.target_org == org)
 
 
-def collect(session, directory, since: datetime, until: datetime, org: str | None = None,
-            thresholds: nflow.Thresholds | None = None) -> nflow.Report:
+def collect(
+    session,
+    directory,
+    since: datetime,
+    until: datetime,
+    org: str | None = None,
+    thresholds: nflow.Thresholds | None = None,
+) -> nflow.Report:
     """The report over [since, until): a few grouped scans of the period's transfers, and
     small look-ups for the calls that met a wrong line and the cases with several steps."""
     t = thresholds or nflow.Thresholds()
     tz = directory.tz
     # The scans below read only columns of ix_transfers_report (a covering index): a year of
     # transfers comes from that narrow index, never from the wide rows.
-    period = and_(Transfer.created_at >= since, Transfer.created_at < until,
-                  Transfer.direction.is_(None), _scope(org))
+    period = and_(
+        Transfer.created_at >= since,
+        Transfer.created_at < until,
+        Transfer.direction.is_(None),
+        _scope(org),
+    )
     lines: dict[str, nflow.LineStats] = {}
 
     def line(line_id):
@@ -67,9 +77,12 @@ def collect(session, directory, since: datetime, until: datetime, org: str | Non
     hour = _hour_expr(session, Transfer.created_at)
     answered = func.sum(case((Transfer.accepted_at.is_not(None), 1), else_=0))
     local_of: dict[str, tuple[int, int]] = {}
-    for line_id, h, n, a in db.run_raw(conn, select(
-            Transfer.line_id, hour, func.count(), answered).where(period)
-            .group_by(Transfer.line_id, hour)).cursor.fetchall():
+    for line_id, h, n, a in db.run_raw(
+        conn,
+        select(Transfer.line_id, hour, func.count(), answered)
+        .where(period)
+        .group_by(Transfer.line_id, hour),
+    ).cursor.fetchall():
         slot_key = local_of.get(h)
         if slot_key is None:
             local = datetime.strptime(h, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(tz)
@@ -83,11 +96,12 @@ def collect(session, directory, since: datetime, until: datetime, org: str | Non
         stats.answered += a
     secs = whole_seconds(session, Transfer.time_to_answer_s)
     terms: dict[tuple[str, str], nflow.TermStats] = {}
-    for line_id, term, sec, result, n in db.run_raw(conn, select(
-            Transfer.line_id, Transfer.selected_term, secs, Transfer.result, func.count())
-            .where(period)
-            .group_by(Transfer.line_id, Transfer.selected_term, secs, Transfer.result)
-            ).cursor.fetchall():
+    for line_id, term, sec, result, n in db.run_raw(
+        conn,
+        select(Transfer.line_id, Transfer.selected_term, secs, Transfer.result, func.count())
+        .where(period)
+        .group_by(Transfer.line_id, Transfer.selected_term, secs, Transfer.result),
+    ).cursor.fetchall():
         n = int(n)
         stats = line(line_id)
         if sec is not None:
@@ -109,19 +123,35 @@ def collect(session, directory, since: datetime, until: datetime, org: str | Non
     # Few transfers met a wrong line: found by the result's index (the period is compared as
     # an expression, so that the time index is not walked instead).
     created = func.coalesce(Transfer.created_at, Transfer.created_at)
-    wrong = and_(created >= since, created < until, Transfer.direction.is_(None), _scope(org),
-                 Transfer.result == "wrong-line")
+    wrong = and_(
+        created >= since,
+        created < until,
+        Transfer.direction.is_(None),
+        _scope(org),
+        Transfer.result == "wrong-line",
+    )
     nxt = aliased(Transfer)
-    next_line = (select(nxt.line_id).where(nxt.call_id == Transfer.call_id,
-                                           nxt.created_at > Transfer.created_at,
-                                           nxt.direction.is_(None))
-                 .order_by(nxt.created_at).limit(1).correlate(Transfer).scalar_subquery())
+    next_line = (
+        select(nxt.line_id)
+        .where(
+            nxt.call_id == Transfer.call_id,
+            nxt.created_at > Transfer.created_at,
+            nxt.direction.is_(None),
+        )
+        .order_by(nxt.created_at)
+        .limit(1)
+        .correlate(Transfer)
+        .scalar_subquery()
+    )
     named = select(Transfer.line_id, Transfer.right_line, Transfer.selected_term, func.count())
     unnamed = select(Transfer.line_id, next_line, Transfer.selected_term, func.count())
-    for q in (named.where(wrong, Transfer.right_line.is_not(None)),
-              unnamed.where(wrong, Transfer.right_line.is_(None))):
-        for line_id, went, term, n in db.run_raw(conn, q.group_by(*q.selected_columns[:3])
-                                                 ).cursor.fetchall():
+    for q in (
+        named.where(wrong, Transfer.right_line.is_not(None)),
+        unnamed.where(wrong, Transfer.right_line.is_(None)),
+    ):
+        for line_id, went, term, n in db.run_raw(
+            conn, q.group_by(*q.selected_columns[:3])
+        ).cursor.fetchall():
             if not went or line_id not in lines:
                 continue
             lines[line_id].went_next[went] += int(n)
@@ -131,22 +161,34 @@ def collect(session, directory, since: datetime, until: datetime, org: str | Non
     # Lines together in cases that are not a life event already. Only a case with more than
     # one step has a transfer past its first step, so few rows are read; a transfer that
     # turned out to be the wrong line is no need of the case and does not count.
-    later = select(Transfer.case_id).where(period, Transfer.step >= 1,
-                                           Transfer.case_id.is_not(None))
+    later = select(Transfer.case_id).where(
+        period, Transfer.step >= 1, Transfer.case_id.is_not(None)
+    )
     case_lines: dict[str, set[str]] = {}
-    for case_id, line_id in db.run_raw(conn, (
+    for case_id, line_id in db.run_raw(
+        conn,
+        (
             select(Transfer.case_id, Transfer.line_id)
             .join(Case, Case.id == Transfer.case_id)
-            .where(Transfer.case_id.in_(later), Case.life_event.is_(None),
-                   Transfer.direction.is_(None),
-                   or_(Transfer.result.is_(None), Transfer.result != "wrong-line")))
-            ).cursor.fetchall():
+            .where(
+                Transfer.case_id.in_(later),
+                Case.life_event.is_(None),
+                Transfer.direction.is_(None),
+                or_(Transfer.result.is_(None), Transfer.result != "wrong-line"),
+            )
+        ),
+    ).cursor.fetchall():
         case_lines.setdefault(case_id, set()).add(line_id)
     org_of = {ln.id: ln.organisation_id for ln in directory.lines}
     together, multi_cases = nflow.combos(case_lines, org_of)
-    report = nflow.Report(since=since.isoformat(), until=until.isoformat(), lines=lines,
-                          terms=sorted(terms.values(), key=lambda x: (-x.wrong, x.term)),
-                          combinations=together.most_common(), multi_cases=multi_cases)
+    report = nflow.Report(
+        since=since.isoformat(),
+        until=until.isoformat(),
+        lines=lines,
+        terms=sorted(terms.values(), key=lambda x: (-x.wrong, x.term)),
+        combinations=together.most_common(),
+        multi_cases=multi_cases,
+    )
     keywords = {ln.id: tuple(k.lower() for k in ln.keywords) for ln in directory.lines}
     existing = [tuple(st.line_id for st in e.steps) for e in directory.life_events]
     report.suggestions = nflow.suggest(report, t, keywords, existing)
@@ -160,29 +202,37 @@ WEEKDAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
 
 def describe(s, directory) -> str:
     """One suggestion in a sentence, with its numbers."""
+
     def name(line_id):
         ln = directory.line(line_id)
         org = directory.organisation(ln.organisation_id) if ln else None
         return f"{line_id} ({org.name}: {ln.topic})" if ln and org else line_id
 
     if isinstance(s, nflow.KeywordMove):
-        return (f"keyword: add '{s.term}' to {name(s.to_line)} and remove it from "
-                f"{name(s.from_line)}: {s.wrong} of {s.known} transfers it chose ended as wrong "
-                f"line (lower bound {s.wrong_lower:.0%}), {s.moved} of those went to "
-                f"{s.to_line} (lower bound {s.moved_lower:.0%})")
+        return (
+            f"keyword: add '{s.term}' to {name(s.to_line)} and remove it from "
+            f"{name(s.from_line)}: {s.wrong} of {s.known} transfers it chose ended as wrong "
+            f"line (lower bound {s.wrong_lower:.0%}), {s.moved} of those went to "
+            f"{s.to_line} (lower bound {s.moved_lower:.0%})"
+        )
     if isinstance(s, nflow.SlotClosed):
         days = ",".join(WEEKDAYS[d] for d in s.weekdays)
-        return (f"slot: {name(s.line_id)} is hardly answered {s.hour:02d}:00-{s.hour + 1:02d}:00 "
-                f"on {days}: {s.answered} of {s.transfers} answered (upper bound "
-                f"{s.answered_upper:.0%}) against at least {s.elsewhere_lower:.0%} elsewhere in "
-                f"the week; mark the hour closed or add a number to the hunt group")
-    return (f"life event: {' + '.join(name(x) for x in s.lines)} occur together in {s.cases} "
-            f"of {s.base_cases} cases with more than one organisation (lower bound "
-            f"{s.share_lower:.0%})")
+        return (
+            f"slot: {name(s.line_id)} is hardly answered {s.hour:02d}:00-{s.hour + 1:02d}:00 "
+            f"on {days}: {s.answered} of {s.transfers} answered (upper bound "
+            f"{s.answered_upper:.0%}) against at least {s.elsewhere_lower:.0%} elsewhere in "
+            f"the week; mark the hour closed or add a number to the hunt group"
+        )
+    return (
+        f"life event: {' + '.join(name(x) for x in s.lines)} occur together in {s.cases} "
+        f"of {s.base_cases} cases with more than one organisation (lower bound "
+        f"{s.share_lower:.0%})"
+    )
 
 
-def as_dict(report: nflow.Report, directory, admin: bool = True,
-            t: nflow.Thresholds | None = None) -> dict:
+def as_dict(
+    report: nflow.Report, directory, admin: bool = True, t: nflow.Thresholds | None = None
+) -> dict:
     t = t or nflow.Thresholds()
 
     def cell(n):
@@ -190,49 +240,75 @@ def as_dict(report: nflow.Report, directory, admin: bool = True,
 
     lines = []
     for ls in sorted(report.lines.values(), key=lambda x: -x.transfers):
-        lines.append({
-            "line": ls.line_id, "transfers": cell(ls.transfers), "answered": cell(ls.answered),
-            "answered_share": ls.answered_share, "median_answer_s": ls.median_answer_s,
-            "resolved_share": ls.resolved_share, "wrong_line_share": ls.wrong_share,
-            "results": {k: cell(v) for k, v in ls.results.items()},
-            "went_next_after_wrong_line": {k: cell(v) for k, v in ls.went_next.most_common()},
-            "heat_map": [{"weekday": d, "hour": h, "transfers": cell(v[0]),
-                          "answered": cell(v[1])} for (d, h), v in sorted(ls.slots.items())],
-        })
+        lines.append(
+            {
+                "line": ls.line_id,
+                "transfers": cell(ls.transfers),
+                "answered": cell(ls.answered),
+                "answered_share": ls.answered_share,
+                "median_answer_s": ls.median_answer_s,
+                "resolved_share": ls.resolved_share,
+                "wrong_line_share": ls.wrong_share,
+                "results": {k: cell(v) for k, v in ls.results.items()},
+                "went_next_after_wrong_line": {k: cell(v) for k, v in ls.went_next.most_common()},
+                "heat_map": [
+                    {"weekday": d, "hour": h, "transfers": cell(v[0]), "answered": cell(v[1])}
+                    for (d, h), v in sorted(ls.slots.items())
+                ],
+            }
+        )
     return {
-        "since": report.since, "until": report.until,
+        "since": report.since,
+        "until": report.until,
         "thresholds": t.__dict__,
         "lines": lines,
-        "terms": [{"term": ts.term, "line": ts.line_id, "known": cell(ts.known),
-                   "wrong_line": cell(ts.wrong),
-                   "resolved_at": {k: cell(v) for k, v in ts.resolved_at.most_common()}}
-                  for ts in report.terms],
-        "combinations": [{"lines": list(c), "cases": cell(n)}
-                         for c, n in report.combinations[:50]],
+        "terms": [
+            {
+                "term": ts.term,
+                "line": ts.line_id,
+                "known": cell(ts.known),
+                "wrong_line": cell(ts.wrong),
+                "resolved_at": {k: cell(v) for k, v in ts.resolved_at.most_common()},
+            }
+            for ts in report.terms
+        ],
+        "combinations": [{"lines": list(c), "cases": cell(n)} for c, n in report.combinations[:50]],
         "multi_organisation_cases": cell(report.multi_cases),
-        "suggestions": [{"kind": s.kind, "text": describe(s, directory), **{
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in s.__dict__.items()}}
-            for s in report.suggestions],
+        "suggestions": [
+            {
+                "kind": s.kind,
+                "text": describe(s, directory),
+                **{k: (list(v) if isinstance(v, tuple) else v) for k, v in s.__dict__.items()},
+            }
+            for s in report.suggestions
+        ],
     }
 
 
-def as_text(report: nflow.Report, directory, admin: bool = True,
-            t: nflow.Thresholds | None = None) -> str:
+def as_text(
+    report: nflow.Report, directory, admin: bool = True, t: nflow.Thresholds | None = None
+) -> str:
     d = as_dict(report, directory, admin, t)
 
     def pct(v):
         return "-" if v is None else f"{v:.0%}"
 
     out = [f"callrouter network report {d['since'][:10]} .. {d['until'][:10]}", ""]
-    out.append(f"{'line':28} {'transfers':>9} {'answered':>8} {'median s':>8} {'resolved':>8} "
-               f"{'wrong':>6}  went next after a wrong line")
+    out.append(
+        f"{'line':28} {'transfers':>9} {'answered':>8} {'median s':>8} {'resolved':>8} "
+        f"{'wrong':>6}  went next after a wrong line"
+    )
     for ln in d["lines"]:
-        nxt = ", ".join(f"{k} {v if v is not None else '<5'}"
-                        for k, v in list(ln["went_next_after_wrong_line"].items())[:3])
+        nxt = ", ".join(
+            f"{k} {v if v is not None else '<5'}"
+            for k, v in list(ln["went_next_after_wrong_line"].items())[:3]
+        )
         n = ln["transfers"] if ln["transfers"] is not None else "<5"
-        out.append(f"{ln['line'][:28]:28} {n:>9} {pct(ln['answered_share']):>8} "
-                   f"{'-' if ln['median_answer_s'] is None else int(ln['median_answer_s']):>8} "
-                   f"{pct(ln['resolved_share']):>8} {pct(ln['wrong_line_share']):>6}  {nxt}")
+        out.append(
+            f"{ln['line'][:28]:28} {n:>9} {pct(ln['answered_share']):>8} "
+            f"{'-' if ln['median_answer_s'] is None else int(ln['median_answer_s']):>8} "
+            f"{pct(ln['resolved_share']):>8} {pct(ln['wrong_line_share']):>6}  {nxt}"
+        )
     out += ["", "answered share by weekday and hour (heat map), per line:"]
     for ln in d["lines"]:
         grid = {(c["weekday"], c["hour"]): c for c in ln["heat_map"]}
@@ -255,15 +331,21 @@ def as_text(report: nflow.Report, directory, admin: bool = True,
     for ts in d["terms"][:30]:
         if ts["wrong_line"]:
             where = ", ".join(f"{k} {v}" for k, v in ts["resolved_at"].items())
-            out.append(f"  '{ts['term']}' -> {ts['line']}: {ts['wrong_line']} of {ts['known']}"
-                       + (f"; went to {where}" if where else ""))
-    out += ["", f"lines together in cases (of {d['multi_organisation_cases']} cases with more "
-                "than one organisation):"]
+            out.append(
+                f"  '{ts['term']}' -> {ts['line']}: {ts['wrong_line']} of {ts['known']}"
+                + (f"; went to {where}" if where else "")
+            )
+    out += [
+        "",
+        f"lines together in cases (of {d['multi_organisation_cases']} cases with more "
+        "than one organisation):",
+    ]
     for c in d["combinations"][:15]:
         out.append(f"  {' + '.join(c['lines'])}: {c['cases']}")
     out += ["", "suggestions:"]
-    out += [f"  - {s['text']}" for s in d["suggestions"]] or ["  (none: the evidence "
-                                                              "supports no change)"]
+    out += [f"  - {s['text']}" for s in d["suggestions"]] or [
+        "  (none: the evidence supports no change)"
+    ]
     return "\n".join(out) + "\n"
 
 

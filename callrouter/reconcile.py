@@ -37,9 +37,20 @@ def now() -> datetime:
 
 
 def _event(s, sid: str, status: str) -> None:
-    db.insert_ignore(s, Event.__table__, dict(
-        source="reconcile", sid=sid, event=status, sequence=-1, received_at=now(),
-        detail={"CallStatus": status}, call_id=None, transfer_id=None))
+    db.insert_ignore(
+        s,
+        Event.__table__,
+        dict(
+            source="reconcile",
+            sid=sid,
+            event=status,
+            sequence=-1,
+            received_at=now(),
+            detail={"CallStatus": status},
+            call_id=None,
+            transfer_id=None,
+        ),
+    )
 
 
 def reconcile(window: timedelta = WINDOW) -> dict:
@@ -57,9 +68,11 @@ def reconcile(window: timedelta = WINDOW) -> dict:
     callback_updates: list[tuple[str, int, str, str]] = []
     with svc.sessions.begin() as s:
         # Inbound calls whose final status never arrived.
-        for call in s.scalars(select(Call).where(Call.received_at >= since,
-                                                 Call.received_at < at - GRACE,
-                                                 Call.ended_at.is_(None))):
+        for call in s.scalars(
+            select(Call).where(
+                Call.received_at >= since, Call.received_at < at - GRACE, Call.ended_at.is_(None)
+            )
+        ):
             pc = finished.get(call.call_sid)
             if pc is None:
                 continue
@@ -70,40 +83,52 @@ def reconcile(window: timedelta = WINDOW) -> dict:
             _event(s, call.call_sid, pc.status)
             counts["calls"] += 1
         # Legs whose final status never arrived.
-        for leg in s.scalars(select(Leg).where(Leg.created_at >= since,
-                                               Leg.call_sid.is_not(None),
-                                               Leg.status.not_in(tflow.TERMINAL))):
+        for leg in s.scalars(
+            select(Leg).where(
+                Leg.created_at >= since,
+                Leg.call_sid.is_not(None),
+                Leg.status.not_in(tflow.TERMINAL),
+            )
+        ):
             pc = finished.get(leg.call_sid)
             if pc is None:
                 continue
             leg.status = pc.status
             leg.ended_at = pc.end_time or at
             leg.outcome = leg.outcome or tflow.leg_outcome(
-                pc.status, leg.answered_at is not None, leg.accepted_at is not None)
+                pc.status, leg.answered_at is not None, leg.accepted_at is not None
+            )
             _event(s, leg.call_sid, pc.status)
             counts["legs"] += 1
         s.flush()
         # Transfers left open by those lost callbacks.
-        for tr in s.scalars(select(Transfer).where(Transfer.created_at >= since,
-                                                   Transfer.created_at < at - GRACE,
-                                                   Transfer.state.in_(("dialling",
-                                                                       "connected")))):
-            legs = s.scalars(select(Leg).where(Leg.transfer_id == tr.id,
-                                               Leg.kind == "professional")).all()
+        for tr in s.scalars(
+            select(Transfer).where(
+                Transfer.created_at >= since,
+                Transfer.created_at < at - GRACE,
+                Transfer.state.in_(("dialling", "connected")),
+            )
+        ):
+            legs = s.scalars(
+                select(Leg).where(Leg.transfer_id == tr.id, Leg.kind == "professional")
+            ).all()
             if any(leg.status not in tflow.TERMINAL for leg in legs):
                 continue
             if tr.state == "dialling":
                 tr.outcome = tflow.transfer_outcome([leg.outcome for leg in legs if leg.outcome])
             tr.state = "ended"
-            tr.ended_at = tr.ended_at or max((leg.ended_at for leg in legs if leg.ended_at),
-                                             default=at)
+            tr.ended_at = tr.ended_at or max(
+                (leg.ended_at for leg in legs if leg.ended_at), default=at
+            )
             if tr.accepted_at is not None and tr.duration_s is None:
                 tr.duration_s = round((tr.ended_at - tr.accepted_at).total_seconds(), 2)
             counts["transfers"] += 1
         # Callback attempts whose professional leg ended unreported.
-        for req in s.scalars(select(CallbackRequest).where(
-                CallbackRequest.state.in_(callbacks.ACTIVE),
-                CallbackRequest.call_sid.is_not(None))):
+        for req in s.scalars(
+            select(CallbackRequest).where(
+                CallbackRequest.state.in_(callbacks.ACTIVE), CallbackRequest.call_sid.is_not(None)
+            )
+        ):
             pc = finished.get(req.call_sid)
             if pc is not None:
                 callback_updates.append((req.id, req.attempts, req.state, pc.status))
@@ -118,19 +143,28 @@ def reconcile(window: timedelta = WINDOW) -> dict:
                 continue
             number = routing.normalise_number(pc.from_)
             caller = routing.identify(svc.directory, number)
-            s.add(Call(id=uuid.uuid4().hex, call_sid=pc.sid, caller_org=caller.id if caller
-                       else None, identified_by="number" if caller else None,
-                       from_hmac=svc.pseudonyms.pseudonym(number or pc.from_ or None),
-                       from_masked=mask(number or pc.from_ or None),
-                       received_at=pc.start_time or at, ended_at=pc.end_time,
-                       status=pc.status, duration_s=pc.duration, outcome="reconstructed",
-                       urgent=False, consent=False))
+            s.add(
+                Call(
+                    id=uuid.uuid4().hex,
+                    call_sid=pc.sid,
+                    caller_org=caller.id if caller else None,
+                    identified_by="number" if caller else None,
+                    from_hmac=svc.pseudonyms.pseudonym(number or pc.from_ or None),
+                    from_masked=mask(number or pc.from_ or None),
+                    received_at=pc.start_time or at,
+                    ended_at=pc.end_time,
+                    status=pc.status,
+                    duration_s=pc.duration,
+                    outcome="reconstructed",
+                    urgent=False,
+                    consent=False,
+                )
+            )
             _event(s, pc.sid, pc.status or "-")
             counts["reconstructed"] += 1
     for request_id, attempt, state, status in callback_updates:
         if state == "dialling":
-            callbacks.attempt_failed(request_id, attempt,
-                                     tflow.leg_outcome(status, False, False))
+            callbacks.attempt_failed(request_id, attempt, tflow.leg_outcome(status, False, False))
         elif state == "connected":
             callbacks.finished(request_id, attempt, "connected")
         else:
@@ -152,8 +186,12 @@ def schedule() -> None:
     svc = services.current()
     nxt = (now() + EVERY).replace(minute=5, second=0, microsecond=0)
     try:
-        svc.queue("default").enqueue_at(nxt, reconcile_and_reschedule,
-                                        job_id=f"reconcile-{nxt:%Y%m%d%H}", result_ttl=3600,
-                                        failure_ttl=24 * 3600)
+        svc.queue("default").enqueue_at(
+            nxt,
+            reconcile_and_reschedule,
+            job_id=f"reconcile-{nxt:%Y%m%d%H}",
+            result_ttl=3600,
+            failure_ttl=24 * 3600,
+        )
     except (RedisError, OSError):
         log.warning("could not schedule the reconciliation")

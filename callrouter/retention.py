@@ -33,16 +33,30 @@ def now() -> datetime:
 def policies(directory, default_days: int) -> list[tuple]:
     """(call, transfer, callback and case conditions, days) per retention period."""
     custom = {c.id: c.retention_days for c in directory.callers if c.retention_days}
-    out: list[tuple] = [(Call.caller_org == cid, Transfer.caller_org == cid,
-                         CallbackRequest.caller_org == cid, Case.caller_org == cid, days)
-                        for cid, days in custom.items()]
+    out: list[tuple] = [
+        (
+            Call.caller_org == cid,
+            Transfer.caller_org == cid,
+            CallbackRequest.caller_org == cid,
+            Case.caller_org == cid,
+            days,
+        )
+        for cid, days in custom.items()
+    ]
     ids = list(custom)
 
     def rest(col):
         return or_(col.is_(None), not_(col.in_(ids))) if ids else True
 
-    out.append((rest(Call.caller_org), rest(Transfer.caller_org),
-                rest(CallbackRequest.caller_org), rest(Case.caller_org), default_days))
+    out.append(
+        (
+            rest(Call.caller_org),
+            rest(Transfer.caller_org),
+            rest(CallbackRequest.caller_org),
+            rest(Case.caller_org),
+            default_days,
+        )
+    )
     return out
 
 
@@ -54,32 +68,69 @@ def purge(moment: datetime | None = None) -> dict:
     moment = moment or now()
     counts = {"calls": 0, "legs": 0, "callbacks": 0, "cases": 0}
     for call_cond, transfer_cond, cb_cond, case_cond, days in policies(
-            svc.directory, svc.settings.retention_days):
+        svc.directory, svc.settings.retention_days
+    ):
         cutoff = moment - timedelta(days=days)
-        counts["calls"] += _batched(svc, Call, Call.id, and_(
-            call_cond, Call.received_at < cutoff, Call.purged_at.is_(None)),
-            dict(from_hmac=None, from_masked=None, purged_at=moment))
+        counts["calls"] += _batched(
+            svc,
+            Call,
+            Call.id,
+            and_(call_cond, Call.received_at < cutoff, Call.purged_at.is_(None)),
+            dict(from_hmac=None, from_masked=None, purged_at=moment),
+        )
         old_transfers = select(Transfer.id).where(transfer_cond, Transfer.created_at < cutoff)
-        counts["legs"] += _batched(svc, Leg, Leg.id, and_(
-            Leg.transfer_id.in_(old_transfers), Leg.number_hmac != ""),
-            dict(number_hmac="", number_masked="verwijderd"))
-        counts["callbacks"] += _batched(svc, CallbackRequest, CallbackRequest.id, and_(
-            cb_cond, CallbackRequest.requested_at < cutoff,
-            CallbackRequest.state.not_in(OPEN),
-            or_(CallbackRequest.worker_hmac.is_not(None),
-                CallbackRequest.worker_number_enc.is_not(None),
-                CallbackRequest.worker_masked.is_not(None))),
-            dict(worker_number_enc=None, worker_hmac=None, worker_masked=None))
-        counts["cases"] += _batched(svc, Case, Case.id, and_(
-            case_cond, Case.opened_at < cutoff,
-            or_(Case.worker_hmac.is_not(None), Case.worker_number_enc.is_not(None),
-                Case.worker_masked.is_not(None))),
-            dict(worker_number_enc=None, worker_hmac=None, worker_masked=None, state="closed",
-                 closed_at=moment))
+        counts["legs"] += _batched(
+            svc,
+            Leg,
+            Leg.id,
+            and_(Leg.transfer_id.in_(old_transfers), Leg.number_hmac != ""),
+            dict(number_hmac="", number_masked="verwijderd"),
+        )
+        counts["callbacks"] += _batched(
+            svc,
+            CallbackRequest,
+            CallbackRequest.id,
+            and_(
+                cb_cond,
+                CallbackRequest.requested_at < cutoff,
+                CallbackRequest.state.not_in(OPEN),
+                or_(
+                    CallbackRequest.worker_hmac.is_not(None),
+                    CallbackRequest.worker_number_enc.is_not(None),
+                    CallbackRequest.worker_masked.is_not(None),
+                ),
+            ),
+            dict(worker_number_enc=None, worker_hmac=None, worker_masked=None),
+        )
+        counts["cases"] += _batched(
+            svc,
+            Case,
+            Case.id,
+            and_(
+                case_cond,
+                Case.opened_at < cutoff,
+                or_(
+                    Case.worker_hmac.is_not(None),
+                    Case.worker_number_enc.is_not(None),
+                    Case.worker_masked.is_not(None),
+                ),
+            ),
+            dict(
+                worker_number_enc=None,
+                worker_hmac=None,
+                worker_masked=None,
+                state="closed",
+                closed_at=moment,
+            ),
+        )
     # A case stays open for the way back for CASE_OPEN_DAYS, then it is closed.
-    _batched(svc, Case, Case.id, and_(Case.state == "open",
-                                      Case.opened_at < moment - CASE_OPEN_DAYS),
-             dict(state="closed", closed_at=moment))
+    _batched(
+        svc,
+        Case,
+        Case.id,
+        and_(Case.state == "open", Case.opened_at < moment - CASE_OPEN_DAYS),
+        dict(state="closed", closed_at=moment),
+    )
     with svc.sessions.begin() as s:  # sessions past their maximum age (never logged out)
         s.execute(delete(WebSession).where(WebSession.created_at < moment - SESSION_MAX))
     if any(counts.values()):
@@ -124,8 +175,12 @@ def schedule() -> None:
     if nxt <= local:
         nxt = (nxt + EVERY).replace(hour=3, minute=30)
     try:
-        svc.queue("default").enqueue_at(nxt, purge_and_reschedule,
-                                        job_id=f"retention-{nxt:%Y%m%d}", result_ttl=86400,
-                                        failure_ttl=7 * 86400)
+        svc.queue("default").enqueue_at(
+            nxt,
+            purge_and_reschedule,
+            job_id=f"retention-{nxt:%Y%m%d}",
+            result_ttl=86400,
+            failure_ttl=7 * 86400,
+        )
     except (RedisError, OSError):
         log.warning("could not schedule the retention purge")

@@ -37,7 +37,8 @@ class Services:
         from callrouter.callbacks import PendingWorkers
 
         self.pending_workers = PendingWorkers(
-            stamp=settings.instance_path / "pending-callbacks.stamp")
+            stamp=settings.instance_path / "pending-callbacks.stamp"
+        )
         # RQ forks a work horse per job: a child must never reuse the parent's pooled
         # database connections (SQLAlchemy's advice for multiprocessing).
         os.register_at_fork(after_in_child=self._after_fork)
@@ -60,8 +61,9 @@ class Services:
             from callrouter.twilio_adapter import TwilioAdapter
 
             s = self.settings
-            self._adapter = TwilioAdapter(s.twilio_account_sid, s.twilio_auth_token,
-                                          s.twilio_api_base_url)
+            self._adapter = TwilioAdapter(
+                s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base_url
+            )
         return self._adapter
 
     def url(self, path: str) -> str:

@@ -81,9 +81,9 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         lines = ROOT / lines
     database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'callrouter.db'}"
     if database_url.startswith("postgres://"):  # the form many hosts hand out
-        database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
+        database_url = "postgresql+psycopg://" + database_url[len("postgres://") :]
     elif database_url.startswith("postgresql://"):
-        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
 
     public = (env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/")
     sid = (env.get("TWILIO_ACCOUNT_SID") or "").strip()
@@ -91,13 +91,22 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     secret = (env.get("SECRET_KEY") or "").strip()
 
     if mode == "production":
-        missing = [name for name, value in (
-            ("SECRET_KEY", secret), ("TWILIO_ACCOUNT_SID", sid), ("TWILIO_AUTH_TOKEN", token),
-            ("PUBLIC_BASE_URL", public)) if not value]
+        missing = [
+            name
+            for name, value in (
+                ("SECRET_KEY", secret),
+                ("TWILIO_ACCOUNT_SID", sid),
+                ("TWILIO_AUTH_TOKEN", token),
+                ("PUBLIC_BASE_URL", public),
+            )
+            if not value
+        ]
         if missing:
             raise SettingsError(
-                "callrouter cannot start in production without: " + ", ".join(missing)
-                + ". Set them in the environment (never in the repository).")
+                "callrouter cannot start in production without: "
+                + ", ".join(missing)
+                + ". Set them in the environment (never in the repository)."
+            )
         if len(secret) < 16:
             raise SettingsError("SECRET_KEY must be at least 16 characters long")
     else:

@@ -50,8 +50,12 @@ REFUSED_CALLER_ID = (21210, 21212)
 
 def _check_caller_id(exc: TelephonyError, number: str) -> None:
     if exc.code in REFUSED_CALLER_ID:
-        log.error("the provider refused caller ID %s (error %s): set `caller_id` in the line "
-                  "directory to a number verified with the provider", number, exc.code)
+        log.error(
+            "the provider refused caller ID %s (error %s): set `caller_id` in the line "
+            "directory to a number verified with the provider",
+            number,
+            exc.code,
+        )
 
 
 class TwilioAdapter:
@@ -61,8 +65,9 @@ class TwilioAdapter:
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
-        self._client = Client(account_sid, auth_token,
-                              http_client=TwilioHttpClient(timeout=timeout))
+        self._client = Client(
+            account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout)
+        )
         if api_base_url and urlparse(api_base_url).hostname != "api.twilio.com":
             # The SDK has no constructor argument for this; region/edge would rewrite the host.
             self._client.api.base_url = api_base_url
@@ -81,14 +86,29 @@ class TwilioAdapter:
             log.warning("telephony %s failed: %s", what, type(exc).__name__)
             raise TelephonyError(f"{what} failed: {type(exc).__name__}") from None
 
-    def create_call(self, *, to: str, from_: str, url: str, status_callback: str,
-                    timeout: int, status_events: tuple[str, ...] = (
-                        "initiated", "ringing", "answered", "completed")) -> PlacedCall:
+    def create_call(
+        self,
+        *,
+        to: str,
+        from_: str,
+        url: str,
+        status_callback: str,
+        timeout: int,
+        status_events: tuple[str, ...] = ("initiated", "ringing", "answered", "completed"),
+    ) -> PlacedCall:
         try:
-            call = self._wrap("create call", self._client.calls.create, to=to, from_=from_,
-                              url=url, method="POST", status_callback=status_callback,
-                              status_callback_method="POST",
-                              status_callback_event=list(status_events), timeout=timeout)
+            call = self._wrap(
+                "create call",
+                self._client.calls.create,
+                to=to,
+                from_=from_,
+                url=url,
+                method="POST",
+                status_callback=status_callback,
+                status_callback_method="POST",
+                status_callback_event=list(status_events),
+                timeout=timeout,
+            )
         except TelephonyError as exc:
             _check_caller_id(exc, from_)
             raise
@@ -103,51 +123,81 @@ class TwilioAdapter:
             kwargs["method"] = "POST"
         self._wrap("update call", self._client.calls(sid).update, **kwargs)
 
-    def add_participant(self, conference: str, *, to: str, from_: str, status_callback: str,
-                        timeout: int = 30, end_conference_on_exit: bool = False) -> PlacedCall:
+    def add_participant(
+        self,
+        conference: str,
+        *,
+        to: str,
+        from_: str,
+        status_callback: str,
+        timeout: int = 30,
+        end_conference_on_exit: bool = False,
+    ) -> PlacedCall:
         try:
-            p = self._wrap("add participant",
-                           self._client.conferences(conference).participants.create,
-                           from_=from_, to=to, status_callback=status_callback,
-                           status_callback_method="POST",
-                           status_callback_event=["initiated", "ringing", "answered",
-                                                  "completed"],
-                           timeout=timeout, beep="false", early_media=True,
-                           start_conference_on_enter=True,
-                           end_conference_on_exit=end_conference_on_exit)
+            p = self._wrap(
+                "add participant",
+                self._client.conferences(conference).participants.create,
+                from_=from_,
+                to=to,
+                status_callback=status_callback,
+                status_callback_method="POST",
+                status_callback_event=["initiated", "ringing", "answered", "completed"],
+                timeout=timeout,
+                beep="false",
+                early_media=True,
+                start_conference_on_enter=True,
+                end_conference_on_exit=end_conference_on_exit,
+            )
         except TelephonyError as exc:
             _check_caller_id(exc, from_)
             raise
         return PlacedCall(p.call_sid, getattr(p, "status", "queued") or "queued")
 
-    def hold_participant(self, conference_sid: str, call_sid: str, hold: bool,
-                         hold_url: str | None = None) -> None:
+    def hold_participant(
+        self, conference_sid: str, call_sid: str, hold: bool, hold_url: str | None = None
+    ) -> None:
         kwargs = {"hold": hold}
         if hold and hold_url:
             kwargs.update(hold_url=hold_url, hold_method="GET")
-        self._wrap("hold participant",
-                   self._client.conferences(conference_sid).participants(call_sid).update, **kwargs)
+        self._wrap(
+            "hold participant",
+            self._client.conferences(conference_sid).participants(call_sid).update,
+            **kwargs,
+        )
 
     def end_conference(self, conference_sid: str) -> None:
-        self._wrap("end conference", self._client.conferences(conference_sid).update,
-                   status="completed")
+        self._wrap(
+            "end conference", self._client.conferences(conference_sid).update, status="completed"
+        )
 
     def list_calls(self, since: datetime, limit: int = 5000) -> list[ProviderCall]:
         """Calls that started at or after `since` (`GET Calls.json?StartTime>=`)."""
-        records = self._wrap("list calls", self._client.calls.list, start_time_after=since,
-                             limit=limit, page_size=min(limit, 1000))
+        records = self._wrap(
+            "list calls",
+            self._client.calls.list,
+            start_time_after=since,
+            limit=limit,
+            page_size=min(limit, 1000),
+        )
         out = []
         for c in records:
             duration = getattr(c, "duration", None)
-            out.append(ProviderCall(
-                sid=c.sid, status=c.status or "", direction=getattr(c, "direction", "") or "",
-                from_=getattr(c, "_from", None) or getattr(c, "from_", "") or "",
-                to=c.to or "", start_time=getattr(c, "start_time", None),
-                end_time=getattr(c, "end_time", None),
-                duration=int(duration) if str(duration or "").isdigit() else None))
+            out.append(
+                ProviderCall(
+                    sid=c.sid,
+                    status=c.status or "",
+                    direction=getattr(c, "direction", "") or "",
+                    from_=getattr(c, "_from", None) or getattr(c, "from_", "") or "",
+                    to=c.to or "",
+                    start_time=getattr(c, "start_time", None),
+                    end_time=getattr(c, "end_time", None),
+                    duration=int(duration) if str(duration or "").isdigit() else None,
+                )
+            )
         return out
 
     def send_sms(self, *, to: str, from_: str, body: str) -> str:
-        msg = self._wrap("send message", self._client.messages.create, to=to, from_=from_,
-                         body=body)
+        msg = self._wrap(
+            "send message", self._client.messages.create, to=to, from_=from_, body=body
+        )
         return msg.sid

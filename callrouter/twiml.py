@@ -34,14 +34,25 @@ class Renderer:
             r.hangup()
         return str(r)
 
-    def ask(self, action: str, *texts: str, speech: bool = False, hints: str | None = None,
-            num_digits: int | None = 1, timeout: int = 5, finish_on_key: str | None = None,
-            after: str | None = None) -> str:
+    def ask(
+        self,
+        action: str,
+        *texts: str,
+        speech: bool = False,
+        hints: str | None = None,
+        num_digits: int | None = 1,
+        timeout: int = 5,
+        finish_on_key: str | None = None,
+        after: str | None = None,
+    ) -> str:
         """A `<Gather>` that always calls `action`, also when nothing was entered."""
         r = VoiceResponse()
         kwargs = {
-            "action": self.url(action), "method": "POST", "timeout": timeout,
-            "action_on_empty_result": True, "language": self.language,
+            "action": self.url(action),
+            "method": "POST",
+            "timeout": timeout,
+            "action_on_empty_result": True,
+            "language": self.language,
             "input": "dtmf speech" if speech else "dtmf",
         }
         if num_digits:
@@ -61,9 +72,19 @@ class Renderer:
             r.redirect(self.url(after), method="POST")
         return str(r)
 
-    def conference(self, name: str, *, intro: str | None, action: str, wait_url: str | None,
-                   status_callback: str, start_on_enter: bool, end_on_exit: bool,
-                   hangup_on_star: bool, label: str) -> str:
+    def conference(
+        self,
+        name: str,
+        *,
+        intro: str | None,
+        action: str,
+        wait_url: str | None,
+        status_callback: str,
+        start_on_enter: bool,
+        end_on_exit: bool,
+        hangup_on_star: bool,
+        label: str,
+    ) -> str:
         r = VoiceResponse()
         if intro:
             self._say(r, intro)

@@ -82,10 +82,12 @@ class Harness:
         app.extensions["callrouter.sandbox.auth"] = (ACCOUNT, TOKEN)
         app.register_blueprint(sandbox_api.bp)
         self.mock = responses.RequestsMock(assert_all_requests_are_fired=False)
-        self.mock.add_callback(responses.POST, re.compile(re.escape(API) + r"/.*"),
-                               callback=self._forward)
-        self.mock.add_callback(responses.GET, re.compile(re.escape(API) + r"/.*"),
-                               callback=self._forward)
+        self.mock.add_callback(
+            responses.POST, re.compile(re.escape(API) + r"/.*"), callback=self._forward
+        )
+        self.mock.add_callback(
+            responses.GET, re.compile(re.escape(API) + r"/.*"), callback=self._forward
+        )
         self.mock.start()
         self.sandbox: Sandbox | None = None
         self.rng: random.Random | None = None
@@ -105,10 +107,17 @@ class Harness:
         self.queue.jobs.clear()
         self.queue.timers.clear()
         self.errors.seen.clear()
-        self.rng = seed if isinstance(seed, random.Random) else (
-            random.Random(seed) if seed is not None else None)
-        self.sandbox = Sandbox(self._fetch, ACCOUNT, shuffle=self.rng,
-                               between=self._one_job if self.rng is not None else None)
+        self.rng = (
+            seed
+            if isinstance(seed, random.Random)
+            else (random.Random(seed) if seed is not None else None)
+        )
+        self.sandbox = Sandbox(
+            self._fetch,
+            ACCOUNT,
+            shuffle=self.rng,
+            between=self._one_job if self.rng is not None else None,
+        )
         self.app.extensions["callrouter.sandbox"] = self.sandbox
         self.alone: list[str] = []
         for p in parties:
@@ -118,14 +127,16 @@ class Harness:
     # -------------------------------------------------------------- the wires
 
     def _fetch(self, method: str, url: str, params: dict) -> tuple[int, str]:
-        path = url[len(PUBLIC):]
+        path = url[len(PUBLIC) :]
         if method.upper() == "GET":
             full = url + ("&" if "?" in url else "?") + urlencode(params)
-            resp = self.hooks.get(full[len(PUBLIC):],
-                                  headers={"X-Twilio-Signature": sign(TOKEN, full)})
+            resp = self.hooks.get(
+                full[len(PUBLIC) :], headers={"X-Twilio-Signature": sign(TOKEN, full)}
+            )
         else:
-            resp = self.hooks.post(path, data=params,
-                                   headers={"X-Twilio-Signature": sign(TOKEN, url, params)})
+            resp = self.hooks.post(
+                path, data=params, headers={"X-Twilio-Signature": sign(TOKEN, url, params)}
+            )
         body = resp.get_data(as_text=True)
         resp.close()  # as a WSGI server does: the work deferred until after the response
         return resp.status_code, body
@@ -134,10 +145,15 @@ class Harness:
         parts = urlparse(request.url)
         path = "/sandbox/api" + parts.path + (f"?{parts.query}" if parts.query else "")
         body = request.body or b""
-        resp = self.rest.open(path, method=request.method,
-                              data=body if isinstance(body, bytes) else body.encode(),
-                              headers={"Authorization": request.headers.get("Authorization", ""),
-                                       "Content-Type": "application/x-www-form-urlencoded"})
+        resp = self.rest.open(
+            path,
+            method=request.method,
+            data=body if isinstance(body, bytes) else body.encode(),
+            headers={
+                "Authorization": request.headers.get("Authorization", ""),
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
         return resp.status_code, {"Content-Type": "application/json"}, resp.get_data()
 
     # -------------------------------------------------------------- running
@@ -163,9 +179,14 @@ class Harness:
             if moved:
                 continue
             self._check_nobody_alone()
-            waiting = [c.sid for c in sb.calls.values()
-                       if not c.ended and c.verbs and not isinstance(c.verbs[0], tuple)
-                       and c.verbs[0].tag == "Gather"]
+            waiting = [
+                c.sid
+                for c in sb.calls.values()
+                if not c.ended
+                and c.verbs
+                and not isinstance(c.verbs[0], tuple)
+                and c.verbs[0].tag == "Gather"
+            ]
             if not waiting:
                 return
             for sid in waiting:
@@ -192,8 +213,12 @@ class Harness:
 
     def dial_in(self, number: str, keys: list[str]) -> str:
         self.sandbox.phone(number).inputs = deque(keys)
-        return self.sandbox.dial_in(number, INTERNAL, PUBLIC + "/voice/incoming",
-                                    status_callback=PUBLIC + "/voice/status/call")
+        return self.sandbox.dial_in(
+            number,
+            INTERNAL,
+            PUBLIC + "/voice/incoming",
+            status_callback=PUBLIC + "/voice/status/call",
+        )
 
     def calls_to(self, number: str) -> list:
         return [c for c in self.sandbox.calls.values() if c.to == number]
@@ -230,27 +255,50 @@ class Harness:
     def outcome(self, worker_sids: list[str]) -> dict:
         """The stored course of the calls: what must not depend on the order."""
         with self.svc.sessions() as s:
-            calls = s.scalars(select(Call).where(Call.call_sid.in_(worker_sids))
-                              .order_by(Call.received_at, Call.id)).all()
+            calls = s.scalars(
+                select(Call)
+                .where(Call.call_sid.in_(worker_sids))
+                .order_by(Call.received_at, Call.id)
+            ).all()
             ids = [c.id for c in calls]
-            transfers = s.scalars(select(Transfer).where(Transfer.call_id.in_(ids))
-                                  .order_by(Transfer.created_at, Transfer.step)).all()
-            out = {"calls": [(c.outcome, c.caller_org, c.line_id) for c in calls],
-                   "transfers": [], "steps": [], "callbacks": []}
+            transfers = s.scalars(
+                select(Transfer)
+                .where(Transfer.call_id.in_(ids))
+                .order_by(Transfer.created_at, Transfer.step)
+            ).all()
+            out = {
+                "calls": [(c.outcome, c.caller_org, c.line_id) for c in calls],
+                "transfers": [],
+                "steps": [],
+                "callbacks": [],
+            }
             for tr in transfers:
-                legs = s.scalars(select(Leg).where(Leg.transfer_id == tr.id)
-                                 .order_by(Leg.kind, Leg.position)).all()
-                out["transfers"].append((tr.line_id, tr.step, tr.state, tr.outcome,
-                                         tr.accepted_at is not None,
-                                         [(lg.kind, lg.position, lg.outcome, lg.status)
-                                          for lg in legs]))
+                legs = s.scalars(
+                    select(Leg).where(Leg.transfer_id == tr.id).order_by(Leg.kind, Leg.position)
+                ).all()
+                out["transfers"].append(
+                    (
+                        tr.line_id,
+                        tr.step,
+                        tr.state,
+                        tr.outcome,
+                        tr.accepted_at is not None,
+                        [(lg.kind, lg.position, lg.outcome, lg.status) for lg in legs],
+                    )
+                )
             case_ids = {c.case_id for c in calls if c.case_id}
             if case_ids:
-                steps = s.scalars(select(CaseStep).where(CaseStep.case_id.in_(case_ids))
-                                  .order_by(CaseStep.position)).all()
+                steps = s.scalars(
+                    select(CaseStep)
+                    .where(CaseStep.case_id.in_(case_ids))
+                    .order_by(CaseStep.position)
+                ).all()
                 out["steps"] = [(st.position, st.line_id, st.state) for st in steps]
-            cbs = s.scalars(select(CallbackRequest).where(CallbackRequest.call_id.in_(ids))
-                            .order_by(CallbackRequest.line_id)).all()
+            cbs = s.scalars(
+                select(CallbackRequest)
+                .where(CallbackRequest.call_id.in_(ids))
+                .order_by(CallbackRequest.line_id)
+            ).all()
             out["callbacks"] = [(cb.line_id, cb.reason, cb.state, cb.outcome) for cb in cbs]
         sb = self.sandbox
         out["dialled"] = sorted(c.to for c in sb.calls.values() if c.direction != "inbound")

@@ -109,9 +109,19 @@ organisations:
           sat: "10:00-11:00"
 """
 
-ALL_NUMBERS = ["+31881001001", "+31883001001", "+31883001002", "+31883001009",
-               "+31883002001", "+31887001001", WORKER, UNKNOWN, "+31612345678", WORKER_MOBILE,
-               "+31302860456"]
+ALL_NUMBERS = [
+    "+31881001001",
+    "+31883001001",
+    "+31883001002",
+    "+31883001009",
+    "+31883002001",
+    "+31887001001",
+    WORKER,
+    UNKNOWN,
+    "+31612345678",
+    WORKER_MOBILE,
+    "+31302860456",
+]
 
 
 @pytest.fixture(scope="session")
@@ -122,9 +132,16 @@ def pin_hash() -> str:
 @pytest.fixture(scope="session")
 def lines_file(tmp_path_factory, pin_hash) -> Path:
     path = tmp_path_factory.mktemp("config") / "lines.yaml"
-    path.write_text(DIRECTORY.format(internal=INTERNAL, pin_hash=pin_hash, mobile=WORKER_MOBILE,
-                                     caller_id=CALLER_ID, amsterdam_id=AMSTERDAM_ID),
-                    encoding="utf-8")
+    path.write_text(
+        DIRECTORY.format(
+            internal=INTERNAL,
+            pin_hash=pin_hash,
+            mobile=WORKER_MOBILE,
+            caller_id=CALLER_ID,
+            amsterdam_id=AMSTERDAM_ID,
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -167,7 +184,7 @@ def database_url(request, tmp_path):
 
     base = os.environ["TEST_DATABASE_URL"]
     if base.startswith("postgresql://"):
-        base = "postgresql+psycopg://" + base[len("postgresql://"):]
+        base = "postgresql+psycopg://" + base[len("postgresql://") :]
     name = "t_" + uuid.uuid4().hex[:12]
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -176,7 +193,8 @@ def database_url(request, tmp_path):
     yield url
     with admin.connect() as conn:
         conn.exec_driver_sql(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        )
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
     admin.dispose()
 
@@ -219,19 +237,26 @@ class TwilioStub:
         self.fail_create = 0
         base = f"{API}/2010-04-01/Accounts/{ACCOUNT}"
         rsps.add_callback(responses.POST, f"{base}/Calls.json", callback=self._create)
-        rsps.add_callback(responses.POST, re.compile(rf"{re.escape(base)}/Calls/(CA\w+)\.json"),
-                          callback=self._update)
+        rsps.add_callback(
+            responses.POST,
+            re.compile(rf"{re.escape(base)}/Calls/(CA\w+)\.json"),
+            callback=self._update,
+        )
         rsps.add_callback(
             responses.POST,
             re.compile(rf"{re.escape(base)}/Conferences/([^/]+)/Participants\.json"),
-            callback=self._participant)
+            callback=self._participant,
+        )
         rsps.add_callback(
             responses.POST,
             re.compile(rf"{re.escape(base)}/Conferences/([^/]+)/Participants/(CA\w+)\.json"),
-            callback=self._hold)
-        rsps.add_callback(responses.POST,
-                          re.compile(rf"{re.escape(base)}/Conferences/(CF\w+)\.json"),
-                          callback=self._conference)
+            callback=self._hold,
+        )
+        rsps.add_callback(
+            responses.POST,
+            re.compile(rf"{re.escape(base)}/Conferences/(CF\w+)\.json"),
+            callback=self._conference,
+        )
         rsps.add_callback(responses.POST, f"{base}/Messages.json", callback=self._message)
         self.call_list: list[dict] = []  # what GET Calls.json answers (reconciliation)
         self.list_url = re.compile(rf"{re.escape(base)}/Calls\.json.*")
@@ -265,14 +290,34 @@ class TwilioStub:
         sid = "CA" + uuid.uuid4().hex
         form["Sid"] = sid
         self.participants.append((conf, form))
-        return 201, {}, json.dumps({"call_sid": sid, "conference_sid": "CF" + "0" * 32,
-                                    "status": "queued", "account_sid": ACCOUNT})
+        return (
+            201,
+            {},
+            json.dumps(
+                {
+                    "call_sid": sid,
+                    "conference_sid": "CF" + "0" * 32,
+                    "status": "queued",
+                    "account_sid": ACCOUNT,
+                }
+            ),
+        )
 
     def _hold(self, request):
         path = urlparse(request.url).path.split("/")
         self.participants.append((path[-3], {"update": path[-1][:-5], **self._form(request)}))
-        return 200, {}, json.dumps({"call_sid": path[-1][:-5], "conference_sid": path[-3],
-                                    "hold": True, "account_sid": ACCOUNT})
+        return (
+            200,
+            {},
+            json.dumps(
+                {
+                    "call_sid": path[-1][:-5],
+                    "conference_sid": path[-3],
+                    "hold": True,
+                    "account_sid": ACCOUNT,
+                }
+            ),
+        )
 
     def _conference(self, request):
         conf = urlparse(request.url).path.rsplit("/", 1)[-1][:-5]
@@ -282,21 +327,38 @@ class TwilioStub:
     def _message(self, request):
         form = self._form(request)
         self.messages.append(form)
-        return 201, {}, json.dumps({"sid": "SM" + uuid.uuid4().hex, "status": "queued",
-                                    "account_sid": ACCOUNT})
+        return (
+            201,
+            {},
+            json.dumps(
+                {"sid": "SM" + uuid.uuid4().hex, "status": "queued", "account_sid": ACCOUNT}
+            ),
+        )
 
     def _list(self, request):
         self.list_requests.append(request.url)
-        return 200, {}, json.dumps({"calls": self.call_list, "page": 0, "page_size": 1000,
-                                    "next_page_uri": None, "uri": "/Calls.json"})
+        return (
+            200,
+            {},
+            json.dumps(
+                {
+                    "calls": self.call_list,
+                    "page": 0,
+                    "page_size": 1000,
+                    "next_page_uri": None,
+                    "uri": "/Calls.json",
+                }
+            ),
+        )
 
     def calls_to(self, number: str) -> list[dict]:
         return [c for c in self.created if c.get("To") == number]
 
 
 def _call_json(sid, to, from_, status):
-    return json.dumps({"sid": sid, "to": to, "from": from_, "status": status,
-                       "account_sid": ACCOUNT})
+    return json.dumps(
+        {"sid": sid, "to": to, "from": from_, "status": status, "account_sid": ACCOUNT}
+    )
 
 
 @pytest.fixture
@@ -322,18 +384,19 @@ class Phone:
 
     def raw_post(self, url: str, token: str = TOKEN, headers: dict | None = None, **params):
         url = url if url.startswith("http") else PUBLIC + url
-        path = url[len(PUBLIC):]
+        path = url[len(PUBLIC) :]
         params = {k: str(v) for k, v in params.items()}
         sig = sign(token, url, params)
-        resp = self.client.post(path, data=params,
-                                headers={"X-Twilio-Signature": sig, **(headers or {})})
+        resp = self.client.post(
+            path, data=params, headers={"X-Twilio-Signature": sig, **(headers or {})}
+        )
         resp.get_data()
         resp.close()  # as a WSGI server does: runs the work deferred until after the response
         return resp
 
     def get(self, url: str) -> ET.Element:
         url = url if url.startswith("http") else PUBLIC + url
-        resp = self.client.get(url[len(PUBLIC):], headers={"X-Twilio-Signature": sign(TOKEN, url)})
+        resp = self.client.get(url[len(PUBLIC) :], headers={"X-Twilio-Signature": sign(TOKEN, url)})
         assert resp.status_code == 200
         return ET.fromstring(resp.data)
 
@@ -356,8 +419,7 @@ class Phone:
         """Run every queued job with a real RQ worker (burst mode), inside the app context."""
         svc = self.app.extensions["callrouter"]
         with self.app.app_context():
-            worker = SimpleWorker([svc.queue("calls"), svc.queue("default")],
-                                  connection=svc.redis)
+            worker = SimpleWorker([svc.queue("calls"), svc.queue("default")], connection=svc.redis)
             worker.work(burst=True)
 
 
@@ -410,5 +472,16 @@ def clock(monkeypatch):
     return Clock(monkeypatch, datetime(2026, 11, 25, 20, 0, tzinfo=ZoneInfo("Europe/Amsterdam")))
 
 
-__all__ = ["ALL_NUMBERS", "INTERNAL", "PUBLIC", "TOKEN", "UNKNOWN", "WORKER", "action_of",
-           "fixed_now", "gather", "says", "urlencode"]
+__all__ = [
+    "ALL_NUMBERS",
+    "INTERNAL",
+    "PUBLIC",
+    "TOKEN",
+    "UNKNOWN",
+    "WORKER",
+    "action_of",
+    "fixed_now",
+    "gather",
+    "says",
+    "urlencode",
+]

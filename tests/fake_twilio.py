@@ -46,8 +46,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
         sid = "CA" + uuid.uuid4().hex
-        body = {"sid": sid, "status": "queued", "account_sid": ACCOUNT, "to": form.get("To"),
-                "from": form.get("From")}
+        body = {
+            "sid": sid,
+            "status": "queued",
+            "account_sid": ACCOUNT,
+            "to": form.get("To"),
+            "from": form.get("From"),
+        }
         if self.path.rstrip("/").endswith("/Calls.json"):
             code = 201
         else:

@@ -22,8 +22,11 @@ def free_port() -> int:
 def clean_env(**values: str) -> dict:
     """The process environment without any callrouter, Twilio, Redis or database setting,
     plus `values`."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TWILIO", "CALLROUTER", "REDIS", "DATABASE"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TWILIO", "CALLROUTER", "REDIS", "DATABASE"))
+    }
     env.update(values)
     return env
 
@@ -38,8 +41,18 @@ class Stack:
         self.procs: list[subprocess.Popen] = []
 
     def web(self, port: int, workers: int = 2) -> subprocess.Popen:
-        p = self._start([sys.executable, "-m", "gunicorn", "app:app", "--bind",
-                         f"127.0.0.1:{port}", "--workers", str(workers)])
+        p = self._start(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "app:app",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+            ]
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -54,8 +67,14 @@ class Stack:
         return self._start([sys.executable, "worker.py"], new_session=new_session)
 
     def _start(self, args: list[str], new_session: bool = False) -> subprocess.Popen:
-        p = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=self.log,
-                             stderr=subprocess.STDOUT, start_new_session=new_session)
+        p = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,
+        )
         self.procs.append(p)
         return p
 

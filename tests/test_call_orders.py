@@ -56,9 +56,17 @@ def lines_file(tmp_path_factory, pin_hash):
     from conftest import AMSTERDAM_ID, CALLER_ID, INTERNAL, WORKER_MOBILE
 
     path = tmp_path_factory.mktemp("orders") / "lines.yaml"
-    path.write_text(DIRECTORY.format(internal=INTERNAL, pin_hash=pin_hash, mobile=WORKER_MOBILE,
-                                     caller_id=CALLER_ID, amsterdam_id=AMSTERDAM_ID) + CHAIN,
-                    encoding="utf-8")
+    path.write_text(
+        DIRECTORY.format(
+            internal=INTERNAL,
+            pin_hash=pin_hash,
+            mobile=WORKER_MOBILE,
+            caller_id=CALLER_ID,
+            amsterdam_id=AMSTERDAM_ID,
+        )
+        + CHAIN,
+        encoding="utf-8",
+    )
     return path
 
 
@@ -150,9 +158,11 @@ def callback_leg(h: Harness, me: str, clock) -> list[str]:
     h.settle()
     h.hang_up_everyone()
     with h.svc.sessions() as s:
-        planned = s.scalars(select(CallbackRequest.planned_at)
-                            .where(CallbackRequest.state == "pending")
-                            .order_by(CallbackRequest.requested_at.desc())).first()
+        planned = s.scalars(
+            select(CallbackRequest.planned_at)
+            .where(CallbackRequest.state == "pending")
+            .order_by(CallbackRequest.requested_at.desc())
+        ).first()
     assert planned is not None
     clock.set(planned)
     phone = h.sandbox.phone(TOESLAGEN)
@@ -171,8 +181,10 @@ SHAPES = {
     "plain": (plain, [Party(TOESLAGEN, keys=["1"])]),
     "hunt-group": (hunt_group, [Party(AOW_1, answer="no-answer"), Party(AOW_2, keys=["1"])]),
     "abort-while-ringing": (abort_while_ringing, [Party(TOESLAGEN, answer="ask")]),
-    "chain-closed-middle": (chain_with_closed_step,
-                            [Party(TOESLAGEN, keys=["1"]), Party(AOW_1, keys=["1"])]),
+    "chain-closed-middle": (
+        chain_with_closed_step,
+        [Party(TOESLAGEN, keys=["1"]), Party(AOW_1, keys=["1"])],
+    ),
     "handover": (handover, [Party(TOESLAGEN, keys=["1"]), Party(CITIZEN)]),
     "callback-leg": (callback_leg, [Party(TOESLAGEN, answer="no-answer")]),
 }
@@ -209,9 +221,12 @@ def test_every_order_ends_the_same(harness, clock, shape):
     reference = play(harness, shape, None, clock)
     expected_course(shape, reference)
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                     HealthCheck.too_slow])
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(seed=st.integers(min_value=0, max_value=2**32 - 1))
     def any_order(seed: int):
         # A seed, not hypothesis' own Random: a call draws more choices than an example's

@@ -57,22 +57,35 @@ def setup(tmp_path, redis_url, redis_client):
     lines.write_text(ALWAYS)
     api = FakeTwilio(_port())
     threading.Thread(target=api.serve_forever, daemon=True).start()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TWILIO", "CALLROUTER", "REDIS", "DATABASE"))}
-    env.update(CALLROUTER_ENV="test", CALLROUTER_LINES=str(lines),
-               CALLROUTER_INSTANCE=str(tmp_path / "instance"),
-               DATABASE_URL=f"sqlite:///{tmp_path / 'cb.db'}", REDIS_URL=redis_url,
-               TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN="kill-token-0123456789abcdef",
-               TWILIO_API_BASE_URL=f"http://127.0.0.1:{api.server_address[1]}",
-               PUBLIC_BASE_URL="https://callrouter.example.test",
-               SECRET_KEY="kill-secret-0123456789abcdef")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TWILIO", "CALLROUTER", "REDIS", "DATABASE"))
+    }
+    env.update(
+        CALLROUTER_ENV="test",
+        CALLROUTER_LINES=str(lines),
+        CALLROUTER_INSTANCE=str(tmp_path / "instance"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'cb.db'}",
+        REDIS_URL=redis_url,
+        TWILIO_ACCOUNT_SID=ACCOUNT,
+        TWILIO_AUTH_TOKEN="kill-token-0123456789abcdef",
+        TWILIO_API_BASE_URL=f"http://127.0.0.1:{api.server_address[1]}",
+        PUBLIC_BASE_URL="https://callrouter.example.test",
+        SECRET_KEY="kill-secret-0123456789abcdef",
+    )
     app = create_app(environ=env)
     procs: list[subprocess.Popen] = []
 
     def start_worker():
-        p = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env,
-                             stdout=(tmp_path / f"worker{len(procs)}.log").open("w"),
-                             stderr=subprocess.STDOUT, start_new_session=True)
+        p = subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=(tmp_path / f"worker{len(procs)}.log").open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         procs.append(p)
         return p
 
@@ -105,12 +118,29 @@ def _request(app) -> str:
     svc = app.extensions["callrouter"]
     at = datetime.now(UTC)
     with app.app_context(), svc.sessions.begin() as s:
-        s.add(Call(id="c" * 32, call_sid="CAkill1", received_at=at, caller_org="utrecht",
-                   urgent=False, consent=False))
+        s.add(
+            Call(
+                id="c" * 32,
+                call_sid="CAkill1",
+                received_at=at,
+                caller_org="utrecht",
+                urgent=False,
+                consent=False,
+            )
+        )
         s.flush()
-        req, _ = callbacks.create(s, call_id="c" * 32, transfer_id=None, caller_org="utrecht",
-                               line_id="svb-aow", urgent=False, consent=False, reason="closed",
-                               worker_number="+31302860123", at=at)
+        req, _ = callbacks.create(
+            s,
+            call_id="c" * 32,
+            transfer_id=None,
+            caller_org="utrecht",
+            line_id="svb-aow",
+            urgent=False,
+            consent=False,
+            reason="closed",
+            worker_number="+31302860123",
+            at=at,
+        )
         return req.id
 
 
@@ -153,8 +183,11 @@ def test_sigkill_mid_job_places_one_call(setup):
     # Once the attempt is stale the sweeper closes it as lost and plans the next attempt
     # later; it does not repeat the lost attempt.
     with app.extensions["callrouter"].sessions.begin() as s:
-        s.execute(update(CallbackRequest).values(
-            last_attempt_at=datetime.now(UTC) - timedelta(minutes=10)))
+        s.execute(
+            update(CallbackRequest).values(
+                last_attempt_at=datetime.now(UTC) - timedelta(minutes=10)
+            )
+        )
     with app.app_context():
         assert callbacks.sweep()["stale"] == 1
     req = _state(app, request_id)

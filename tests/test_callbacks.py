@@ -23,8 +23,9 @@ THURSDAY_0830 = datetime(2026, 11, 26, 8, 30, tzinfo=AMS)
 
 def requests_(app) -> list[CallbackRequest]:
     with app.extensions["callrouter"].sessions() as s:
-        return s.scalars(select(CallbackRequest).order_by(CallbackRequest.requested_at,
-                                                          CallbackRequest.id)).all()
+        return s.scalars(
+            select(CallbackRequest).order_by(CallbackRequest.requested_at, CallbackRequest.id)
+        ).all()
 
 
 def ask_callback(phone, sid: str, digits: str = "32", from_: str = WORKER):
@@ -67,8 +68,7 @@ def test_closed_line_callback_end_to_end(phone, app, clock):
     status_url = form["StatusCallback"]
     phone.post(status_url, CallSid=form["Sid"], CallStatus="in-progress", SequenceNumber=2)
     assert requests_(app)[0].state == "connected"
-    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="completed",
-               SequenceNumber=4)
+    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="completed", SequenceNumber=4)
     phone.drain()
     (req,) = requests_(app)
     assert req.state == "done" and req.outcome == "connected" and req.attempts == 1
@@ -149,8 +149,9 @@ def test_duplicated_webhook_and_job_place_one_call(phone, app, clock):
     # A repeated status callback of the attempt does not fail it twice.
     leg = callback_calls(phone)[0]
     for _ in range(2):
-        phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="no-answer",
-                   SequenceNumber=3)
+        phone.post(
+            leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="no-answer", SequenceNumber=3
+        )
     phone.drain()
     assert requests_(app)[0].attempts == 1
 
@@ -161,9 +162,18 @@ def test_urgent_first_and_one_at_a_time_per_number(phone, app, clock):
     clock.set(datetime(2026, 11, 25, 20, 5, tzinfo=AMS))
     ask_callback(phone, "CAcb7", from_=OTHER_WORKER)
     with app.extensions["callrouter"].sessions.begin() as s:  # the second one is urgent
-        s.execute(update(CallbackRequest).where(CallbackRequest.call_id.in_(
-            select(CallbackRequest.call_id).order_by(CallbackRequest.requested_at.desc())
-            .limit(1).scalar_subquery())).values(urgent=True))
+        s.execute(
+            update(CallbackRequest)
+            .where(
+                CallbackRequest.call_id.in_(
+                    select(CallbackRequest.call_id)
+                    .order_by(CallbackRequest.requested_at.desc())
+                    .limit(1)
+                    .scalar_subquery()
+                )
+            )
+            .values(urgent=True)
+        )
     normal, urgent = requests_(app)
     assert urgent.urgent and not normal.urgent
     clock.set(THURSDAY_0830)
@@ -181,9 +191,9 @@ def test_redis_down_then_back_loses_and_doubles_nothing(phone, app, clock):
     """Requests made while Redis is down are kept in the database and enqueued once later."""
     svc = app.extensions["callrouter"]
     real = svc.redis
-    svc.__dict__["redis"] = redis_pkg.Redis(host="127.0.0.1", port=1,
-                                            socket_connect_timeout=0.3,
-                                            retry=Retry(NoBackoff(), 0))
+    svc.__dict__["redis"] = redis_pkg.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.3, retry=Retry(NoBackoff(), 0)
+    )
     ask_callback(phone, "CAcb8")
     ask_callback(phone, "CAcb9", from_=OTHER_WORKER)
     assert len(requests_(app)) == 2
@@ -268,8 +278,9 @@ def test_line_never_open_with_caller_offers_no_callback(phone, app, clock):
     root = phone.post(action_of(root), CallSid="CAcb16", From=WORKER, Digits="2")
     assert "/voice/menu" in action_of(root)  # 2, as in the usual offer
     assert requests_(app) == []
-    root = phone.post("/voice/callback?line=ind-verblijf&reason=closed", CallSid="CAcb16",
-                      From=WORKER, Digits="1")
+    root = phone.post(
+        "/voice/callback?line=ind-verblijf&reason=closed", CallSid="CAcb16", From=WORKER, Digits="1"
+    )
     assert "geen openingstijden" in says(root)
     (req,) = requests_(app)
     assert req.state == "failed" and req.outcome == "never-open"
@@ -315,8 +326,9 @@ def test_operator_lists_cancels_and_reschedules(phone, app, clock):
     out = runner.invoke(args=["callbacks", "list"])
     assert out.exit_code == 0 and first.reference in out.output and "+31 3 ****0123" in out.output
     assert WORKER not in out.output
-    out = runner.invoke(args=["callbacks", "reschedule", second.reference, "--at",
-                              "2026-11-27T10:15"])
+    out = runner.invoke(
+        args=["callbacks", "reschedule", second.reference, "--at", "2026-11-27T10:15"]
+    )
     assert out.exit_code == 0, out.output
     assert requests_(app)[1].planned_at == datetime(2026, 11, 27, 10, 15, tzinfo=AMS)
     registry = app.extensions["callrouter"].queue("default").scheduled_job_registry
@@ -357,10 +369,18 @@ def test_asking_again_on_the_same_case_updates_the_pending_request(phone, app, c
 
         other = s.scalar(select(Call).where(Call.call_sid == "CAcbu3"))
         again, updated = callbacks.create(
-            s, call_id=other.id, transfer_id=None, caller_org="utrecht",
-            line_id=req.line_id, urgent=True, consent=False, reason="closed",
-            worker_number=WORKER, at=datetime(2026, 11, 25, 20, 40, tzinfo=AMS),
-            case_id=req.case_id)
+            s,
+            call_id=other.id,
+            transfer_id=None,
+            caller_org="utrecht",
+            line_id=req.line_id,
+            urgent=True,
+            consent=False,
+            reason="closed",
+            worker_number=WORKER,
+            at=datetime(2026, 11, 25, 20, 40, tzinfo=AMS),
+            case_id=req.case_id,
+        )
         assert updated and again.id == req.id
     (req2,) = requests_(app)
     assert req2.urgent and req2.requested_at == datetime(2026, 11, 25, 20, 0, tzinfo=AMS)
@@ -396,13 +416,29 @@ def test_two_number_line_rings_each_number_once(phone, app, clock):
     with app.app_context():
         for i, worker in enumerate((WORKER, OTHER_WORKER)):
             with svc.sessions.begin() as s:
-                s.add(Call(id=f"{i:032d}", call_sid=f"CAtwo{i}", received_at=clock.moment,
-                           caller_org="utrecht", urgent=False, consent=False))
+                s.add(
+                    Call(
+                        id=f"{i:032d}",
+                        call_sid=f"CAtwo{i}",
+                        received_at=clock.moment,
+                        caller_org="utrecht",
+                        urgent=False,
+                        consent=False,
+                    )
+                )
                 s.flush()
-                req, _ = callbacks.create(s, call_id=f"{i:032d}", transfer_id=None,
-                                          caller_org="utrecht", line_id="svb-aow",
-                                          urgent=False, consent=False, reason="closed",
-                                          worker_number=worker, at=clock.moment)
+                req, _ = callbacks.create(
+                    s,
+                    call_id=f"{i:032d}",
+                    transfer_id=None,
+                    caller_org="utrecht",
+                    line_id="svb-aow",
+                    urgent=False,
+                    consent=False,
+                    reason="closed",
+                    worker_number=worker,
+                    at=clock.moment,
+                )
                 ids.append(req.id)
         for request_id in ids:
             callbacks.schedule(request_id)
@@ -434,8 +470,9 @@ def test_sweeper_closes_attempts_whose_callbacks_were_lost(phone, app, clock):
     assert requests_(app)[0].state == "done"
 
 
-def test_another_web_process_announces_a_request_made_a_moment_ago(app, environ, clock, twilio,
-                                                                    redis_url):
+def test_another_web_process_announces_a_request_made_a_moment_ago(
+    app, environ, clock, twilio, redis_url
+):
     """Two web processes (two apps on one instance folder and database): the second one has
     just looked up its pending workers; a request made on the first is still announced by the
     second on the worker's very next call, not only after the cache's few seconds."""

@@ -15,8 +15,11 @@ WORKER = "+31302860123"
 SVB_STAFF = "+31883009123"
 IND_STAFF = "+31887009123"
 
-CASES_DIRECTORY = DIRECTORY.replace('''  - id: ind
-    name: IND''', '''  - id: cak
+CASES_DIRECTORY = (
+    DIRECTORY.replace(
+        """  - id: ind
+    name: IND""",
+        """  - id: cak
     name: CAK
     spoken_name: het C A K
     digit: 5
@@ -31,17 +34,27 @@ CASES_DIRECTORY = DIRECTORY.replace('''  - id: ind
         numbers: ["+31884001001"]
         hours: "24/7"
   - id: ind
-    name: IND''').replace('''    public_wait_minutes: 20
+    name: IND""",
+    )
+    .replace(
+        """    public_wait_minutes: 20
     lines:
-      - id: svb-aow''', '''    public_wait_minutes: 20
+      - id: svb-aow""",
+        """    public_wait_minutes: 20
     staff_numbers: ["+3188300*"]
     lines:
-      - id: svb-aow''').replace('''    public_wait_minutes: 25
+      - id: svb-aow""",
+    )
+    .replace(
+        """    public_wait_minutes: 25
     lines:
-      - id: ind-verblijf''', '''    public_wait_minutes: 25
+      - id: ind-verblijf""",
+        """    public_wait_minutes: 25
     staff_numbers: ["+31887009123"]
     lines:
-      - id: ind-verblijf''') + '''
+      - id: ind-verblijf""",
+    )
+    + """
 life_events:
   - id: verpleeghuis
     name: Partner gaat naar een verpleeghuis
@@ -65,7 +78,8 @@ life_events:
         reason: kinderbijslag aanvragen
       - line: toeslagen-algemeen
         reason: kindgebonden budget
-'''
+"""
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +92,16 @@ def write_cases_directory(tmp_path_factory, pin_hash):
     from conftest import AMSTERDAM_ID, CALLER_ID, INTERNAL, WORKER_MOBILE
 
     path = tmp_path_factory.mktemp("cases") / "lines.yaml"
-    path.write_text(CASES_DIRECTORY.format(internal=INTERNAL, pin_hash=pin_hash,
-                                           mobile=WORKER_MOBILE, caller_id=CALLER_ID,
-                                           amsterdam_id=AMSTERDAM_ID), encoding="utf-8")
+    path.write_text(
+        CASES_DIRECTORY.format(
+            internal=INTERNAL,
+            pin_hash=pin_hash,
+            mobile=WORKER_MOBILE,
+            caller_id=CALLER_ID,
+            amsterdam_id=AMSTERDAM_ID,
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -116,10 +137,13 @@ def professional_hangs_up(phone, app, sid, number, verdict="1"):
     answers the question how it went (`verdict`, "" for no answer) and goes on."""
     leg = leg_for(phone, number)
     (tr,) = [t for t in rows(app, Transfer) if t.state == "connected"]
-    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="completed",
-               SequenceNumber=5)
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid=sid,
-                      CallStatus="in-progress", DialCallStatus="completed")
+    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="completed", SequenceNumber=5)
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}",
+        CallSid=sid,
+        CallStatus="in-progress",
+        DialCallStatus="completed",
+    )
     assert "Hoe is het gegaan" in says(root)
     return phone.post(action_of(root), CallSid=sid, Digits=verdict)
 
@@ -144,15 +168,19 @@ def test_three_step_chain_with_an_unanswered_step(phone, app):
     root = phone.post(action_of(root), CallSid="CAchain1", From=WORKER, Digits="1")
     phone.drain()
     w1 = accept(phone, "+31883001001")
-    assert spoken_ref in w1 and "Stap 1 van 3, levensgebeurtenis: opname in een verpleeghuis" \
-        in w1 and "AOW bij opname van de partner" in w1
+    assert (
+        spoken_ref in w1
+        and "Stap 1 van 3, levensgebeurtenis: opname in een verpleeghuis" in w1
+        and "AOW bij opname van de partner" in w1
+    )
     root = professional_hangs_up(phone, app, "CAchain1", "+31883001001")
     assert "Stap 2 van 3" in says(root) and "Belastingdienst Toeslagen" in says(root)
     root = phone.post(action_of(root), CallSid="CAchain1", From=WORKER, Digits="")
     phone.drain()
     leg2 = leg_for(phone, "+31881001001")
-    phone.post(leg2["StatusCallback"], CallSid=leg2["Sid"], CallStatus="no-answer",
-               SequenceNumber=2)
+    phone.post(
+        leg2["StatusCallback"], CallSid=leg2["Sid"], CallStatus="no-answer", SequenceNumber=2
+    )
     phone.drain()  # the hunt group is exhausted: the worker is brought back
     sid, upd = phone.twilio.updates[-1]
     assert sid == "CAchain1" and "/voice/unanswered" in upd["Url"]
@@ -203,8 +231,9 @@ def test_next_organisation_from_the_star_menu(phone, app):
     phone.drain()
     accept(phone, "+31883001001")
     (tr,) = rows(app, Transfer)
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAchain3",
-                      CallStatus="in-progress")
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}", CallSid="CAchain3", CallStatus="in-progress"
+    )
     assert "Toets 4 voor de volgende organisatie" in says(root)
     root = phone.post(action_of(root), CallSid="CAchain3", Digits="4")
     assert "Hoe is het gegaan" in says(root)
@@ -213,7 +242,8 @@ def test_next_organisation_from_the_star_menu(phone, app):
     phone.drain()
     prof = leg_for(phone, "+31883001001")
     assert (prof["Sid"], "/voice/worker-left") in [
-        (sid, u["Url"][len("https://callrouter.example.test"):]) for sid, u in phone.twilio.updates]
+        (sid, u["Url"][len("https://callrouter.example.test") :]) for sid, u in phone.twilio.updates
+    ]
     steps = sorted(rows(app, CaseStep), key=lambda st: st.position)
     assert [st.state for st in steps] == ["done", "pending", "pending"]
 
@@ -234,8 +264,10 @@ def test_consent_per_organisation_is_whispered_and_recorded(phone, app):
     consents = {c.target_org: c for c in rows(app, Consent)}
     case = the_case(app)
     assert consents["svb"].choice == "case" and consents["toeslagen"].choice == "none"
-    assert all(c.case_id == case.id and c.recorded_by_org == "utrecht" and c.recorded_by_hmac
-               for c in consents.values())
+    assert all(
+        c.case_id == case.id and c.recorded_by_org == "utrecht" and c.recorded_by_hmac
+        for c in consents.values()
+    )
     by_org = {t.target_org: t for t in rows(app, Transfer)}
     assert by_org["svb"].consent_level == "case" and by_org["toeslagen"].consent_level == "none"
 
@@ -257,8 +289,9 @@ def test_withdrawn_consent_is_respected_by_a_later_transfer(phone, app):
     with svc.sessions.begin() as s:
         assert cases.withdraw(s, consent.id, "user:sup@utrecht.nl", datetime.now(UTC))
     (tr,) = rows(app, Transfer)
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAchain5",
-                      CallStatus="in-progress")
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}", CallSid="CAchain5", CallStatus="in-progress"
+    )
     phone.post(action_of(root), CallSid="CAchain5", Digits="3")  # back to the conversation
     # A new call of the same worker: the SVB again, on a new case: consent applies anew.
     # The same case's later transfer to the SVB (the worker asks the chain's step again):
@@ -269,8 +302,9 @@ def test_withdrawn_consent_is_respected_by_a_later_transfer(phone, app):
         for t in s.scalars(select(Transfer)):
             t.state = "ended"
     call = rows(app, Call)[0]
-    root = phone.post("/voice/transfer?line=svb-aow&pos=0", CallSid=call.call_sid,
-                      From=WORKER, Digits="2")
+    root = phone.post(
+        "/voice/transfer?line=svb-aow&pos=0", CallSid=call.call_sid, From=WORKER, Digits="2"
+    )
     phone.drain()
     whisper = accept(phone, "+31883001001")
     assert "geen toestemming" in whisper
@@ -285,8 +319,9 @@ def test_a_closed_step_becomes_a_callback_and_the_chain_moves_on(phone, app, clo
     """At night the kinderbijslag line is closed: step 1 becomes a callback request on the case
     (said with its time) and step 2 is offered at once; saying the event selects it."""
     root = phone.post("/voice/incoming", CallSid="CAchain6", From=WORKER)
-    root = phone.post(action_of(root), CallSid="CAchain6", From=WORKER,
-                      SpeechResult="de geboorte van een baby")
+    root = phone.post(
+        action_of(root), CallSid="CAchain6", From=WORKER, SpeechResult="de geboorte van een baby"
+    )
     text = says(root)
     assert "twee organisaties" in text and "Stap 1" in text and "gesloten" in text
     assert "terugbelverzoek" in text and "morgen om 8 uur 30" in text
@@ -332,8 +367,7 @@ def test_way_back_connects_the_professional_to_the_worker(phone, app):
     phone.twilio.created.clear()
     root = phone.post("/voice/incoming", CallSid="CAback1", From=SVB_STAFF)
     assert "zaaknummer" in says(root) and "de S V B" in says(root)
-    root = phone.post(action_of(root), CallSid="CAback1", From=SVB_STAFF,
-                      Digits=case.reference)
+    root = phone.post(action_of(root), CallSid="CAback1", From=SVB_STAFF, Digits=case.reference)
     assert root.find("Dial/Conference") is not None
     phone.drain()
     (leg,) = phone.twilio.created
@@ -355,8 +389,7 @@ def test_wrong_check_digit_is_asked_again(phone, app):
     root = phone.post("/voice/incoming", CallSid="CAback2", From=SVB_STAFF)
     root = phone.post(action_of(root), CallSid="CAback2", From=SVB_STAFF, Digits=wrong)
     assert "klopt niet" in says(root) and root.find("Gather") is not None
-    root = phone.post(action_of(root), CallSid="CAback2", From=SVB_STAFF,
-                      Digits=case.reference)
+    root = phone.post(action_of(root), CallSid="CAback2", From=SVB_STAFF, Digits=case.reference)
     assert root.find("Dial/Conference") is not None
 
 
@@ -365,8 +398,7 @@ def test_unknown_and_foreign_cases_sound_the_same(phone, app):
     the very same answer."""
     case = open_case_with_svb(phone, app)
     root = phone.post("/voice/incoming", CallSid="CAback3", From=IND_STAFF)
-    foreign = phone.post(action_of(root), CallSid="CAback3", From=IND_STAFF,
-                         Digits=case.reference)
+    foreign = phone.post(action_of(root), CallSid="CAback3", From=IND_STAFF, Digits=case.reference)
     nobody = refs.new_reference("999999" if case.reference[:6] != "999999" else "999998")
     root = phone.post("/voice/incoming", CallSid="CAback4", From=IND_STAFF)
     missing = phone.post(action_of(root), CallSid="CAback4", From=IND_STAFF, Digits=nobody)
@@ -386,8 +418,7 @@ def test_unreachable_worker_becomes_a_callback_on_the_case(phone, app):
     phone.post(action_of(root), CallSid="CAback5", From=SVB_STAFF, Digits=case.reference)
     phone.drain()
     leg = leg_for(phone, WORKER)
-    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="no-answer",
-               SequenceNumber=2)
+    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="no-answer", SequenceNumber=2)
     phone.drain()
     sid, upd = phone.twilio.updates[-1]
     assert sid == "CAback5"
@@ -401,24 +432,35 @@ def test_unreachable_worker_becomes_a_callback_on_the_case(phone, app):
 # --------------------------------------------------------------------------- directory
 
 
-@pytest.mark.parametrize("mutation,where,message", [
-    ("line: svb-aow\n        reason: AOW", "life_events[0].steps[0].line", "unknown line id"),
-    ("digit: 1\n    keywords", "life_events[2].digit", "already used"),
-    ("id: verpleeghuis\n    name: Tweede", "life_events[2].id", "duplicate life event id"),
-    ("steps: []", "life_events[2].steps", "non-empty list"),
-])
+@pytest.mark.parametrize(
+    "mutation,where,message",
+    [
+        ("line: svb-aow\n        reason: AOW", "life_events[0].steps[0].line", "unknown line id"),
+        ("digit: 1\n    keywords", "life_events[2].digit", "already used"),
+        ("id: verpleeghuis\n    name: Tweede", "life_events[2].id", "duplicate life event id"),
+        ("steps: []", "life_events[2].steps", "non-empty list"),
+    ],
+)
 def test_broken_life_events_name_file_line_and_key(mutation, where, message, tmp_path):
     """Unknown line ids, duplicate ids or keys and empty chains are errors with a place."""
     from callrouter import directory as directory_mod
 
-    base = CASES_DIRECTORY.format(internal="+31880100100", pin_hash="$argon2id$x",
-                                  mobile="+31687654321", caller_id="+31880100200",
-                                  amsterdam_id="+31205550199")
-    second = ("  - id: tweede\n    name: Tweede\n    digit: 2\n    steps:\n"
-              "      - line: svb-aow\n        reason: AOW\n")
+    base = CASES_DIRECTORY.format(
+        internal="+31880100100",
+        pin_hash="$argon2id$x",
+        mobile="+31687654321",
+        caller_id="+31880100200",
+        amsterdam_id="+31205550199",
+    )
+    second = (
+        "  - id: tweede\n    name: Tweede\n    digit: 2\n    steps:\n"
+        "      - line: svb-aow\n        reason: AOW\n"
+    )
     if mutation.startswith("line: svb-aow"):
-        text = base.replace("      - line: svb-aow\n        reason: AOW bij",
-                            "      - line: svb-oud\n        reason: AOW bij")
+        text = base.replace(
+            "      - line: svb-aow\n        reason: AOW bij",
+            "      - line: svb-oud\n        reason: AOW bij",
+        )
     elif mutation.startswith("digit"):
         text = base + second.replace("digit: 2", "digit: 1")
     elif mutation.startswith("id: verpleeghuis"):
@@ -432,7 +474,7 @@ def test_broken_life_events_name_file_line_and_key(mutation, where, message, tmp
     problems = [str(p) for p in exc.value.problems]
     hit = [p for p in problems if where in p and message in p]
     assert hit, problems
-    line_no = int(hit[0][len(str(path)) + 1:].split(":")[0])
+    line_no = int(hit[0][len(str(path)) + 1 :].split(":")[0])
     assert hit[0].startswith(f"{path}:")
     shown = text.splitlines()[line_no - 1]
     key = where.rsplit(".", 1)[-1]
@@ -443,10 +485,13 @@ def test_staff_number_that_is_a_front_desk_number_is_refused(tmp_path):
     """A number cannot be both a worker's and a professional's."""
     from callrouter import directory as directory_mod
 
-    text = CASES_DIRECTORY.format(internal="+31880100100", pin_hash="$argon2id$x",
-                                  mobile="+31687654321", caller_id="+31880100200",
-                                  amsterdam_id="+31205550199").replace(
-        'staff_numbers: ["+31887009123"]', 'staff_numbers: ["+31205550100"]')
+    text = CASES_DIRECTORY.format(
+        internal="+31880100100",
+        pin_hash="$argon2id$x",
+        mobile="+31687654321",
+        caller_id="+31880100200",
+        amsterdam_id="+31205550199",
+    ).replace('staff_numbers: ["+31887009123"]', 'staff_numbers: ["+31205550100"]')
     with pytest.raises(directory_mod.DirectoryError) as exc:
         directory_mod.loads(text, "lines.yaml")
     assert any("staff_numbers" in str(p) and "amsterdam" in str(p) for p in exc.value.problems)

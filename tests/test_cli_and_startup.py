@@ -16,16 +16,36 @@ GOOD = (ROOT / "config" / "lines.yaml").read_text(encoding="utf-8")
 
 # Each case: (name, how to break the shipped file, expected key path, expected words)
 CASES = [
-    ("invalid-number", ('"+31881001002"', '"+31 12"'),
-     "organisations[0].lines[0].numbers[1]", "not a valid phone number"),
-    ("duplicate-digit", ("        digit: 2\n        keywords: [belastingschuld",
-                         "        digit: 1\n        keywords: [belastingschuld"),
-     "organisations[0].lines[1].digit", "already used"),
-    ("malformed-hours", ('mon-fri: "08:00-17:00"\n      - id: uwv-ziek',
-                         'mon-fri: "08:00-1700"\n      - id: uwv-ziek'),
-     "organisations[1].lines[0].hours.mon-fri", "is not a span"),
-    ("unknown-key", ("        topic: WW\n", "        topic: WW\n        topc: WW\n"),
-     "organisations[1].lines[0].topc", "unknown key"),
+    (
+        "invalid-number",
+        ('"+31881001002"', '"+31 12"'),
+        "organisations[0].lines[0].numbers[1]",
+        "not a valid phone number",
+    ),
+    (
+        "duplicate-digit",
+        (
+            "        digit: 2\n        keywords: [belastingschuld",
+            "        digit: 1\n        keywords: [belastingschuld",
+        ),
+        "organisations[0].lines[1].digit",
+        "already used",
+    ),
+    (
+        "malformed-hours",
+        (
+            'mon-fri: "08:00-17:00"\n      - id: uwv-ziek',
+            'mon-fri: "08:00-1700"\n      - id: uwv-ziek',
+        ),
+        "organisations[1].lines[0].hours.mon-fri",
+        "is not a span",
+    ),
+    (
+        "unknown-key",
+        ("        topic: WW\n", "        topic: WW\n        topc: WW\n"),
+        "organisations[1].lines[0].topc",
+        "unknown key",
+    ),
 ]
 
 
@@ -42,17 +62,26 @@ def _broken(tmp_path: Path, old: str, new: str) -> tuple[Path, int]:
 
 def _env(tmp_path: Path, lines: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO", "CALLROUTER"))}
-    env.update(CALLROUTER_LINES=str(lines), CALLROUTER_INSTANCE=str(tmp_path / "instance"),
-               CALLROUTER_ENV="test", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    env.update(
+        CALLROUTER_LINES=str(lines),
+        CALLROUTER_INSTANCE=str(tmp_path / "instance"),
+        CALLROUTER_ENV="test",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}",
+    )
     env.pop("REDIS_URL", None)
     return env
 
 
 def test_shipped_directory_passes_check(tmp_path):
     """`flask --app app lines check` accepts the shipped directory and prints a summary."""
-    out = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "lines", "check"],
-                         cwd=ROOT, env=_env(tmp_path, ROOT / "config/lines.yaml"),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "lines", "check"],
+        cwd=ROOT,
+        env=_env(tmp_path, ROOT / "config/lines.yaml"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "OK" in out.stdout and "8 organisations" in out.stdout
 
@@ -62,9 +91,14 @@ def test_lines_check_names_file_line_and_key(tmp_path, name, change, key, words)
     """Each broken file gives exactly one error naming file, line and key path; exit non-zero."""
     path, line = _broken(tmp_path, *change)
     good_env = _env(tmp_path, ROOT / "config/lines.yaml")
-    out = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "lines", "check",
-                          str(path)], cwd=ROOT, env=good_env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "lines", "check", str(path)],
+        cwd=ROOT,
+        env=good_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode != 0
     errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
     assert errors == [f"error: {path}:{line}: {key}: " + errors[0].split(f"{key}: ", 1)[1]]
@@ -85,8 +119,14 @@ def test_service_refuses_to_start(tmp_path, name, change, key, words, capsys):
 def test_gunicorn_refuses_to_start_on_bad_file(tmp_path):
     """The production entry point (`gunicorn app:app`) stops with the error, not a traceback."""
     path, line = _broken(tmp_path, *CASES[0][1])
-    out = subprocess.run([sys.executable, "-c", "import app"], cwd=ROOT,
-                         env=_env(tmp_path, path), capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", "import app"],
+        cwd=ROOT,
+        env=_env(tmp_path, path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert f"{path}:{line}: organisations[0].lines[0].numbers[1]" in out.stderr
     assert "Traceback" not in out.stderr

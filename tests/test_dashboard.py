@@ -140,8 +140,10 @@ def test_logout_ends_the_session_on_the_server(app, client):
     login(client, "sup@utrecht.nl")
     cookie = client.get_cookie("callrouter_session").value
     page = client.get("/dashboard/calls")
-    assert client.post("/dashboard/logout",
-                       data={"csrf_token": csrf_of(text(page))}).status_code == 302
+    assert (
+        client.post("/dashboard/logout", data={"csrf_token": csrf_of(text(page))}).status_code
+        == 302
+    )
     client.set_cookie("callrouter_session", cookie)
     resp = client.get("/dashboard/calls")
     assert resp.status_code == 302 and "/dashboard/login" in resp.headers["Location"]
@@ -152,29 +154,59 @@ def test_login_redirect_stays_inside_the_dashboard(app, client):
     """The `next` of the login form never sends the browser to another site."""
     make_user(app, "sup@utrecht.nl", "supervisor", "utrecht")
     page = client.get("/dashboard/login")
-    resp = client.post("/dashboard/login", data={
-        "email": "sup@utrecht.nl", "password": PASSWORD, "next": "//evil.example/x",
-        "csrf_token": csrf_of(text(page))})
+    resp = client.post(
+        "/dashboard/login",
+        data={
+            "email": "sup@utrecht.nl",
+            "password": PASSWORD,
+            "next": "//evil.example/x",
+            "csrf_token": csrf_of(text(page)),
+        },
+    )
     assert resp.headers["Location"].endswith("/dashboard/calls")
 
 
 def test_cli_creates_users_and_tokens(app):
     """`users create` and `tokens create` make scoped accounts; a bad org is refused."""
     runner = app.test_cli_runner()
-    ok = runner.invoke(args=["users", "create", "--email", "a@svb.nl", "--role", "supervisor",
-                             "--org", "svb", "--password", PASSWORD])
+    ok = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--email",
+            "a@svb.nl",
+            "--role",
+            "supervisor",
+            "--org",
+            "svb",
+            "--password",
+            PASSWORD,
+        ]
+    )
     assert ok.exit_code == 0, ok.output
-    bad = runner.invoke(args=["users", "create", "--email", "b@x.nl", "--role", "supervisor",
-                              "--org", "nope", "--password", PASSWORD])
+    bad = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--email",
+            "b@x.nl",
+            "--role",
+            "supervisor",
+            "--org",
+            "nope",
+            "--password",
+            PASSWORD,
+        ]
+    )
     assert bad.exit_code == 1 and "nope" in bad.output
-    short = runner.invoke(args=["users", "create", "--email", "c@x.nl", "--role", "admin",
-                                "--password", "short"])
+    short = runner.invoke(
+        args=["users", "create", "--email", "c@x.nl", "--role", "admin", "--password", "short"]
+    )
     assert short.exit_code == 1
     tok = runner.invoke(args=["tokens", "create", "--name", "bi", "--org", "utrecht"])
     assert tok.exit_code == 0 and tok.output.strip().startswith("crt_")
     with app.test_client() as c:
-        r = c.get("/api/v1/transfers",
-                  headers={"Authorization": f"Bearer {tok.output.strip()}"})
+        r = c.get("/api/v1/transfers", headers={"Authorization": f"Bearer {tok.output.strip()}"})
         assert r.status_code == 200
 
 
@@ -194,17 +226,27 @@ def test_pages_carry_security_headers(admin):
 def test_call_log_newest_first_with_filters(app, admin):
     """The log lists newest first and each filter keeps only matching calls."""
     a = add_call(app, at=NOW - timedelta(hours=3), outcome="connected")
-    b = add_call(app, at=NOW - timedelta(hours=2), outcome="no-answer", urgent=True,
-                 target="toeslagen", line="toeslagen-algemeen", caller="amsterdam",
-                 number="+31205550100")
+    b = add_call(
+        app,
+        at=NOW - timedelta(hours=2),
+        outcome="no-answer",
+        urgent=True,
+        target="toeslagen",
+        line="toeslagen-algemeen",
+        caller="amsterdam",
+        number="+31205550100",
+    )
     c = add_call(app, at=NOW - timedelta(hours=1), outcome="closed", transfer=False)
     page = text(admin.get("/dashboard/calls"))
     assert page.index(c["call"]) < page.index(b["call"]) < page.index(a["call"])
-    for query, expected in (("outcome=no-answer", {b["call"]}), ("urgent=1", {b["call"]}),
-                            ("urgent=0", {a["call"], c["call"]}),
-                            ("caller=amsterdam", {b["call"]}), ("target=svb",
-                                                                {a["call"], c["call"]}),
-                            ("line=toeslagen-algemeen", {b["call"]})):
+    for query, expected in (
+        ("outcome=no-answer", {b["call"]}),
+        ("urgent=1", {b["call"]}),
+        ("urgent=0", {a["call"], c["call"]}),
+        ("caller=amsterdam", {b["call"]}),
+        ("target=svb", {a["call"], c["call"]}),
+        ("line=toeslagen-algemeen", {b["call"]}),
+    ):
         body = text(admin.get(f"/dashboard/calls?{query}"))
         shown = {i for i in (a["call"], b["call"], c["call"]) if i in body}
         assert shown == expected, query
@@ -220,8 +262,7 @@ def test_period_filter_uses_local_days(app, admin):
 
 def test_call_log_pages_follow_the_cursor(app, admin):
     """120 calls on three pages of 50: disjoint, together complete, newest first."""
-    ids = [add_call(app, at=NOW - timedelta(minutes=i), transfer=False)["call"]
-           for i in range(120)]
+    ids = [add_call(app, at=NOW - timedelta(minutes=i), transfer=False)["call"] for i in range(120)]
     seen, url = [], "/dashboard/calls"
     import re
 
@@ -235,8 +276,16 @@ def test_call_log_pages_follow_the_cursor(app, admin):
 
 def test_garbage_filters_are_ignored(admin):
     """Unknown ids, bad dates and a forged cursor never raise."""
-    for q in ("from=yesterday", "to=2026-13-45", "line=nope", "outcome=<script>",
-              "cursor=%%%", "cursor=Zm9v", "urgent=maybe", "caller=' OR 1=1"):
+    for q in (
+        "from=yesterday",
+        "to=2026-13-45",
+        "line=nope",
+        "outcome=<script>",
+        "cursor=%%%",
+        "cursor=Zm9v",
+        "urgent=maybe",
+        "caller=' OR 1=1",
+    ):
         assert admin.get(f"/dashboard/calls?{q}").status_code == 200, q
 
 
@@ -247,8 +296,14 @@ def test_call_detail_shows_the_timeline_and_is_audited(app, admin):
     body = text(resp)
     assert resp.status_code == 200
     assert "+31 3 ****0123" in body and "+31302860123" not in body
-    steps = ["gesprek binnengekomen", "keuze gemaakt", "doorverbinden gestart",
-             "professional gaat over", "professional neemt aan", "gesprek beëindigd"]
+    steps = [
+        "gesprek binnengekomen",
+        "keuze gemaakt",
+        "doorverbinden gestart",
+        "professional gaat over",
+        "professional neemt aan",
+        "gesprek beëindigd",
+    ]
     positions = [body.index(s) for s in steps]
     assert positions == sorted(positions)
     (entry,) = audit_rows(app, "view-call")
@@ -277,10 +332,19 @@ def test_csv_export_masks_numbers_and_defuses_formulas(app, admin):
     assert [e.action for e in audit_rows(app, "export")] == ["export"]
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"), ("+1", "'+1"), ("-2+3", "'-2+3"),
-    ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("svb-aow", "svb-aow"), (None, ""),
-    (12, "12")])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ('=HYPERLINK("x")', '\'=HYPERLINK("x")'),
+        ("+1", "'+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("svb-aow", "svb-aow"),
+        (None, ""),
+        (12, "12"),
+    ],
+)
 def test_csv_cells_never_start_a_formula(value, expected):
     """Cells starting with = + - @ or a control character get a leading quote."""
     assert safe_cell(value) == expected
@@ -291,12 +355,16 @@ def test_csv_cells_never_start_a_formula(value, expected):
 
 def test_supervisor_cancels_a_pending_callback(app, admin):
     """Cancel on the callbacks page ends the request and audits who did it."""
-    ids = add_call(app, at=NOW - timedelta(hours=1), outcome="callback-requested",
-                   callback_state="pending")
+    ids = add_call(
+        app, at=NOW - timedelta(hours=1), outcome="callback-requested", callback_state="pending"
+    )
     page = admin.get("/dashboard/callbacks")
     assert ids["reference"] in text(page)
-    resp = admin.post(f"/dashboard/callbacks/{ids['callback']}/cancel",
-                      data={"csrf_token": csrf_of(text(page))}, follow_redirects=True)
+    resp = admin.post(
+        f"/dashboard/callbacks/{ids['callback']}/cancel",
+        data={"csrf_token": csrf_of(text(page))},
+        follow_redirects=True,
+    )
     assert "geannuleerd" in text(resp)
     svc = app.extensions["callrouter"]
     with svc.sessions() as s:
@@ -311,11 +379,19 @@ def test_supervisor_cancels_a_pending_callback(app, admin):
 def test_supervisor_reschedules_to_the_next_opening(app, admin):
     """Reschedule moves a request to the first moment at or after the given time that the
     line is open (svb-kinderbijslag: weekdays from 08:30)."""
-    ids = add_call(app, at=NOW - timedelta(hours=1), target="svb", line="svb-kinderbijslag",
-                   outcome="callback-requested", callback_state="pending")
+    ids = add_call(
+        app,
+        at=NOW - timedelta(hours=1),
+        target="svb",
+        line="svb-kinderbijslag",
+        outcome="callback-requested",
+        callback_state="pending",
+    )
     page = admin.get("/dashboard/callbacks")
-    resp = admin.post(f"/dashboard/callbacks/{ids['callback']}/reschedule",
-                      data={"csrf_token": csrf_of(text(page)), "at": "2026-11-28T09:00"})
+    resp = admin.post(
+        f"/dashboard/callbacks/{ids['callback']}/reschedule",
+        data={"csrf_token": csrf_of(text(page)), "at": "2026-11-28T09:00"},
+    )
     assert resp.status_code == 302
     svc = app.extensions["callrouter"]
     with svc.sessions() as s:
@@ -332,10 +408,22 @@ def test_figures_count_calls_connected_answer_times_callbacks_and_minutes(app, a
     day1 = datetime(2026, 11, 23, 9, 0, tzinfo=AMS)
     add_call(app, at=day1, tta=10, minutes_saved=20)
     add_call(app, at=day1 + timedelta(hours=1), tta=20, minutes_saved=19)
-    add_call(app, at=day1 + timedelta(hours=2), outcome="no-answer", tta=None,
-             minutes_saved=None, callback_state="pending")
-    add_call(app, at=day1 + timedelta(days=1), tta=40, minutes_saved=25, target="toeslagen",
-             line="toeslagen-algemeen")
+    add_call(
+        app,
+        at=day1 + timedelta(hours=2),
+        outcome="no-answer",
+        tta=None,
+        minutes_saved=None,
+        callback_state="pending",
+    )
+    add_call(
+        app,
+        at=day1 + timedelta(days=1),
+        tta=40,
+        minutes_saved=25,
+        target="toeslagen",
+        line="toeslagen-algemeen",
+    )
     from callrouter.dashboard import queries
 
     svc = app.extensions["callrouter"]
@@ -354,8 +442,14 @@ def test_figures_count_calls_connected_answer_times_callbacks_and_minutes(app, a
 
 def test_live_view_lists_transfers_in_progress_only(app, admin, moment):
     """The live rows show ringing and talking transfers, not finished ones."""
-    active = add_call(app, at=NOW - timedelta(minutes=3), active=True, outcome=None,
-                      target="toeslagen", line="toeslagen-algemeen")
+    active = add_call(
+        app,
+        at=NOW - timedelta(minutes=3),
+        active=True,
+        outcome=None,
+        target="toeslagen",
+        line="toeslagen-algemeen",
+    )
     add_call(app, at=NOW - timedelta(minutes=30))
     body = text(admin.get("/dashboard/live/rows"))
     assert "Toeslagen" in body and "in gesprek" in body and body.count("<tr") == 1
@@ -397,8 +491,9 @@ def test_api_pages_transfers_with_a_cursor(app, client):
     token = make_token(app, "bi")
     seen, cursor = [], ""
     for _ in range(10):
-        r = client.get(f"/api/v1/transfers?limit=3{cursor}",
-                       headers={"Authorization": f"Bearer {token}"})
+        r = client.get(
+            f"/api/v1/transfers?limit=3{cursor}", headers={"Authorization": f"Bearer {token}"}
+        )
         assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
         data = r.get_json()
         seen += [t["created_at"] for t in data["data"]]
@@ -411,8 +506,13 @@ def test_api_pages_transfers_with_a_cursor(app, client):
 def test_api_filters_and_rejects_bad_parameters(app, client):
     """since/until/organisation filter; malformed values get a 400 that says why."""
     add_call(app, at=datetime(2026, 11, 20, 10, 0, tzinfo=AMS))
-    add_call(app, at=datetime(2026, 11, 24, 10, 0, tzinfo=AMS), target="toeslagen",
-             line="toeslagen-algemeen", callback_state="pending")
+    add_call(
+        app,
+        at=datetime(2026, 11, 24, 10, 0, tzinfo=AMS),
+        target="toeslagen",
+        line="toeslagen-algemeen",
+        callback_state="pending",
+    )
     token = make_token(app, "bi")
     h = {"Authorization": f"Bearer {token}"}
     r = client.get("/api/v1/transfers?since=2026-11-22", headers=h).get_json()
@@ -453,7 +553,11 @@ def test_retention_removes_personal_fields_and_keeps_the_figures(app, ctx, momen
         cb = s.get(CallbackRequest, old["callback"])
         tr = s.get(Transfer, old["transfer"])
     assert (before.calls, before.connected, before.minutes_saved, before.median_answer_s) == (
-        after.calls, after.connected, after.minutes_saved, after.median_answer_s)
+        after.calls,
+        after.connected,
+        after.minutes_saved,
+        after.median_answer_s,
+    )
     assert gone.from_hmac is None and gone.from_masked is None and gone.purged_at is not None
     assert kept.from_hmac is not None
     assert leg.number_hmac == "" and leg.number_masked == "verwijderd"
@@ -478,8 +582,8 @@ def test_retention_per_caller_organisation(app, ctx, lines_file, moment):
     from callrouter import retention
 
     text_ = lines_file.read_text().replace(
-        '    numbers: ["+31205550100"]\n',
-        '    numbers: ["+31205550100"]\n    retention_days: 30\n')
+        '    numbers: ["+31205550100"]\n', '    numbers: ["+31205550100"]\n    retention_days: 30\n'
+    )
     assert "retention_days: 30" in text_
     svc = app.extensions["callrouter"]
     svc.directory = directory_mod.loads(text_)
@@ -495,10 +599,12 @@ def test_retention_days_are_validated_in_the_directory():
     """A bad retention_days names the file, line and key path."""
     from callrouter import directory as directory_mod
 
-    bad = ("internal_number: '+31880100100'\ncallers:\n  - id: x\n    name: X\n"
-           "    code: '0344'\n    numbers: ['+31302860000']\n    retention_days: 0\n"
-           "organisations:\n  - id: o\n    name: O\n    lines:\n      - id: l\n"
-           "        topic: t\n        numbers: ['+31883001001']\n        hours: '24/7'\n")
+    bad = (
+        "internal_number: '+31880100100'\ncallers:\n  - id: x\n    name: X\n"
+        "    code: '0344'\n    numbers: ['+31302860000']\n    retention_days: 0\n"
+        "organisations:\n  - id: o\n    name: O\n    lines:\n      - id: l\n"
+        "        topic: t\n        numbers: ['+31883001001']\n        hours: '24/7'\n"
+    )
     with pytest.raises(directory_mod.DirectoryError) as exc:
         directory_mod.loads(bad, "lines.yaml")
     assert "lines.yaml:7: callers[0].retention_days" in str(exc.value.problems[0])

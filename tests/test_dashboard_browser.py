@@ -31,14 +31,26 @@ TZ = ZoneInfo("Europe/Amsterdam")
 SUPERVISOR = "toezicht@utrecht.example.nl"
 
 # (organisation, line, how the call log shows it)
-LINES = [("svb", "svb-aow", "SVB: AOW"),
-         ("svb", "svb-kinderbijslag", "SVB: kinderbijslag"),
-         ("toeslagen", "toeslagen-algemeen", "Belastingdienst/Toeslagen: toeslagen"),
-         ("ind", "ind-verblijf", "IND: verblijfsvergunning")]
+LINES = [
+    ("svb", "svb-aow", "SVB: AOW"),
+    ("svb", "svb-kinderbijslag", "SVB: kinderbijslag"),
+    ("toeslagen", "toeslagen-algemeen", "Belastingdienst/Toeslagen: toeslagen"),
+    ("ind", "ind-verblijf", "IND: verblijfsvergunning"),
+]
 OTHER_OUTCOMES = ["no-answer", "declined", "closed", "menu-failed"]
-CSV_HEADER = ["ontvangen", "gemeente", "organisatie", "lijn", "uitkomst", "spoed", "toestemming",
-              "nummer (gemaskeerd)", "wachttijd tot aannemen (s)", "minuten bespaard",
-              "duur (s)"]
+CSV_HEADER = [
+    "ontvangen",
+    "gemeente",
+    "organisatie",
+    "lijn",
+    "uitkomst",
+    "spoed",
+    "toestemming",
+    "nummer (gemaskeerd)",
+    "wachttijd tot aannemen (s)",
+    "minuten bespaard",
+    "duur (s)",
+]
 FULL_NUMBER = re.compile(r"(\+|\b00|\b0)\d[\d ]{7,}\d")  # an unmasked phone number
 
 UNLABELLED_CONTROLS = """() => Array.from(document.querySelectorAll('input, select, textarea'))
@@ -57,22 +69,25 @@ def dashboard(tmp_path, lines_file, redis_url, redis_client):
     from callrouter import create_app
 
     web = free_port()
-    env = clean_env(CALLROUTER_ENV="test", CALLROUTER_LINES=str(lines_file),
-                    CALLROUTER_INSTANCE=str(tmp_path / "instance"), REDIS_URL=redis_url,
-                    DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                    TWILIO_ACCOUNT_SID="AC" + "1" * 32,
-                    TWILIO_AUTH_TOKEN="dashboard-browser-token-0123456789",
-                    # Nothing listens there: no call is placed in this test.
-                    TWILIO_API_BASE_URL=f"http://127.0.0.1:{free_port()}",
-                    PUBLIC_BASE_URL=f"http://127.0.0.1:{web}",
-                    SECRET_KEY="dashboard-browser-secret-0123456789")
+    env = clean_env(
+        CALLROUTER_ENV="test",
+        CALLROUTER_LINES=str(lines_file),
+        CALLROUTER_INSTANCE=str(tmp_path / "instance"),
+        REDIS_URL=redis_url,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        TWILIO_ACCOUNT_SID="AC" + "1" * 32,
+        TWILIO_AUTH_TOKEN="dashboard-browser-token-0123456789",
+        # Nothing listens there: no call is placed in this test.
+        TWILIO_API_BASE_URL=f"http://127.0.0.1:{free_port()}",
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{web}",
+        SECRET_KEY="dashboard-browser-secret-0123456789",
+    )
     app = create_app(environ=env)  # migrates the file; the test reads the DB through it too
     seeded = _seed(app)
     procs = Stack(env, tmp_path / "procs.log")
     try:
         procs.web(web)
-        yield {"base": f"http://127.0.0.1:{web}", "app": app, **seeded,
-               "downloads": tmp_path}
+        yield {"base": f"http://127.0.0.1:{web}", "app": app, **seeded, "downloads": tmp_path}
     finally:
         procs.stop()
         app.extensions["callrouter"].engine.dispose()
@@ -91,37 +106,86 @@ def _seed(app) -> dict:
         if outcome == "menu-failed":
             target = line = None
         at = now - timedelta(hours=2, minutes=83 * i)
-        ids = add_call(app, target=target, line=line, outcome=outcome, at=at,
-                       urgent=i % 5 == 0, consent=i % 2 == 0, number=f"+3130286{i:04d}",
-                       tta=float(8 + i % 30) if outcome == "connected" else None,
-                       minutes_saved=20.0 if outcome == "connected" else None,
-                       transfer=target is not None)
+        ids = add_call(
+            app,
+            target=target,
+            line=line,
+            outcome=outcome,
+            at=at,
+            urgent=i % 5 == 0,
+            consent=i % 2 == 0,
+            number=f"+3130286{i:04d}",
+            tta=float(8 + i % 30) if outcome == "connected" else None,
+            minutes_saved=20.0 if outcome == "connected" else None,
+            transfer=target is not None,
+        )
         calls.append((ids["call"], outcome, line, at))
     # The newest connected call gets webhook events, to interleave in its timeline.
     detail_id, _, _, detail_at = calls[0]
     svc = app.extensions["callrouter"]
     with svc.sessions.begin() as s:
-        s.add(Event(source="call", sid="CA" + uuid.uuid4().hex, event="ringing",
-                    call_id=detail_id, received_at=detail_at + timedelta(seconds=1)))
-        s.add(Event(source="call", sid="CA" + uuid.uuid4().hex, event="completed",
-                    call_id=detail_id, received_at=detail_at + timedelta(minutes=5, seconds=2)))
+        s.add(
+            Event(
+                source="call",
+                sid="CA" + uuid.uuid4().hex,
+                event="ringing",
+                call_id=detail_id,
+                received_at=detail_at + timedelta(seconds=1),
+            )
+        )
+        s.add(
+            Event(
+                source="call",
+                sid="CA" + uuid.uuid4().hex,
+                event="completed",
+                call_id=detail_id,
+                received_at=detail_at + timedelta(minutes=5, seconds=2),
+            )
+        )
     at = now - timedelta(minutes=30)
-    pending = add_call(app, outcome="callback-requested", line="svb-kinderbijslag", at=at,
-                       tta=None, minutes_saved=None, callback_state="pending",
-                       number="+31302860999")
+    pending = add_call(
+        app,
+        outcome="callback-requested",
+        line="svb-kinderbijslag",
+        at=at,
+        tta=None,
+        minutes_saved=None,
+        callback_state="pending",
+        number="+31302860999",
+    )
     calls.append((pending["call"], "callback-requested", "svb-kinderbijslag", at))
     at = now - timedelta(days=2, minutes=7)
-    done = add_call(app, outcome="callback-requested", at=at, tta=None, minutes_saved=None,
-                    callback_state="done", number="+31302860998")
+    done = add_call(
+        app,
+        outcome="callback-requested",
+        at=at,
+        tta=None,
+        minutes_saved=None,
+        callback_state="done",
+        number="+31302860998",
+    )
     calls.append((done["call"], "callback-requested", "svb-aow", at))
     at = now - timedelta(minutes=3)
     live = add_call(app, outcome=None, at=at, active=True, number="+31302860997")
     calls.append((live["call"], None, "svb-aow", at))
-    hidden = [add_call(app, caller="amsterdam", target="ind", line="ind-verblijf",
-                       at=now - timedelta(minutes=10 + k), number="+31205550100")["call"]
-              for k in range(4)]
-    return {"calls": calls, "detail_id": detail_id, "pending": pending, "done": done,
-            "hidden": hidden}
+    hidden = [
+        add_call(
+            app,
+            caller="amsterdam",
+            target="ind",
+            line="ind-verblijf",
+            at=now - timedelta(minutes=10 + k),
+            number="+31205550100",
+        )["call"]
+        for k in range(4)
+    ]
+    return {
+        "calls": calls,
+        "detail_id": detail_id,
+        "pending": pending,
+        "done": done,
+        "hidden": hidden,
+    }
 
 
 def _shot(page, name: str) -> None:
@@ -154,21 +218,37 @@ def test_supervisor_works_through_the_dashboard(dashboard):
     label_in_name: list[str] = []  # WCAG 2.5.3 findings, asserted at the very end
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        context = browser.new_context(accept_downloads=True, locale="nl-NL",
-                                      viewport={"width": 1280, "height": 900})
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        context = browser.new_context(
+            accept_downloads=True, locale="nl-NL", viewport={"width": 1280, "height": 900}
+        )
         page = context.new_page()
         page.set_default_timeout(15_000)
         problems: list[str] = []  # console errors (CSP violations land here), page errors
         # (Chromium asks for /favicon.ico by itself; the pages declare no icon: not theirs.)
-        page.on("console", lambda m: problems.append(f"console: {m.text} @ {m.location}")
+        page.on(
+            "console",
+            lambda m: (
+                problems.append(f"console: {m.text} @ {m.location}")
                 if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
-                else None)
+                else None
+            ),
+        )
         page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-        page.on("response", lambda r: problems.append(f"HTTP {r.status} {r.url}")
-                if r.status >= 400 else None)
+        page.on(
+            "response",
+            lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None,
+        )
 
         # 1. Logging in through the form; a page asked for first comes back after it.
         page.goto(base + "/dashboard/calls")
@@ -183,12 +263,18 @@ def test_supervisor_works_through_the_dashboard(dashboard):
         expect(page.get_by_role("heading", name="Gesprekken")).to_be_visible()
         # The Utrecht CSS, our tokens and our layout are applied (not blocked by the CSP).
         assert "system-ui" in page.evaluate("getComputedStyle(document.body).fontFamily")
-        assert page.evaluate("getComputedStyle(document.querySelector("
-                             "'.utrecht-button--primary-action')).backgroundColor") \
+        assert (
+            page.evaluate(
+                "getComputedStyle(document.querySelector("
+                "'.utrecht-button--primary-action')).backgroundColor"
+            )
             == "rgb(11, 92, 173)"
-        cell = page.evaluate("(() => { const s = getComputedStyle(document.querySelector("
-                             "'#call-log td')); return [s.borderBottomStyle, "
-                             "s.borderBottomColor]; })()")
+        )
+        cell = page.evaluate(
+            "(() => { const s = getComputedStyle(document.querySelector("
+            "'#call-log td')); return [s.borderBottomStyle, "
+            "s.borderBottomColor]; })()"
+        )
         assert cell == ["solid", "rgb(154, 165, 177)"]
         expect(page.locator(".cr-header")).to_contain_text(SUPERVISOR)
         expect(page.locator(".cr-header")).to_contain_text("Gemeente Utrecht")
@@ -230,7 +316,8 @@ def test_supervisor_works_through_the_dashboard(dashboard):
         expect(page.get_by_role("heading", name=re.compile("^Gesprek van"))).to_be_visible()
         items = page.locator("#timeline li").evaluate_all(
             "lis => lis.map(li => [li.querySelector('time').getAttribute('datetime'), "
-            "li.querySelector('time').innerText, li.innerText])")
+            "li.querySelector('time').innerText, li.innerText])"
+        )
         stamps = [datetime.fromisoformat(when) for when, _, _ in items]
         assert len(items) >= 10 and stamps == sorted(stamps), items
         for (_, shown, _), stamp in zip(items, stamps, strict=True):
@@ -241,11 +328,18 @@ def test_supervisor_works_through_the_dashboard(dashboard):
             return next(i for i, t in enumerate(texts) if what in t)
 
         assert position("gesprek binnengekomen") == 0
-        assert position("gesprek binnengekomen") < position("melding gesprek: gaat over") \
-            < position("keuze gemaakt") < position("doorverbinden gestart") \
-            < position("professional gaat over") < position("professional neemt aan") \
-            < position("doorverbinding beëindigd") < position("gesprek beëindigd") \
-            < position("melding gesprek: beëindigd") == len(texts) - 1  # arrives after the end
+        assert (
+            position("gesprek binnengekomen")
+            < position("melding gesprek: gaat over")
+            < position("keuze gemaakt")
+            < position("doorverbinden gestart")
+            < position("professional gaat over")
+            < position("professional neemt aan")
+            < position("doorverbinding beëindigd")
+            < position("gesprek beëindigd")
+            < position("melding gesprek: beëindigd")
+            == len(texts) - 1
+        )  # arrives after the end
         assert not any(FULL_NUMBER.search(t) or "302860" in t for t in texts), texts
         expect(page.locator(".cr-facts")).to_contain_text("****0000")
         _shot(page, "5-call")
@@ -259,13 +353,13 @@ def test_supervisor_works_through_the_dashboard(dashboard):
         shown = _log_rows(page)
         assert {r["cells"][2] for r in shown} == {"SVB: AOW"}
         assert {r["cells"][3] for r in shown} == {"verbonden"}
-        assert [_call_id(r["href"]) for r in shown] == \
-            [c[0] for c in sorted(aow_connected, key=lambda c: c[3], reverse=True)]
+        assert [_call_id(r["href"]) for r in shown] == [
+            c[0] for c in sorted(aow_connected, key=lambda c: c[3], reverse=True)
+        ]
         with page.expect_download() as info:
             page.get_by_role("link", name="Exporteren (CSV)").click()
         download = info.value
-        assert re.fullmatch(r"callrouter-gesprekken-\d{8}-\d{4}\.csv",
-                            download.suggested_filename)
+        assert re.fullmatch(r"callrouter-gesprekken-\d{8}-\d{4}\.csv", download.suggested_filename)
         target = dashboard["downloads"] / download.suggested_filename
         download.save_as(target)
         text = target.read_text(encoding="utf-8")
@@ -273,11 +367,14 @@ def test_supervisor_works_through_the_dashboard(dashboard):
         assert rows[0] == CSV_HEADER
         body = rows[1:]
         assert len(body) == len(aow_connected)
-        assert {(r[1], r[2], r[3], r[4]) for r in body} == \
-            {("utrecht", "svb", "svb-aow", "connected")}
+        assert {(r[1], r[2], r[3], r[4]) for r in body} == {
+            ("utrecht", "svb", "svb-aow", "connected")
+        }
         received = [r[0] for r in body]
-        expected = [c[3].astimezone(TZ).strftime("%Y-%m-%d %H:%M:%S")
-                    for c in sorted(aow_connected, key=lambda c: c[3], reverse=True)]
+        expected = [
+            c[3].astimezone(TZ).strftime("%Y-%m-%d %H:%M:%S")
+            for c in sorted(aow_connected, key=lambda c: c[3], reverse=True)
+        ]
         assert received == expected
         assert all(re.fullmatch(r"'\+31 3 \*{4}\d{4}", r[7]) for r in body), body
         assert "302860" not in text and not FULL_NUMBER.search(text), text
@@ -309,10 +406,14 @@ def test_supervisor_works_through_the_dashboard(dashboard):
             row = s.get(CallbackRequest, dashboard["pending"]["callback"])
             assert (row.state, row.outcome) == ("cancelled", "cancelled-by-supervisor")
             assert row.done_at is not None
-            audit = s.scalars(select(AuditEntry).where(
-                AuditEntry.action == "cancel-callback")).one()
-            assert (audit.actor, audit.result, audit.object) == \
-                (f"user:{SUPERVISOR}", "success", f"callback:{reference}")
+            audit = s.scalars(
+                select(AuditEntry).where(AuditEntry.action == "cancel-callback")
+            ).one()
+            assert (audit.actor, audit.result, audit.object) == (
+                f"user:{SUPERVISOR}",
+                "success",
+                f"callback:{reference}",
+            )
         page.get_by_role("link", name="Afgehandeld").click()
         expect(page.locator("#callbacks")).to_contain_text(reference)
         expect(page.locator("#callbacks tr", has_text=reference)).to_contain_text("geannuleerd")
@@ -321,9 +422,11 @@ def test_supervisor_works_through_the_dashboard(dashboard):
         page.get_by_role("link", name="Gesprekken").click()
         expect(page.get_by_role("heading", name="Gesprekken")).to_be_visible()
         page.keyboard.press("Tab")
-        focused = page.evaluate("[document.activeElement.className, "
-                                "document.activeElement.innerText, "
-                                "document.activeElement.getBoundingClientRect().left]")
+        focused = page.evaluate(
+            "[document.activeElement.className, "
+            "document.activeElement.innerText, "
+            "document.activeElement.getBoundingClientRect().left]"
+        )
         assert "skip-link" in focused[0] and focused[1] == "Naar de inhoud"
         assert focused[2] >= 0, "the focused skip link is off screen"
         _shot(page, "9-skip-link")

@@ -70,8 +70,11 @@ def test_case_page_shows_steps_consents_and_timeline(phone, app):
         page = c.get(f"/dashboard/cases/{case.id}").get_data(as_text=True)
     assert "afgerond" in page and "overgeslagen" in page
     assert "de zaak mag besproken worden" in page and "alleen het onderwerp" in page
-    assert page.index("zaak geopend") < page.index("doorverbinden: SVB") \
+    assert (
+        page.index("zaak geopend")
+        < page.index("doorverbinden: SVB")
         < page.index("doorverbinden: Belastingdienst/Toeslagen")
+    )
     assert "+31 3 ****0123" in page and WORKER not in page
     assert page.count("resultaat: opgelost") == 2  # the worker's verdict on both steps
 
@@ -86,8 +89,11 @@ def test_withdrawing_consent_on_the_dashboard_is_recorded_and_audited(phone, app
     with dashboard(phone) as c:
         login(c, "sup@utrecht.nl")
         page = c.get(f"/dashboard/cases/{case.id}").get_data(as_text=True)
-        resp = c.post(f"/dashboard/cases/{case.id}/consents/{svb.id}/withdraw",
-                      data={"csrf_token": csrf_of(page)}, follow_redirects=True)
+        resp = c.post(
+            f"/dashboard/cases/{case.id}/consents/{svb.id}/withdraw",
+            data={"csrf_token": csrf_of(page)},
+            follow_redirects=True,
+        )
         assert "ingetrokken" in resp.get_data(as_text=True)
     (after,) = [c for c in rows(app, Consent) if c.id == svb.id]
     assert after.withdrawn_at is not None and after.withdrawn_by == "user:sup@utrecht.nl"
@@ -109,19 +115,26 @@ def test_agency_never_sees_a_case_it_was_not_part_of(phone, app):
         assert case.id not in c.get("/dashboard/cases").get_data(as_text=True)
         assert c.get(f"/dashboard/cases/{case.id}").status_code == 404
         page = c.get("/dashboard/cases").get_data(as_text=True)
-        resp = c.post(f"/dashboard/cases/{case.id}/consents/{svb_consent.id}/withdraw",
-                      data={"csrf_token": csrf_of(page)})
+        resp = c.post(
+            f"/dashboard/cases/{case.id}/consents/{svb_consent.id}/withdraw",
+            data={"csrf_token": csrf_of(page)},
+        )
         assert resp.status_code == 404
-        for path in ("/dashboard/calls", "/dashboard/calls.csv",
-                     "/dashboard/calls?caller=utrecht", "/dashboard/callbacks?state=all"):
+        for path in (
+            "/dashboard/calls",
+            "/dashboard/calls.csv",
+            "/dashboard/calls?caller=utrecht",
+            "/dashboard/callbacks?state=all",
+        ):
             body = c.get(path).get_data(as_text=True)
             assert case.id not in body and case.reference not in body, path
         call_id = rows(app, Case)[0].call_id
         assert c.get(f"/dashboard/calls/{call_id}").status_code == 404
         api = c.get("/api/v1/cases", headers={"Authorization": f"Bearer {ind_token}"})
         assert api.status_code == 200 and api.get_json()["data"] == []
-        api = c.get("/api/v1/cases?organisation=utrecht",
-                    headers={"Authorization": f"Bearer {ind_token}"})
+        api = c.get(
+            "/api/v1/cases?organisation=utrecht", headers={"Authorization": f"Bearer {ind_token}"}
+        )
         assert api.get_json()["data"] == []
         api = c.get("/api/v1/transfers", headers={"Authorization": f"Bearer {ind_token}"})
         assert api.get_json()["data"] == []
@@ -137,7 +150,9 @@ def test_agency_never_sees_a_case_it_was_not_part_of(phone, app):
         assert data["reference"] == case.reference
         assert {s["organisation"] for s in data["steps"]} == {"svb", "toeslagen", "cak"}
         assert {x["organisation"]: x["choice"] for x in data["consents"]} == {
-            "svb": "case", "toeslagen": "none"}
+            "svb": "case",
+            "toeslagen": "none",
+        }
 
 
 def test_figures_count_life_events_chains_and_multi_organisation_cases(phone, app):
@@ -151,9 +166,12 @@ def test_figures_count_life_events_chains_and_multi_organisation_cases(phone, ap
     svc = app.extensions["callrouter"]
     today = clock.now().astimezone(svc.directory.tz).date()
     with svc.sessions() as s:
-        cf = queries.case_figures(s, None, queries.day_start(today, svc.directory.tz),
-                                  queries.day_start(today, svc.directory.tz)
-                                  + timedelta(days=1))
+        cf = queries.case_figures(
+            s,
+            None,
+            queries.day_start(today, svc.directory.tz),
+            queries.day_start(today, svc.directory.tz) + timedelta(days=1),
+        )
     assert cf.cases == 2 and cf.multi_org == 1 and cf.life_events == [("verpleeghuis", 1)]
     assert (cf.chains, cf.chains_complete, cf.chain_steps, cf.chain_steps_done) == (1, 0, 3, 2)
     make_user(app, "beheer@x.nl", "admin")

@@ -40,9 +40,12 @@ TZ = ZoneInfo("Europe/Amsterdam")
 COOKIE = "callrouter_session"
 CALLERS = {"utrecht": "Gemeente Utrecht", "amsterdam": "Gemeente Amsterdam"}
 ORGS = {"toeslagen": "Belastingdienst/Toeslagen", "svb": "SVB", "ind": "IND"}
-LINES = {"toeslagen-algemeen": ("toeslagen", "toeslagen"), "svb-aow": ("svb", "AOW"),
-         "svb-kinderbijslag": ("svb", "kinderbijslag"),
-         "ind-verblijf": ("ind", "verblijfsvergunning")}
+LINES = {
+    "toeslagen-algemeen": ("toeslagen", "toeslagen"),
+    "svb-aow": ("svb", "AOW"),
+    "svb-kinderbijslag": ("svb", "kinderbijslag"),
+    "ind-verblijf": ("ind", "verblijfsvergunning"),
+}
 OPEN_STATES = {"pending", "dialling", "connecting", "connected"}
 # Who looks: a municipality (A = utrecht, B = amsterdam), an agency (A = svb, B = ind), admin.
 VIEWERS = {"utrecht": "utrecht", "svb": "svb", "admin": None}
@@ -87,24 +90,114 @@ class Seed:
 
 # name, caller, target, line, outcome, urgent, number, callback state, live, age
 SEEDS = (
-    ("u_svb", "utrecht", "svb", "svb-aow", "connected", False, "+31302861101", "pending", False,
-     timedelta(days=2)),
-    ("u_svb_live", "utrecht", "svb", "svb-kinderbijslag", None, False, "+31302861102", None,
-     True, timedelta(minutes=5)),
-    ("u_toe", "utrecht", "toeslagen", "toeslagen-algemeen", "callback-requested", False,
-     "+31302861103", "cancelled", False, timedelta(days=2, hours=1)),
-    ("u_old", "utrecht", "svb", "svb-aow", "connected", False, "+31302861104", "done", False,
-     timedelta(days=10)),
-    ("a_ind", "amsterdam", "ind", "ind-verblijf", "callback-requested", True, "+31205552201",
-     "pending", False, timedelta(days=2, hours=2)),
-    ("a_ind_live", "amsterdam", "ind", "ind-verblijf", None, True, "+31205552202", None, True,
-     timedelta(minutes=3)),
-    ("a_svb", "amsterdam", "svb", "svb-aow", "no-answer", False, "+31205552203", "pending",
-     False, timedelta(days=2, hours=3)),
-    ("a_toe", "amsterdam", "toeslagen", "toeslagen-algemeen", "busy", False, "+31205552204",
-     "done", False, timedelta(days=1, hours=4)),
-    ("a_old", "amsterdam", "ind", "ind-verblijf", "connected", False, "+31205552205", None,
-     False, timedelta(days=12)),
+    (
+        "u_svb",
+        "utrecht",
+        "svb",
+        "svb-aow",
+        "connected",
+        False,
+        "+31302861101",
+        "pending",
+        False,
+        timedelta(days=2),
+    ),
+    (
+        "u_svb_live",
+        "utrecht",
+        "svb",
+        "svb-kinderbijslag",
+        None,
+        False,
+        "+31302861102",
+        None,
+        True,
+        timedelta(minutes=5),
+    ),
+    (
+        "u_toe",
+        "utrecht",
+        "toeslagen",
+        "toeslagen-algemeen",
+        "callback-requested",
+        False,
+        "+31302861103",
+        "cancelled",
+        False,
+        timedelta(days=2, hours=1),
+    ),
+    (
+        "u_old",
+        "utrecht",
+        "svb",
+        "svb-aow",
+        "connected",
+        False,
+        "+31302861104",
+        "done",
+        False,
+        timedelta(days=10),
+    ),
+    (
+        "a_ind",
+        "amsterdam",
+        "ind",
+        "ind-verblijf",
+        "callback-requested",
+        True,
+        "+31205552201",
+        "pending",
+        False,
+        timedelta(days=2, hours=2),
+    ),
+    (
+        "a_ind_live",
+        "amsterdam",
+        "ind",
+        "ind-verblijf",
+        None,
+        True,
+        "+31205552202",
+        None,
+        True,
+        timedelta(minutes=3),
+    ),
+    (
+        "a_svb",
+        "amsterdam",
+        "svb",
+        "svb-aow",
+        "no-answer",
+        False,
+        "+31205552203",
+        "pending",
+        False,
+        timedelta(days=2, hours=3),
+    ),
+    (
+        "a_toe",
+        "amsterdam",
+        "toeslagen",
+        "toeslagen-algemeen",
+        "busy",
+        False,
+        "+31205552204",
+        "done",
+        False,
+        timedelta(days=1, hours=4),
+    ),
+    (
+        "a_old",
+        "amsterdam",
+        "ind",
+        "ind-verblijf",
+        "connected",
+        False,
+        "+31205552205",
+        None,
+        False,
+        timedelta(days=12),
+    ),
 )
 
 
@@ -115,10 +208,20 @@ def seeds(app) -> dict[str, Seed]:
     out = {}
     for name, caller, target, line, outcome, urgent, number, cb, live, age in SEEDS:
         seed = Seed(name, caller, target, line, outcome, urgent, number, cb, live, now - age)
-        seed.ids = add_call(app, caller=caller, target=target, line=line, outcome=outcome,
-                            at=seed.at, urgent=urgent, number=number, callback_state=cb,
-                            active=live, tta=None if live else 12.0,
-                            professional="+31883001001")
+        seed.ids = add_call(
+            app,
+            caller=caller,
+            target=target,
+            line=line,
+            outcome=outcome,
+            at=seed.at,
+            urgent=urgent,
+            number=number,
+            callback_state=cb,
+            active=live,
+            tta=None if live else 12.0,
+            professional="+31883001001",
+        )
         out[name] = seed
     return out
 
@@ -183,8 +286,11 @@ class Page(HTMLParser):
             if self._row is not None:
                 self._row.links.append(a["href"])
         elif tag == "form":
-            self._form = {"method": (a.get("method") or "get").lower(),
-                          "action": a.get("action") or "", "inputs": []}
+            self._form = {
+                "method": (a.get("method") or "get").lower(),
+                "action": a.get("action") or "",
+                "inputs": [],
+            }
             self.forms.append(self._form)
         elif tag == "input" and self._form is not None:
             self._form["inputs"].append(a)
@@ -231,8 +337,10 @@ def names_of(seeds, call_ids) -> list[str]:
 
 
 def redirected_to_login(resp) -> bool:
-    return (resp.status_code in (301, 302, 303, 307, 308)
-            and urlparse(resp.headers.get("Location", "")).path == "/dashboard/login")
+    return (
+        resp.status_code in (301, 302, 303, 307, 308)
+        and urlparse(resp.headers.get("Location", "")).path == "/dashboard/login"
+    )
 
 
 def cursor_of(moment: datetime, ident: str) -> str:
@@ -251,8 +359,9 @@ def signed_in(app, viewer: str):
     make_user(app, email, "admin" if viewer == "admin" else "supervisor", org)
     client = app.test_client()
     resp = login(client, email)
-    assert resp.status_code == 302 and urlparse(resp.headers["Location"]).path == \
-        "/dashboard/calls", resp.status_code
+    assert (
+        resp.status_code == 302 and urlparse(resp.headers["Location"]).path == "/dashboard/calls"
+    ), resp.status_code
     return client
 
 
@@ -284,11 +393,15 @@ def matches(seed: Seed, args: dict) -> bool:
     for key, value in args.items():
         if key in FILTERS_KNOWN and value not in FILTERS_KNOWN[key]:
             continue
-        ok = {"caller": lambda v: seed.caller == v, "target": lambda v: seed.target == v,
-              "line": lambda v: seed.line == v, "outcome": lambda v: seed.outcome == v,
-              "urgent": lambda v: seed.urgent == (v == "1"),
-              "from": lambda v: seed.day >= date.fromisoformat(v),
-              "to": lambda v: seed.day <= date.fromisoformat(v)}[key](value)
+        ok = {
+            "caller": lambda v: seed.caller == v,
+            "target": lambda v: seed.target == v,
+            "line": lambda v: seed.line == v,
+            "outcome": lambda v: seed.outcome == v,
+            "urgent": lambda v: seed.urgent == (v == "1"),
+            "from": lambda v: seed.day >= date.fromisoformat(v),
+            "to": lambda v: seed.day <= date.fromisoformat(v),
+        }[key](value)
         if not ok:
             return False
     return True
@@ -297,15 +410,30 @@ def matches(seed: Seed, args: dict) -> bool:
 def filter_cases(seeds) -> list[dict]:
     """Filters on the other organisation's callers, agencies, lines, outcomes and days too."""
     recent, old = seeds["u_svb"].day, seeds["a_old"].day
-    return [{}, {"caller": "amsterdam"}, {"caller": "utrecht"}, {"caller": "ind"},
-            {"target": "ind"}, {"target": "svb"}, {"target": "toeslagen"},
-            {"line": "ind-verblijf"}, {"line": "svb-aow"}, {"outcome": "no-answer"},
-            {"outcome": "busy"}, {"outcome": "connected"}, {"urgent": "1"}, {"urgent": "0"},
-            {"from": (recent - timedelta(days=1)).isoformat(),
-             "to": (recent + timedelta(days=1)).isoformat()},
-            {"from": old.isoformat(), "to": old.isoformat()},
-            {"caller": "amsterdam", "target": "ind", "urgent": "1"},
-            {"caller": "nobody"}, {"target": "utrecht"}]
+    return [
+        {},
+        {"caller": "amsterdam"},
+        {"caller": "utrecht"},
+        {"caller": "ind"},
+        {"target": "ind"},
+        {"target": "svb"},
+        {"target": "toeslagen"},
+        {"line": "ind-verblijf"},
+        {"line": "svb-aow"},
+        {"outcome": "no-answer"},
+        {"outcome": "busy"},
+        {"outcome": "connected"},
+        {"urgent": "1"},
+        {"urgent": "0"},
+        {
+            "from": (recent - timedelta(days=1)).isoformat(),
+            "to": (recent + timedelta(days=1)).isoformat(),
+        },
+        {"from": old.isoformat(), "to": old.isoformat()},
+        {"caller": "amsterdam", "target": "ind", "urgent": "1"},
+        {"caller": "nobody"},
+        {"target": "utrecht"},
+    ]
 
 
 # =========================================================================== 1. isolation
@@ -323,16 +451,20 @@ def test_call_log_shows_exactly_the_viewers_scope(app, seeds):
 
 def test_municipality_supervisor_sees_the_calls_its_staff_made(app, seeds):
     """Utrecht sees its calls to every agency, and none of Amsterdam's, even to the same line."""
-    shown = set(names_of(seeds, call_ids_on(Page(html_of(
-        signed_in(app, "utrecht").get("/dashboard/calls"))))))
+    shown = set(
+        names_of(
+            seeds, call_ids_on(Page(html_of(signed_in(app, "utrecht").get("/dashboard/calls"))))
+        )
+    )
     assert {"u_svb", "u_svb_live", "u_toe", "u_old"} <= shown
     assert not shown & {"a_svb", "a_ind", "a_ind_live", "a_toe", "a_old"}
 
 
 def test_agency_supervisor_sees_the_calls_its_lines_received(app, seeds):
     """SVB sees the calls to its lines from every municipality, and none to IND or Toeslagen."""
-    shown = set(names_of(seeds, call_ids_on(Page(html_of(
-        signed_in(app, "svb").get("/dashboard/calls"))))))
+    shown = set(
+        names_of(seeds, call_ids_on(Page(html_of(signed_in(app, "svb").get("/dashboard/calls")))))
+    )
     assert shown == {"u_svb", "u_svb_live", "u_old", "a_svb"}
 
 
@@ -346,8 +478,9 @@ def test_no_call_log_filter_reaches_outside_the_scope(app, seeds):
             shown = names_of(seeds, call_ids_on(Page(body)))
             expected = {s.name for s in seeds.values() if s.visible_to(org) and matches(s, args)}
             assert sorted(shown) == sorted(expected), (viewer, args)
-            assert_no_trace(body, hidden(seeds, org),
-                            f"{viewer}: /dashboard/calls?{urlencode(args)}")
+            assert_no_trace(
+                body, hidden(seeds, org), f"{viewer}: /dashboard/calls?{urlencode(args)}"
+            )
 
 
 def test_call_log_cursors_stay_inside_the_scope(app, seeds):
@@ -360,14 +493,17 @@ def test_call_log_cursors_stay_inside_the_scope(app, seeds):
             cursor = cursor_of(other.at, other.ids["call"])
             body = html_of(client.get(f"/dashboard/calls?cursor={cursor}"))
             shown = names_of(seeds, call_ids_on(Page(body)))
-            assert sorted(shown) == sorted(s.name for s in own if s.at < other.at), \
-                (viewer, other.name)
+            assert sorted(shown) == sorted(s.name for s in own if s.at < other.at), (
+                viewer,
+                other.name,
+            )
             assert_no_trace(body, hidden(seeds, org), f"{viewer}: cursor of {other.name}")
         future = cursor_of(datetime.now(UTC) + timedelta(days=1), "f" * 32)
         for cursor in (future, "not-a-cursor", base64.urlsafe_b64encode(b"x|y").decode()):
             body = html_of(client.get("/dashboard/calls", query_string={"cursor": cursor}))
-            assert sorted(names_of(seeds, call_ids_on(Page(body)))) == \
-                sorted(s.name for s in own), (viewer, cursor)
+            assert sorted(names_of(seeds, call_ids_on(Page(body)))) == sorted(
+                s.name for s in own
+            ), (viewer, cursor)
             assert_no_trace(body, hidden(seeds, org), f"{viewer}: cursor {cursor}")
 
 
@@ -390,8 +526,9 @@ def test_call_detail_of_another_organisations_call_is_404(app, seeds):
 def test_admin_sees_every_call_and_its_detail(app, seeds):
     """An admin's call log, detail pages and export hold the calls of every organisation."""
     client = signed_in(app, "admin")
-    assert sorted(names_of(seeds, call_ids_on(Page(html_of(client.get("/dashboard/calls")))))) \
-        == sorted(seeds)
+    assert sorted(
+        names_of(seeds, call_ids_on(Page(html_of(client.get("/dashboard/calls")))))
+    ) == sorted(seeds)
     for seed in seeds.values():
         assert seed.masked in html_of(client.get(f"/dashboard/calls/{seed.ids['call']}"))
     rows = export_rows(client.get("/dashboard/calls.csv"))
@@ -407,8 +544,7 @@ def export_rows(resp) -> list[dict]:
     for row in rows:
         cells = dict(zip(header, row, strict=True))
         number = cells["nummer (gemaskeerd)"]
-        cells["seed"] = next((s for s, n in _NUMBER_TAILS.items() if number.endswith(n)),
-                             number)
+        cells["seed"] = next((s for s, n in _NUMBER_TAILS.items() if number.endswith(n)), number)
         out.append(cells)
     return out
 
@@ -428,8 +564,9 @@ def test_export_holds_only_the_viewers_calls_under_every_filter(app, seeds):
             assert sorted(r["seed"] for r in rows) == sorted(expected), (viewer, args)
             for r in rows:
                 assert org in (r["gemeente"], r["organisatie"]), (viewer, r)
-            assert_no_trace(resp.get_data(as_text=True), hidden(seeds, org),
-                            f"{viewer}: csv {args}")
+            assert_no_trace(
+                resp.get_data(as_text=True), hidden(seeds, org), f"{viewer}: csv {args}"
+            )
 
 
 def test_callbacks_page_lists_only_the_viewers_requests(app, seeds):
@@ -437,15 +574,22 @@ def test_callbacks_page_lists_only_the_viewers_requests(app, seeds):
     for viewer in VIEWERS:
         client = signed_in(app, viewer)
         org = VIEWERS[viewer]
-        for state, keep in (("open", lambda s: s in OPEN_STATES),
-                            ("done", lambda s: s not in OPEN_STATES), ("all", lambda s: True)):
+        for state, keep in (
+            ("open", lambda s: s in OPEN_STATES),
+            ("done", lambda s: s not in OPEN_STATES),
+            ("all", lambda s: True),
+        ):
             body = html_of(client.get(f"/dashboard/callbacks?state={state}"))
             refs = [row.cells[0] for row in Page(body).rows("callbacks")]
-            expected = [s.ids["reference"] for s in seeds.values()
-                        if s.callback and s.visible_to(org) and keep(s.callback)]
+            expected = [
+                s.ids["reference"]
+                for s in seeds.values()
+                if s.callback and s.visible_to(org) and keep(s.callback)
+            ]
             assert sorted(refs) == sorted(expected), (viewer, state)
-            assert_no_trace(body, hidden(seeds, org),
-                            f"{viewer}: /dashboard/callbacks?state={state}")
+            assert_no_trace(
+                body, hidden(seeds, org), f"{viewer}: /dashboard/callbacks?state={state}"
+            )
 
 
 def test_callbacks_page_cursors_stay_inside_the_scope(app, seeds):
@@ -463,12 +607,12 @@ def test_callbacks_page_cursors_stay_inside_the_scope(app, seeds):
             cursor = cursor_of(moment, other.ids["callback"])
             body = html_of(client.get(f"/dashboard/callbacks?state=all&cursor={cursor}"))
             refs = sorted(row.cells[0] for row in Page(body).rows("callbacks"))
-            assert refs == sorted(s.ids["reference"] for s in seeds.values()
-                                  if s.callback and s.visible_to(org)
-                                  and requested[s.ids["callback"]] < moment), \
-                (viewer, other.name)
-            assert_no_trace(body, hidden(seeds, org),
-                            f"{viewer}: callbacks cursor of {other.name}")
+            assert refs == sorted(
+                s.ids["reference"]
+                for s in seeds.values()
+                if s.callback and s.visible_to(org) and requested[s.ids["callback"]] < moment
+            ), (viewer, other.name)
+            assert_no_trace(body, hidden(seeds, org), f"{viewer}: callbacks cursor of {other.name}")
 
 
 def test_cancel_or_reschedule_of_another_organisations_callback_is_404(app, seeds):
@@ -477,8 +621,9 @@ def test_cancel_or_reschedule_of_another_organisations_callback_is_404(app, seed
         client = signed_in(app, viewer)
         org = VIEWERS[viewer]
         token = csrf_of(html_of(client.get("/dashboard/callbacks")))
-        at = (datetime.now(TZ) + timedelta(days=3)).replace(hour=10, minute=0, second=0,
-                                                             microsecond=0, tzinfo=None)
+        at = (datetime.now(TZ) + timedelta(days=3)).replace(
+            hour=10, minute=0, second=0, microsecond=0, tzinfo=None
+        )
         others = [s for s in hidden(seeds, org) if s.callback]
         assert any(s.callback == "pending" for s in others)
         before = {s.name: callback_row(app, s.ids["callback"]) for s in others}
@@ -486,19 +631,25 @@ def test_cancel_or_reschedule_of_another_organisations_callback_is_404(app, seed
             rid = other.ids["callback"]
             resp = client.post(f"/dashboard/callbacks/{rid}/cancel", data={"csrf_token": token})
             assert resp.status_code == 404, (viewer, other.name, resp.status_code)
-            resp = client.post(f"/dashboard/callbacks/{rid}/reschedule",
-                               data={"csrf_token": token, "at": at.isoformat(timespec="minutes")})
+            resp = client.post(
+                f"/dashboard/callbacks/{rid}/reschedule",
+                data={"csrf_token": token, "at": at.isoformat(timespec="minutes")},
+            )
             assert resp.status_code == 404, (viewer, other.name, resp.status_code)
             assert_no_trace(resp.get_data(as_text=True), [other], f"{viewer}: 404 page")
         assert {s.name: callback_row(app, s.ids["callback"]) for s in others} == before, viewer
-        assert all(callback_row(app, s.ids["callback"])[0] == "pending"
-                   for s in others if s.callback == "pending"), viewer
+        assert all(
+            callback_row(app, s.ids["callback"])[0] == "pending"
+            for s in others
+            if s.callback == "pending"
+        ), viewer
         # The same form works on an own pending request (for SVB: Amsterdam's request to
         # its line): the 404s above are about the scope.
         own = seeds[OWN_PENDING[viewer]]
         assert callback_row(app, own.ids["callback"])[0] == "pending"
-        resp = client.post(f"/dashboard/callbacks/{own.ids['callback']}/cancel",
-                           data={"csrf_token": token})
+        resp = client.post(
+            f"/dashboard/callbacks/{own.ids['callback']}/cancel", data={"csrf_token": token}
+        )
         assert resp.status_code == 302, viewer
         assert callback_row(app, own.ids["callback"])[0] == "cancelled", viewer
 
@@ -519,16 +670,21 @@ def test_marking_another_organisations_transfer_as_wrong_line_is_404(app, seeds)
         token = csrf_of(html_of(client.get("/dashboard/calls")))
         others = hidden(seeds, org)
         for other in others:
-            resp = client.post(f"/dashboard/transfers/{other.ids['transfer']}/wrong-line",
-                               data={"csrf_token": token, "line": "toeslagen-algemeen"})
+            resp = client.post(
+                f"/dashboard/transfers/{other.ids['transfer']}/wrong-line",
+                data={"csrf_token": token, "line": "toeslagen-algemeen"},
+            )
             assert resp.status_code == 404, (viewer, other.name, resp.status_code)
             assert_no_trace(resp.get_data(as_text=True), [other], f"{viewer}: 404 page")
-        assert all(transfer_result(app, o.ids["transfer"]) == (None, None, None)
-                   for o in others), viewer
+        assert all(transfer_result(app, o.ids["transfer"]) == (None, None, None) for o in others), (
+            viewer
+        )
         if viewer == "svb":  # the receiving agency may mark a transfer to its own line
             own = seeds["a_svb"].ids["transfer"]
-            resp = client.post(f"/dashboard/transfers/{own}/wrong-line",
-                               data={"csrf_token": token, "line": "toeslagen-algemeen"})
+            resp = client.post(
+                f"/dashboard/transfers/{own}/wrong-line",
+                data={"csrf_token": token, "line": "toeslagen-algemeen"},
+            )
             assert resp.status_code == 302
             assert transfer_result(app, own) == ("wrong-line", "toeslagen", "toeslagen-algemeen")
 
@@ -549,8 +705,7 @@ def expected_figures(seeds, org, first: date, last: date):
             counts = table.setdefault(key, [0, 0])
             counts[0] += 1
             counts[1] += 1 if s.callback else 0
-    return ({k: tuple(v) for k, v in per_org.items()},
-            {k: tuple(v) for k, v in per_line.items()})
+    return ({k: tuple(v) for k, v in per_org.items()}, {k: tuple(v) for k, v in per_line.items()})
 
 
 def test_figures_count_only_the_viewers_calls(app, seeds):
@@ -559,10 +714,15 @@ def test_figures_count_only_the_viewers_calls(app, seeds):
         client = signed_in(app, viewer)
         org = VIEWERS[viewer]
         today = datetime.now(TZ).date()
-        windows = [({}, today - timedelta(days=27), today),  # the default: the last four weeks
-                   ({"from": seeds["a_old"].day.isoformat(), "to": seeds["a_old"].day.isoformat()},
-                    seeds["a_old"].day, seeds["a_old"].day),  # a day of another's call only
-                   ({"from": seeds["u_old"].day.isoformat()}, seeds["u_old"].day, today)]
+        windows = [
+            ({}, today - timedelta(days=27), today),  # the default: the last four weeks
+            (
+                {"from": seeds["a_old"].day.isoformat(), "to": seeds["a_old"].day.isoformat()},
+                seeds["a_old"].day,
+                seeds["a_old"].day,
+            ),  # a day of another's call only
+            ({"from": seeds["u_old"].day.isoformat()}, seeds["u_old"].day, today),
+        ]
         for (window, first, last), per in itertools.product(windows, ("day", "week")):
             args = {"per": per} | window
             page = Page(html_of(client.get("/dashboard/figures?" + urlencode(args))))
@@ -570,10 +730,14 @@ def test_figures_count_only_the_viewers_calls(app, seeds):
             assert figure_table(page, "per-organisation") == per_org, (viewer, args)
             assert figure_table(page, "per-line") == per_line, (viewer, args)
             periods = figure_table(page, "per-period")
-            assert sum(c for c, _ in periods.values()) == sum(c for c, _ in per_org.values()), \
-                (viewer, args)
-            assert sum(b for _, b in periods.values()) == sum(b for _, b in per_org.values()), \
-                (viewer, args)
+            assert sum(c for c, _ in periods.values()) == sum(c for c, _ in per_org.values()), (
+                viewer,
+                args,
+            )
+            assert sum(b for _, b in periods.values()) == sum(b for _, b in per_org.values()), (
+                viewer,
+                args,
+            )
 
 
 def test_live_view_shows_only_the_viewers_transfers(app, seeds):
@@ -581,8 +745,11 @@ def test_live_view_shows_only_the_viewers_transfers(app, seeds):
     for viewer in VIEWERS:
         client = signed_in(app, viewer)
         org = VIEWERS[viewer]
-        expected = sorted((CALLERS[s.caller], f"{ORGS[s.target]}: {LINES[s.line][1]}")
-                          for s in seeds.values() if s.live and s.visible_to(org))
+        expected = sorted(
+            (CALLERS[s.caller], f"{ORGS[s.target]}: {LINES[s.line][1]}")
+            for s in seeds.values()
+            if s.live and s.visible_to(org)
+        )
         for url, table in (("/dashboard/live", "live"), ("/dashboard/live/rows", "")):
             body = html_of(client.get(url))
             rows = Page(body).rows(table)
@@ -609,23 +776,33 @@ def test_api_transfers_and_callbacks_hold_only_the_tokens_scope(app, seeds):
             resp = client.get("/api/v1/transfers", query_string=args, headers=bearer(token))
             assert resp.status_code == 200
             got = sorted(by_transfer.get(t["id"], t["id"]) for t in resp.get_json()["data"])
-            assert got == sorted(s.name for s in seeds.values() if s.visible_to(org)
-                                 and (asked is None or asked in (s.caller, s.target))), \
-                (viewer, asked)
-            assert_no_trace(resp.get_data(as_text=True), hidden(seeds, org),
-                            f"{viewer}: transfers {asked}")
+            assert got == sorted(
+                s.name
+                for s in seeds.values()
+                if s.visible_to(org) and (asked is None or asked in (s.caller, s.target))
+            ), (viewer, asked)
+            assert_no_trace(
+                resp.get_data(as_text=True), hidden(seeds, org), f"{viewer}: transfers {asked}"
+            )
             for state in ("open", "done", "all"):
-                resp = client.get("/api/v1/callbacks", query_string=args | {"state": state},
-                                  headers=bearer(token))
+                resp = client.get(
+                    "/api/v1/callbacks", query_string=args | {"state": state}, headers=bearer(token)
+                )
                 assert resp.status_code == 200
                 got = sorted(by_callback.get(c["id"], c["id"]) for c in resp.get_json()["data"])
                 assert got == sorted(
-                    s.name for s in seeds.values() if s.callback and s.visible_to(org)
+                    s.name
+                    for s in seeds.values()
+                    if s.callback
+                    and s.visible_to(org)
                     and (asked is None or asked in (s.caller, s.target))
-                    and (state == "all" or (s.callback in OPEN_STATES) == (state == "open"))), \
-                    (viewer, asked, state)
-                assert_no_trace(resp.get_data(as_text=True), hidden(seeds, org),
-                                f"{viewer}: callbacks {asked} {state}")
+                    and (state == "all" or (s.callback in OPEN_STATES) == (state == "open"))
+                ), (viewer, asked, state)
+                assert_no_trace(
+                    resp.get_data(as_text=True),
+                    hidden(seeds, org),
+                    f"{viewer}: callbacks {asked} {state}",
+                )
 
 
 def test_api_time_windows_and_cursors_stay_inside_the_scope(app, seeds):
@@ -638,8 +815,13 @@ def test_api_time_windows_and_cursors_stay_inside_the_scope(app, seeds):
         others = hidden(seeds, org)
         # Windows: around the other's calls only, and around everything.
         for other in others:
-            window = {"since": (other.at - timedelta(minutes=1)).astimezone(TZ).replace(
-                tzinfo=None).isoformat(), "until": (other.at + timedelta(minutes=1)).isoformat()}
+            window = {
+                "since": (other.at - timedelta(minutes=1))
+                .astimezone(TZ)
+                .replace(tzinfo=None)
+                .isoformat(),
+                "until": (other.at + timedelta(minutes=1)).isoformat(),
+            }
             for path in ("/api/v1/transfers", "/api/v1/callbacks"):
                 got = api_rows(client, path, token, **window)
                 assert got == [], (viewer, path, other.name, got)
@@ -648,8 +830,11 @@ def test_api_time_windows_and_cursors_stay_inside_the_scope(app, seeds):
         # Walking the pages one row at a time gives every own row once.
         seen, cursor = [], None
         while True:
-            resp = client.get("/api/v1/transfers", query_string={"limit": 1} | (
-                {"cursor": cursor} if cursor else {}), headers=bearer(token))
+            resp = client.get(
+                "/api/v1/transfers",
+                query_string={"limit": 1} | ({"cursor": cursor} if cursor else {}),
+                headers=bearer(token),
+            )
             body = resp.get_json()
             seen += [t["id"] for t in body["data"]]
             assert_no_trace(resp.get_data(as_text=True), others, f"{viewer}: transfers page")
@@ -660,25 +845,34 @@ def test_api_time_windows_and_cursors_stay_inside_the_scope(app, seeds):
         # A cursor made from another organisation's transfer: only own rows before it.
         for other in others:
             moment = other.at + timedelta(seconds=9)  # the transfer's created_at (add_call)
-            got = api_rows(client, "/api/v1/transfers", token,
-                           cursor=cursor_of(moment, other.ids["transfer"]))
+            got = api_rows(
+                client, "/api/v1/transfers", token, cursor=cursor_of(moment, other.ids["transfer"])
+            )
             assert sorted(t["id"] for t in got) == sorted(
-                i for i, s in own.items() if s.at < other.at), (viewer, other.name)
-            got = api_rows(client, "/api/v1/callbacks", token,
-                           cursor=cursor_of(moment + timedelta(days=1), other.ids.get(
-                               "callback", "f" * 32)))
-            assert all(org in (c["caller_organisation"], c["organisation"]) for c in got), \
-                (viewer, other.name)
+                i for i, s in own.items() if s.at < other.at
+            ), (viewer, other.name)
+            got = api_rows(
+                client,
+                "/api/v1/callbacks",
+                token,
+                cursor=cursor_of(moment + timedelta(days=1), other.ids.get("callback", "f" * 32)),
+            )
+            assert all(org in (c["caller_organisation"], c["organisation"]) for c in got), (
+                viewer,
+                other.name,
+            )
 
 
 def test_admin_token_sees_every_organisation(app, seeds):
     """A token without an organisation reads the transfers and callbacks of all of them."""
     token = make_token(app, "rapportage-beheer")
     client = app.test_client()
-    assert sorted(t["id"] for t in api_rows(client, "/api/v1/transfers", token)) == \
-        sorted(s.ids["transfer"] for s in seeds.values())
-    assert sorted(c["reference"] for c in api_rows(client, "/api/v1/callbacks", token)) == \
-        sorted(s.ids["reference"] for s in seeds.values() if s.callback)
+    assert sorted(t["id"] for t in api_rows(client, "/api/v1/transfers", token)) == sorted(
+        s.ids["transfer"] for s in seeds.values()
+    )
+    assert sorted(c["reference"] for c in api_rows(client, "/api/v1/callbacks", token)) == sorted(
+        s.ids["reference"] for s in seeds.values() if s.callback
+    )
 
 
 def test_every_page_of_the_viewer_is_free_of_the_other_organisation(app, seeds):
@@ -688,19 +882,30 @@ def test_every_page_of_the_viewer_is_free_of_the_other_organisation(app, seeds):
     own_call = seeds["u_svb"].ids["call"]
     seen = set()
     for rule in app.url_map.iter_rules():
-        if not rule.endpoint.startswith("dashboard.") or "GET" not in rule.methods \
-                or rule.endpoint in ("dashboard.assets", "dashboard.login"):
+        if (
+            not rule.endpoint.startswith("dashboard.")
+            or "GET" not in rule.methods
+            or rule.endpoint in ("dashboard.assets", "dashboard.login")
+        ):
             continue
         seen.add(rule.endpoint)
         url = _dummy_url(app, rule, "GET", {"call_id": own_call})
         resp = client.get(url, follow_redirects=True)
         dummy = bool(rule.arguments - {"call_id"})  # an argument we know no real value of
-        assert resp.status_code == 200 or (dummy and resp.status_code == 404), \
-            (url, resp.status_code)
+        assert resp.status_code == 200 or (dummy and resp.status_code == 404), (
+            url,
+            resp.status_code,
+        )
         assert_no_trace(resp.get_data(as_text=True), others, url)
-    assert {"dashboard.calls", "dashboard.call_detail", "dashboard.export",
-            "dashboard.callbacks_page", "dashboard.figures_page", "dashboard.live",
-            "dashboard.live_rows"} <= seen
+    assert {
+        "dashboard.calls",
+        "dashboard.call_detail",
+        "dashboard.export",
+        "dashboard.callbacks_page",
+        "dashboard.figures_page",
+        "dashboard.live",
+        "dashboard.live_rows",
+    } <= seen
 
 
 # =========================================================================== 2. anonymous
@@ -712,9 +917,12 @@ def _dummy_url(app, rule, method: str, values: dict) -> str:
 
 
 def protected_rules(app):
-    return [rule for rule in app.url_map.iter_rules()
-            if rule.endpoint.startswith(("dashboard.", "api."))
-            and rule.endpoint not in ("dashboard.login", "dashboard.assets")]
+    return [
+        rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith(("dashboard.", "api."))
+        and rule.endpoint not in ("dashboard.login", "dashboard.assets")
+    ]
 
 
 def test_no_dashboard_or_api_path_lives_outside_the_protected_blueprints(app):
@@ -728,9 +936,16 @@ def test_every_route_refuses_an_anonymous_visitor(app, seeds):
     """Anonymous GET/HEAD/POST: the dashboard redirects to its login, the API answers 401."""
     real = {"call_id": seeds["a_ind"].ids["call"], "request_id": seeds["a_ind"].ids["callback"]}
     rules = protected_rules(app)
-    assert {"dashboard.calls", "dashboard.call_detail", "dashboard.export", "dashboard.logout",
-            "dashboard.callback_cancel", "dashboard.callback_reschedule", "api.transfers",
-            "api.callbacks"} <= {r.endpoint for r in rules}
+    assert {
+        "dashboard.calls",
+        "dashboard.call_detail",
+        "dashboard.export",
+        "dashboard.logout",
+        "dashboard.callback_cancel",
+        "dashboard.callback_reschedule",
+        "api.transfers",
+        "api.callbacks",
+    } <= {r.endpoint for r in rules}
     client = app.test_client()
     # An anonymous visitor can get a valid CSRF token from the (public) login page.
     token = csrf_of(html_of(client.get("/dashboard/login")))
@@ -749,8 +964,7 @@ def test_every_route_refuses_an_anonymous_visitor(app, seeds):
                     assert_no_trace(resp.get_data(as_text=True), list(seeds.values()), url)
                     if rule.endpoint.startswith("api."):
                         assert resp.status_code == 401, where
-                        assert resp.headers.get("WWW-Authenticate", "").startswith("Bearer"), \
-                            where
+                        assert resp.headers.get("WWW-Authenticate", "").startswith("Bearer"), where
                     elif reading or form:
                         assert redirected_to_login(resp), (where, resp.status_code)
                     else:  # a POST without a token stops at the CSRF check
@@ -778,10 +992,17 @@ def test_every_post_form_carries_a_csrf_token(app, seeds):
     urls = [(f"/dashboard/callbacks?state={state}", False) for state in ("open", "done", "all")]
     urls.append(("/dashboard/figures?per=week", False))
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("dashboard.") and "GET" in rule.methods \
-                and rule.endpoint not in ("dashboard.assets", "dashboard.export"):
-            urls.append((_dummy_url(app, rule, "GET", {"call_id": seeds["u_svb"].ids["call"]}),
-                         bool(rule.arguments - {"call_id"})))
+        if (
+            rule.endpoint.startswith("dashboard.")
+            and "GET" in rule.methods
+            and rule.endpoint not in ("dashboard.assets", "dashboard.export")
+        ):
+            urls.append(
+                (
+                    _dummy_url(app, rule, "GET", {"call_id": seeds["u_svb"].ids["call"]}),
+                    bool(rule.arguments - {"call_id"}),
+                )
+            )
     pages = []
     for url, dummy in urls:
         resp = client.get(url, follow_redirects=True)
@@ -795,10 +1016,12 @@ def test_every_post_form_carries_a_csrf_token(app, seeds):
             if form["method"] != "post":
                 continue
             tokens = [i for i in form["inputs"] if i.get("name") == "csrf_token"]
-            assert len(tokens) == 1 and tokens[0].get("type") == "hidden" \
-                and tokens[0].get("value"), (resp.request.path, form["action"])
-            actions.add(form["action"].split("/")[-1] if "/callbacks/" in form["action"]
-                        else form["action"])
+            assert (
+                len(tokens) == 1 and tokens[0].get("type") == "hidden" and tokens[0].get("value")
+            ), (resp.request.path, form["action"])
+            actions.add(
+                form["action"].split("/")[-1] if "/callbacks/" in form["action"] else form["action"]
+            )
     assert {"/dashboard/login", "/dashboard/logout", "cancel", "reschedule"} <= actions
 
 
@@ -811,8 +1034,11 @@ BAD_TOKENS = ("missing", "garbage", "other-session")
 
 
 def _bad_form(app, kind: str) -> dict:
-    return {"missing": {}, "garbage": {"csrf_token": "IjAwMDAi.bad.token"},
-            "other-session": {"csrf_token": _other_sessions_token(app)}}[kind]
+    return {
+        "missing": {},
+        "garbage": {"csrf_token": "IjAwMDAi.bad.token"},
+        "other-session": {"csrf_token": _other_sessions_token(app)},
+    }[kind]
 
 
 def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(app, seeds):
@@ -828,8 +1054,12 @@ def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(app, seeds):
             resp = client.post(url, data=_bad_form(app, kind) | {"at": "2030-01-02T10:00"})
             assert resp.status_code == 400, (url, kind, resp.status_code)
         posted.add(rule.endpoint)
-    assert {"dashboard.login", "dashboard.logout", "dashboard.callback_cancel",
-            "dashboard.callback_reschedule"} <= posted
+    assert {
+        "dashboard.login",
+        "dashboard.logout",
+        "dashboard.callback_cancel",
+        "dashboard.callback_reschedule",
+    } <= posted
     assert callback_row(app, seeds["u_svb"].ids["callback"])[0] == "pending"
     assert client.get("/dashboard/calls").status_code == 200
 
@@ -844,14 +1074,17 @@ def test_cancel_and_reschedule_without_a_valid_token_change_nothing(app, seeds):
         form = _bad_form(app, kind)
         resp = client.post(f"/dashboard/callbacks/{rid}/cancel", data=form)
         assert resp.status_code == 400, kind
-        resp = client.post(f"/dashboard/callbacks/{rid}/reschedule",
-                           data=form | {"at": "2030-01-02T10:00"})
+        resp = client.post(
+            f"/dashboard/callbacks/{rid}/reschedule", data=form | {"at": "2030-01-02T10:00"}
+        )
         assert resp.status_code == 400, kind
         assert callback_row(app, rid) == before, kind
     # With the page's own token the same cancel goes through: the token was the difference.
     token = csrf_of(html_of(client.get("/dashboard/callbacks")))
-    assert client.post(f"/dashboard/callbacks/{rid}/cancel",
-                       data={"csrf_token": token}).status_code == 302
+    assert (
+        client.post(f"/dashboard/callbacks/{rid}/cancel", data={"csrf_token": token}).status_code
+        == 302
+    )
     assert callback_row(app, rid)[0] == "cancelled"
 
 
@@ -872,8 +1105,11 @@ def test_login_without_a_valid_token_starts_no_session(app):
     client = app.test_client()
     client.get("/dashboard/login")
     for kind in BAD_TOKENS:
-        resp = client.post("/dashboard/login", data=_bad_form(app, kind) | {
-            "email": "utrecht@toezicht.example.nl", "password": PASSWORD})
+        resp = client.post(
+            "/dashboard/login",
+            data=_bad_form(app, kind)
+            | {"email": "utrecht@toezicht.example.nl", "password": PASSWORD},
+        )
         assert resp.status_code == 400, kind
         assert session_count(app) == 0, kind
         assert redirected_to_login(client.get("/dashboard/calls")), kind
@@ -903,8 +1139,12 @@ def test_a_replayed_cookie_after_logout_lands_on_the_login_page(app, seeds):
     resp = client.post("/dashboard/logout", data={"csrf_token": token})
     assert redirected_to_login(resp)
     assert session_count(app) == 0
-    for url in ("/dashboard/calls", "/dashboard/calls.csv", "/dashboard/live/rows",
-                f"/dashboard/calls/{seeds['u_svb'].ids['call']}"):
+    for url in (
+        "/dashboard/calls",
+        "/dashboard/calls.csv",
+        "/dashboard/live/rows",
+        f"/dashboard/calls/{seeds['u_svb'].ids['call']}",
+    ):
         resp = _with_cookie(app, copied).get(url)
         assert redirected_to_login(resp), (url, resp.status_code)
         assert_no_trace(resp.get_data(as_text=True), list(seeds.values()), url)
@@ -933,8 +1173,7 @@ def test_a_revoked_token_is_401(app, seeds):
     token = make_token(app, "rapportage-utrecht", "utrecht")
     client = app.test_client()
     assert client.get("/api/v1/transfers", headers=bearer(token)).status_code == 200
-    result = app.test_cli_runner().invoke(args=["tokens", "revoke", "--name",
-                                                "rapportage-utrecht"])
+    result = app.test_cli_runner().invoke(args=["tokens", "revoke", "--name", "rapportage-utrecht"])
     assert result.exit_code == 0, result.output
     for path in ("/api/v1/transfers", "/api/v1/callbacks"):
         resp = client.get(path, headers=bearer(token))
@@ -947,9 +1186,16 @@ def test_an_unknown_or_malformed_token_is_401(app, seeds):
     """Unknown, altered, empty or non-bearer credentials are all refused."""
     token = make_token(app, "rapportage-utrecht", "utrecht")
     altered = token[:-1] + ("A" if token[-1] != "A" else "B")
-    headers = [bearer("crt_" + secrets.token_urlsafe(32)), bearer(altered), bearer(""),
-               bearer("x" * 500), {"Authorization": f"Basic {token}"}, {"Authorization": token},
-               {"X-Api-Token": token}, {}]
+    headers = [
+        bearer("crt_" + secrets.token_urlsafe(32)),
+        bearer(altered),
+        bearer(""),
+        bearer("x" * 500),
+        {"Authorization": f"Basic {token}"},
+        {"Authorization": token},
+        {"X-Api-Token": token},
+        {},
+    ]
     client = app.test_client()
     for h in headers:
         for path in ("/api/v1/transfers", "/api/v1/callbacks"):
@@ -991,12 +1237,16 @@ def test_an_api_read_is_audited_with_the_tokens_name(app, seeds):
     assert count == 3
     svc = app.extensions["callrouter"]
     with svc.sessions() as s:
-        entries = s.scalars(select(AuditEntry)
-                            .where(AuditEntry.actor == "token:rapportage-utrecht")).all()
+        entries = s.scalars(
+            select(AuditEntry).where(AuditEntry.actor == "token:rapportage-utrecht")
+        ).all()
     assert len(entries) == 1
     entry = entries[0]
-    assert (entry.action, entry.result, entry.object) == ("api-read", "success",
-                                                          "/api/v1/transfers")
+    assert (entry.action, entry.result, entry.object) == (
+        "api-read",
+        "success",
+        "/api/v1/transfers",
+    )
     assert entry.detail["rows"] == count
     assert "organisation=svb" in entry.detail["query"]
     assert token not in json.dumps(entry.detail)
@@ -1013,9 +1263,15 @@ def busy_log(app) -> dict[str, list[dict]]:
     for k in range(80):
         caller = "amsterdam" if k % 3 == 2 else "utrecht"
         target, line = ("ind", "ind-verblijf") if caller == "amsterdam" else ("svb", "svb-aow")
-        ids = add_call(app, caller=caller, target=target, line=line,
-                       at=start - timedelta(minutes=7 * k), number=f"+3130287{k:04d}",
-                       callback_state="pending")
+        ids = add_call(
+            app,
+            caller=caller,
+            target=target,
+            line=line,
+            at=start - timedelta(minutes=7 * k),
+            number=f"+3130287{k:04d}",
+            callback_state="pending",
+        )
         out[caller].append(ids)
     return out
 
@@ -1039,8 +1295,11 @@ def test_walking_every_page_shows_each_own_call_and_request_once(app, busy_log):
     assert len(pages) == 2
     shown = [i for p in pages for i in p]
     assert sorted(shown) == sorted(ids["call"] for ids in busy_log["utrecht"])
-    pages = _walk(client, "/dashboard/callbacks?state=open",
-                  lambda p: [r.cells[0] for r in p.rows("callbacks")])
+    pages = _walk(
+        client,
+        "/dashboard/callbacks?state=open",
+        lambda p: [r.cells[0] for r in p.rows("callbacks")],
+    )
     assert len(pages) == 2
     shown = [i for p in pages for i in p]
     assert sorted(shown) == sorted(ids["reference"] for ids in busy_log["utrecht"])

@@ -15,9 +15,18 @@ from callrouter.models import Call
 
 
 def _row(sid: str) -> dict:
-    return dict(id=uuid.uuid4().hex, call_sid=sid, received_at=datetime.now(UTC),
-                from_hmac="h" * 64, from_masked="+31 6 ****5678", status="in-progress",
-                caller_org="utrecht", identified_by="number", urgent=False, consent=False)
+    return dict(
+        id=uuid.uuid4().hex,
+        call_sid=sid,
+        received_at=datetime.now(UTC),
+        from_hmac="h" * 64,
+        from_masked="+31 6 ****5678",
+        status="in-progress",
+        caller_org="utrecht",
+        identified_by="number",
+        urgent=False,
+        consent=False,
+    )
 
 
 def _count(engine) -> int:

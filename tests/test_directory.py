@@ -30,23 +30,32 @@ organisations:
 
 def org(org_id: str, digit: str, *lines: str, extra: str = "") -> str:
     """The YAML text of one organisation holding `lines` (texts made by `line`)."""
-    return (f"  - id: {org_id}\n"
-            f"    name: {org_id.upper()}\n"
-            f"    digit: {digit}\n"
-            f"{extra}"
-            f"    lines:\n" + "".join(lines))
+    return (
+        f"  - id: {org_id}\n"
+        f"    name: {org_id.upper()}\n"
+        f"    digit: {digit}\n"
+        f"{extra}"
+        f"    lines:\n" + "".join(lines)
+    )
 
 
-def line(line_id: str, digit: str = "1", numbers: tuple[str, ...] = ('"+31883001001"',),
-         hours: str | dict[str, str] | None = None, extra: str = "") -> str:
+def line(
+    line_id: str,
+    digit: str = "1",
+    numbers: tuple[str, ...] = ('"+31883001001"',),
+    hours: str | dict[str, str] | None = None,
+    extra: str = "",
+) -> str:
     """The YAML text of one line. `hours` maps day keys to raw YAML values, or is inline text."""
     if hours is None:
         hours = {"mon-fri": '"08:30-17:00"'}
-    body = (f"      - id: {line_id}\n"
-            f"        topic: onderwerp {line_id}\n"
-            f"        digit: {digit}\n"
-            f"{extra}"
-            f"        numbers:\n" + "".join(f"          - {n}\n" for n in numbers))
+    body = (
+        f"      - id: {line_id}\n"
+        f"        topic: onderwerp {line_id}\n"
+        f"        digit: {digit}\n"
+        f"{extra}"
+        f"        numbers:\n" + "".join(f"          - {n}\n" for n in numbers)
+    )
     if isinstance(hours, dict):
         body += "        hours:\n" + "".join(f"          {k}: {v}\n" for k, v in hours.items())
     else:
@@ -117,8 +126,14 @@ def test_valid_text_loads():
 
 @pytest.mark.parametrize(
     "written",
-    ['"030 286 1001"', '"030-2861001"', '"0302861001"', '"+31 30 286 1001"', '"+31302861001"',
-     '"0031302861001"'],
+    [
+        '"030 286 1001"',
+        '"030-2861001"',
+        '"0302861001"',
+        '"+31 30 286 1001"',
+        '"+31302861001"',
+        '"0031302861001"',
+    ],
 )
 def test_line_numbers_are_normalised_to_e164(written):
     """A line number in any usual Dutch notation is stored as +31302861001."""
@@ -128,9 +143,9 @@ def test_line_numbers_are_normalised_to_e164(written):
 
 def test_internal_and_caller_numbers_are_normalised_to_e164():
     """internal_number and caller numbers written nationally are stored as E.164."""
-    text = (HEAD.replace('"+31880100100"', '"088 010 0100"')
-                .replace('"+31612345678"', '"06 1234 5678"')
-            + org("svb", "3", line("svb-aow")))
+    text = HEAD.replace('"+31880100100"', '"088 010 0100"').replace(
+        '"+31612345678"', '"06 1234 5678"'
+    ) + org("svb", "3", line("svb-aow"))
     d = loads(text)
     assert d.internal_number == "+31880100100"
     assert d.caller("utrecht").numbers == ("+31612345678",)
@@ -158,131 +173,216 @@ def test_open_on_holidays_closed_on_and_always_hours_are_read():
 ORG_LINE_CASES = {
     "invalid-phone-number": (
         HEAD + org("svb", "3", line("svb-aow", numbers=('"+31883001001"', '"+31 12"'))),
-        '"+31 12"', None, "organisations[0].lines[0].numbers[1]", "'+31 12'",
+        '"+31 12"',
+        None,
+        "organisations[0].lines[0].numbers[1]",
+        "'+31 12'",
     ),
     "duplicate-line-digit": (
         HEAD + org("svb", "3", line("svb-aow", "1"), line("svb-kinderbijslag", "1")),
-        "digit: 1", "id: svb-kinderbijslag", "organisations[0].lines[1].digit",
+        "digit: 1",
+        "id: svb-kinderbijslag",
+        "organisations[0].lines[1].digit",
         "already used by organisations[0].lines[0]",
     ),
     "duplicate-organisation-digit": (
         HEAD + org("svb", "3", line("svb-aow")) + org("uwv", "3", line("uwv-ww")),
-        "digit: 3", "id: uwv", "organisations[1].digit", "already used by organisations[0]",
+        "digit: 3",
+        "id: uwv",
+        "organisations[1].digit",
+        "already used by organisations[0]",
     ),
     "hours-without-leading-zero-and-minutes": (
         HEAD + org("svb", "3", line("svb-aow", hours={"mon-fri": '"8:30-17"'})),
-        "mon-fri:", None, "organisations[0].lines[0].hours.mon-fri", "'8:30-17'",
+        "mon-fri:",
+        None,
+        "organisations[0].lines[0].hours.mon-fri",
+        "'8:30-17'",
     ),
     "hours-ending-before-start": (
         HEAD + org("svb", "3", line("svb-aow", hours={"mon-fri": '"17:00-08:00"'})),
-        "mon-fri:", None, "organisations[0].lines[0].hours.mon-fri", "ends before it starts",
+        "mon-fri:",
+        None,
+        "organisations[0].lines[0].hours.mon-fri",
+        "ends before it starts",
     ),
     "hours-overlapping-spans": (
-        HEAD + org("svb", "3", line("svb-aow",
-                                    hours={"mon-fri": '"08:00-12:30,12:00-17:00"'})),
-        "mon-fri:", None, "organisations[0].lines[0].hours.mon-fri", "overlap",
+        HEAD + org("svb", "3", line("svb-aow", hours={"mon-fri": '"08:00-12:30,12:00-17:00"'})),
+        "mon-fri:",
+        None,
+        "organisations[0].lines[0].hours.mon-fri",
+        "overlap",
     ),
     "hours-impossible-time": (
         HEAD + org("svb", "3", line("svb-aow", hours={"mon-fri": '"08:00-25:00"'})),
-        "mon-fri:", None, "organisations[0].lines[0].hours.mon-fri", "impossible time",
+        "mon-fri:",
+        None,
+        "organisations[0].lines[0].hours.mon-fri",
+        "impossible time",
     ),
     "hours-day-given-twice": (
-        HEAD + org("svb", "3", line("svb-aow", hours={
-            "mon-fri": '"08:30-17:00"', "wed": '"08:30-12:00"'})),
-        "wed:", None, "organisations[0].lines[0].hours.wed", "more than once",
+        HEAD
+        + org(
+            "svb", "3", line("svb-aow", hours={"mon-fri": '"08:30-17:00"', "wed": '"08:30-12:00"'})
+        ),
+        "wed:",
+        None,
+        "organisations[0].lines[0].hours.wed",
+        "more than once",
     ),
     "hours-unknown-day": (
         HEAD + org("svb", "3", line("svb-aow", hours={"maandag": '"08:30-17:00"'})),
-        "maandag:", None, "organisations[0].lines[0].hours.maandag", "not a day",
+        "maandag:",
+        None,
+        "organisations[0].lines[0].hours.maandag",
+        "not a day",
     ),
     "hours-yaml-sexagesimal-number": (
         HEAD + org("svb", "3", line("svb-aow", hours={"mon": "8:30"})),
-        "mon: 8:30", None, "organisations[0].lines[0].hours.mon", "expected spans",
+        "mon: 8:30",
+        None,
+        "organisations[0].lines[0].hours.mon",
+        "expected spans",
     ),
     "unknown-line-key": (
         HEAD + org("svb", "3", line("svb-aow", extra="        topc: AOW\n")),
-        "topc:", None, "organisations[0].lines[0].topc", "unknown key",
+        "topc:",
+        None,
+        "organisations[0].lines[0].topc",
+        "unknown key",
     ),
     "duplicate-line-id-across-organisations": (
         HEAD + org("svb", "3", line("svb-aow")) + org("uwv", "2", line("svb-aow")),
-        "id: svb-aow", "id: uwv", "organisations[1].lines[0].id", "duplicate line id",
+        "id: svb-aow",
+        "id: uwv",
+        "organisations[1].lines[0].id",
+        "duplicate line id",
     ),
     "organisation-digit-0-reserved": (
         HEAD + org("svb", "0", line("svb-aow")),
-        "digit: 0", None, "organisations[0].digit", "reserved",
+        "digit: 0",
+        None,
+        "organisations[0].digit",
+        "reserved",
     ),
     "bad-closed-on-date": (
         HEAD + org("svb", "3", line("svb-aow", extra='        closed_on: ["2026-13-01"]\n')),
-        "closed_on:", None, "organisations[0].lines[0].closed_on[0]", "'2026-13-01'",
+        "closed_on:",
+        None,
+        "organisations[0].lines[0].closed_on[0]",
+        "'2026-13-01'",
     ),
     "ring-seconds-out-of-range": (
         HEAD + org("svb", "3", line("svb-aow", extra="        ring_seconds: 2\n")),
-        "ring_seconds:", None, "organisations[0].lines[0].ring_seconds", "5 to 120",
+        "ring_seconds:",
+        None,
+        "organisations[0].lines[0].ring_seconds",
+        "5 to 120",
     ),
     "open-on-holidays-not-boolean": (
         HEAD + org("svb", "3", line("svb-aow", extra="        open_on_holidays: ja\n")),
-        "open_on_holidays:", None, "organisations[0].lines[0].open_on_holidays",
+        "open_on_holidays:",
+        None,
+        "organisations[0].lines[0].open_on_holidays",
         "true or false",
     ),
     "bad-line-id": (
         HEAD + org("svb", "3", line("SVB AOW")),
-        "id: SVB AOW", None, "organisations[0].lines[0].id", "expected an id",
+        "id: SVB AOW",
+        None,
+        "organisations[0].lines[0].id",
+        "expected an id",
     ),
     "invalid-public-number": (
         HEAD + org("svb", "3", line("svb-aow"), extra='    public_number: "12345"\n'),
-        "public_number:", None, "organisations[0].public_number", "'12345'",
+        "public_number:",
+        None,
+        "organisations[0].public_number",
+        "'12345'",
     ),
 }
 
 CALLER_CASES = {
     "duplicate-yaml-key": (
-        HEAD.replace("    name: Gemeente Utrecht\n",
-                     "    name: Gemeente Utrecht\n    name: Tweede naam\n"),
-        "name: Tweede naam", None, "callers[0].name", "duplicate key",
+        HEAD.replace(
+            "    name: Gemeente Utrecht\n", "    name: Gemeente Utrecht\n    name: Tweede naam\n"
+        ),
+        "name: Tweede naam",
+        None,
+        "callers[0].name",
+        "duplicate key",
     ),
     "bad-number-block": (
         HEAD.replace('"+3130286*"', '"+31abc*"'),
-        '"+31abc*"', None, "callers[0].numbers[0]", "not a number block",
+        '"+31abc*"',
+        None,
+        "callers[0].numbers[0]",
+        "not a number block",
     ),
     "pin-hash-not-argon2": (
-        HEAD.replace('    code: "0344"\n',
-                     '    code: "0344"\n    pin_hash: "$2b$12$abcdefghijk"\n'),
-        "pin_hash:", None, "callers[0].pin_hash", "argon2",
+        HEAD.replace(
+            '    code: "0344"\n', '    code: "0344"\n    pin_hash: "$2b$12$abcdefghijk"\n'
+        ),
+        "pin_hash:",
+        None,
+        "callers[0].pin_hash",
+        "argon2",
     ),
     "unknown-caller-key": (
         HEAD.replace('    code: "0344"\n', '    code: "0344"\n    pin: "1234"\n'),
-        "pin:", None, "callers[0].pin", "unknown key",
+        "pin:",
+        None,
+        "callers[0].pin",
+        "unknown key",
     ),
     "duplicate-caller-code": (
-        HEAD.replace("organisations:\n", "  - id: amsterdam\n    name: Gemeente Amsterdam\n"
-                                         '    code: "0344"\n    numbers: ["+3120555*"]\n'
-                                         "organisations:\n"),
-        'code: "0344"', "id: amsterdam", "callers[1].code", "already used by callers[0]",
+        HEAD.replace(
+            "organisations:\n",
+            "  - id: amsterdam\n    name: Gemeente Amsterdam\n"
+            '    code: "0344"\n    numbers: ["+3120555*"]\n'
+            "organisations:\n",
+        ),
+        'code: "0344"',
+        "id: amsterdam",
+        "callers[1].code",
+        "already used by callers[0]",
     ),
     "bad-timezone": (
         HEAD.replace("timezone: Europe/Amsterdam", "timezone: Europe/Utrecht"),
-        "timezone:", None, "timezone", "'Europe/Utrecht'",
+        "timezone:",
+        None,
+        "timezone",
+        "'Europe/Utrecht'",
     ),
     "missing-internal-number": (
         HEAD.replace('internal_number: "+31880100100"\n', ""),
-        "timezone:", None, "", "missing required key 'internal_number'",
+        "timezone:",
+        None,
+        "",
+        "missing required key 'internal_number'",
     ),
     "invalid-internal-number": (
         HEAD.replace('"+31880100100"', '"+31 88"'),
-        "internal_number:", None, "internal_number", "'+31 88'",
+        "internal_number:",
+        None,
+        "internal_number",
+        "'+31 88'",
     ),
 }
 
 
 ALL_CASES = {
     **ORG_LINE_CASES,
-    **{k: (text + org("svb", "3", line("svb-aow")), *rest)
-       for k, (text, *rest) in CALLER_CASES.items()},
+    **{
+        k: (text + org("svb", "3", line("svb-aow")), *rest)
+        for k, (text, *rest) in CALLER_CASES.items()
+    },
 }
 
 
-@pytest.mark.parametrize(("text", "needle", "after", "path", "message"), ALL_CASES.values(),
-                         ids=ALL_CASES.keys())
+@pytest.mark.parametrize(
+    ("text", "needle", "after", "path", "message"), ALL_CASES.values(), ids=ALL_CASES.keys()
+)
 def test_single_problem_names_file_line_and_path(tmp_path, text, needle, after, path, message):
     """One mistake gives exactly one Problem with the file, the key's line and its key path."""
     file, problems = problems_of(tmp_path, text)
@@ -304,23 +404,31 @@ def test_loads_uses_given_file_name():
 
 def test_several_problems_are_all_reported():
     """Independent mistakes are all reported, each at its own path, in one DirectoryError."""
-    text = (HEAD.replace('code: "0344"', 'code: "34a"')
-            + org("svb", "0", line("svb-aow", extra="        topc: AOW\n")))
+    text = HEAD.replace('code: "0344"', 'code: "34a"') + org(
+        "svb", "0", line("svb-aow", extra="        topc: AOW\n")
+    )
     with pytest.raises(DirectoryError) as info:
         loads(text, "x.yaml")
     assert sorted(p.path for p in info.value.problems) == [
-        "callers[0].code", "organisations[0].digit", "organisations[0].lines[0].topc"]
+        "callers[0].code",
+        "organisations[0].digit",
+        "organisations[0].lines[0].topc",
+    ]
 
 
 def test_duplicate_line_id_is_reported_at_its_own_line_after_an_invalid_line():
     """A duplicate line id is reported at its own line even when an earlier line is invalid."""
-    text = (HEAD + org("svb", "3", line("svb-aow"))
-            + org("uwv", "2", line("BAD ID", "1"), line("svb-aow", "2")))
+    text = (
+        HEAD
+        + org("svb", "3", line("svb-aow"))
+        + org("uwv", "2", line("BAD ID", "1"), line("svb-aow", "2"))
+    )
     with pytest.raises(DirectoryError) as info:
         loads(text, "x.yaml")
     dup = [p for p in info.value.problems if "duplicate line id" in p.message]
     assert [(p.path, p.line) for p in dup] == [
-        ("organisations[1].lines[1].id", line_of(text, "id: svb-aow", after="id: BAD ID"))]
+        ("organisations[1].lines[1].id", line_of(text, "id: svb-aow", after="id: BAD ID"))
+    ]
 
 
 def test_unquoted_octal_looking_number_is_not_silently_changed():
@@ -356,8 +464,9 @@ def test_not_yaml_gives_one_problem_at_its_line(tmp_path, text, line):
     assert problems[0].message.startswith("not valid YAML")
 
 
-@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"], ids=["empty", "blank",
-                                                                         "comment"])
+@pytest.mark.parametrize(
+    "text", ["", "\n\n", "# only a comment\n"], ids=["empty", "blank", "comment"]
+)
 def test_empty_file_gives_one_problem(tmp_path, text):
     """An empty file (or one with only comments) is reported as empty."""
     file, problems = problems_of(tmp_path, text)
@@ -398,8 +507,10 @@ def test_problem_str_is_file_line_path_message(tmp_path):
 @pytest.mark.parametrize(
     ("problem", "expected"),
     [
-        (Problem("lines.yaml", 12, "callers[0].code", "bad"),
-         "lines.yaml:12: callers[0].code: bad"),
+        (
+            Problem("lines.yaml", 12, "callers[0].code", "bad"),
+            "lines.yaml:12: callers[0].code: bad",
+        ),
         (Problem("lines.yaml", 3, "", "bad"), "lines.yaml:3: (top level): bad"),
         (Problem("lines.yaml", None, "", "bad"), "lines.yaml: (top level): bad"),
     ],
@@ -412,8 +523,7 @@ def test_problem_str_forms(problem, expected):
 
 def test_directory_error_message_lists_every_problem():
     """The DirectoryError message is one line per problem, in str(problem) form."""
-    text = (HEAD.replace('code: "0344"', 'code: "34a"')
-            + org("svb", "0", line("svb-aow")))
+    text = HEAD.replace('code: "0344"', 'code: "34a"') + org("svb", "0", line("svb-aow"))
     with pytest.raises(DirectoryError) as info:
         loads(text, "x.yaml")
     assert str(info.value).splitlines() == [str(p) for p in info.value.problems]
@@ -423,8 +533,10 @@ def test_directory_error_message_lists_every_problem():
 @pytest.mark.parametrize("written,kept", [("0344", "0344"), ("344", "344"), ('"0344"', "0344")])
 def test_code_is_kept_as_written(written, kept):
     """A code written without quotes keeps its leading zero (YAML would read 0344 as octal)."""
-    d = loads(HEAD.replace('code: "0344"', f"code: {written}")
-              + org("svb", "3", line("svb-aow")), "x.yaml")
+    d = loads(
+        HEAD.replace('code: "0344"', f"code: {written}") + org("svb", "3", line("svb-aow")),
+        "x.yaml",
+    )
     assert d.caller("utrecht").code == kept
 
 

@@ -27,10 +27,15 @@ def stack(tmp_path, lines_file):
     api = FakeTwilio(api_port)
     threading.Thread(target=api.serve_forever, daemon=True).start()
     public = f"http://127.0.0.1:{web_port}"
-    env = clean_env(CALLROUTER_LINES=str(lines_file),
-                    CALLROUTER_INSTANCE=str(tmp_path / "instance"), TWILIO_ACCOUNT_SID=ACCOUNT,
-                    TWILIO_AUTH_TOKEN=TOKEN, TWILIO_API_BASE_URL=f"http://127.0.0.1:{api_port}",
-                    PUBLIC_BASE_URL=public, SECRET_KEY="e2e-secret-key-0123456789")
+    env = clean_env(
+        CALLROUTER_LINES=str(lines_file),
+        CALLROUTER_INSTANCE=str(tmp_path / "instance"),
+        TWILIO_ACCOUNT_SID=ACCOUNT,
+        TWILIO_AUTH_TOKEN=TOKEN,
+        TWILIO_API_BASE_URL=f"http://127.0.0.1:{api_port}",
+        PUBLIC_BASE_URL=public,
+        SECRET_KEY="e2e-secret-key-0123456789",
+    )
     procs = Stack(env, tmp_path / "procs.log")
     try:
         procs.web(web_port)  # on the embedded Redis of its own instance folder
@@ -44,8 +49,11 @@ def stack(tmp_path, lines_file):
 
 def _post(public: str, url: str, **params) -> ET.Element:
     url = url if url.startswith("http") else public + url
-    req = Request(url, data=urlencode(params).encode(),
-                  headers={"X-Twilio-Signature": sign(TOKEN, url, params)})
+    req = Request(
+        url,
+        data=urlencode(params).encode(),
+        headers={"X-Twilio-Signature": sign(TOKEN, url, params)},
+    )
     with urlopen(req, timeout=15) as resp:
         assert resp.status == 200
         return ET.fromstring(resp.read())
@@ -56,10 +64,12 @@ def test_warm_transfer_through_real_processes(stack):
     public, api, tmp = stack
     worker_number = "+31302860777"
     root = _post(public, "/voice/incoming", CallSid="CAe2e1", From=worker_number)
-    root = _post(public, root.find("Gather").get("action"), CallSid="CAe2e1",
-                 From=worker_number, Digits="31")
-    root = _post(public, root.find("Gather").get("action"), CallSid="CAe2e1",
-                 From=worker_number, Digits="1")
+    root = _post(
+        public, root.find("Gather").get("action"), CallSid="CAe2e1", From=worker_number, Digits="31"
+    )
+    root = _post(
+        public, root.find("Gather").get("action"), CallSid="CAe2e1", From=worker_number, Digits="1"
+    )
     conference = root.find("Dial/Conference").text
     api.wait_for(lambda rs: any(p.endswith("/Calls.json") for _, p, _ in rs))
     _, path, leg = next(r for r in api.requests if r[1].endswith("/Calls.json"))
@@ -73,12 +83,18 @@ def test_warm_transfer_through_real_processes(stack):
 
     # The worker hangs up on a second transfer while it rings: the leg is cancelled.
     root = _post(public, "/voice/incoming", CallSid="CAe2e2", From=worker_number)
-    root = _post(public, root.find("Gather").get("action"), CallSid="CAe2e2",
-                 From=worker_number, Digits="11")
-    root = _post(public, root.find("Gather").get("action"), CallSid="CAe2e2",
-                 From=worker_number, Digits="")
+    root = _post(
+        public, root.find("Gather").get("action"), CallSid="CAe2e2", From=worker_number, Digits="11"
+    )
+    root = _post(
+        public, root.find("Gather").get("action"), CallSid="CAe2e2", From=worker_number, Digits=""
+    )
     api.wait_for(lambda rs: sum(p.endswith("/Calls.json") for _, p, _ in rs) == 2)
     second = [r for r in api.requests if r[1].endswith("/Calls.json")][1][2]
     _post(public, "/voice/status/call", CallSid="CAe2e2", CallStatus="completed")
-    api.wait_for(lambda rs: any(p.endswith(f"/Calls/{second['_sid']}.json")
-                                and f.get("Status") == "canceled" for _, p, f in rs))
+    api.wait_for(
+        lambda rs: any(
+            p.endswith(f"/Calls/{second['_sid']}.json") and f.get("Status") == "canceled"
+            for _, p, f in rs
+        )
+    )

@@ -17,11 +17,19 @@ def test_two_processes_share_one_embedded_server(tmp_path):
     """A second process finds the server the first one started; data written is seen by both."""
     instance = tmp_path / "instance"
     try:
-        code = ("import sys; from pathlib import Path; from callrouter import redis_conn; "
-                "r = redis_conn.connect(None, Path(sys.argv[1])); r.set('k', 'from-child'); "
-                "print(redis_conn.pid_of(Path(sys.argv[1])))")
-        out = subprocess.run([sys.executable, "-c", code, str(instance)], cwd=ROOT,
-                             capture_output=True, text=True, check=True, timeout=60)
+        code = (
+            "import sys; from pathlib import Path; from callrouter import redis_conn; "
+            "r = redis_conn.connect(None, Path(sys.argv[1])); r.set('k', 'from-child'); "
+            "print(redis_conn.pid_of(Path(sys.argv[1])))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(instance)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
         child_pid = int(out.stdout.strip())
         client = redis_conn.connect(None, instance)
         assert client.get("k") == b"from-child"
@@ -30,8 +38,9 @@ def test_two_processes_share_one_embedded_server(tmp_path):
     finally:
         redis_conn.stop_embedded(instance)
     try:
-        redis.Redis(unix_socket_path=str(redis_conn.socket_path(instance)),
-                    socket_connect_timeout=0.5).ping()
+        redis.Redis(
+            unix_socket_path=str(redis_conn.socket_path(instance)), socket_connect_timeout=0.5
+        ).ping()
         stopped = False
     except (redis.ConnectionError, OSError):
         stopped = True

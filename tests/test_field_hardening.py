@@ -18,15 +18,22 @@ def test_abort_during_whisper_completes_the_answered_leg(phone, app):
     leg = phone.twilio.created[0]
     phone.post(leg["Url"], CallSid=leg["Sid"])  # answered: the whisper plays
     tr = rows(app, Transfer)[0]
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAfh1",
-                      CallStatus="in-progress", DialCallStatus="completed")
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}",
+        CallSid="CAfh1",
+        CallStatus="in-progress",
+        DialCallStatus="completed",
+    )
     assert "afgebroken" in says(root) and "/voice/menu" in action_of(root)
     phone.drain()
     assert (leg["Sid"], {"Status": "completed"}) in phone.twilio.updates
     assert rows(app, Transfer)[0].outcome == "cancelled"
     # The professional who presses 1 a moment later hears that the caller is gone.
-    root = phone.post(f"/voice/whisper/answer?tr={tr.id}&leg={rows(app, Leg)[0].id}",
-                      CallSid=leg["Sid"], Digits="1")
+    root = phone.post(
+        f"/voice/whisper/answer?tr={tr.id}&leg={rows(app, Leg)[0].id}",
+        CallSid=leg["Sid"],
+        Digits="1",
+    )
     assert root.find("Dial") is None and root.find("Hangup") is not None
 
 
@@ -34,8 +41,12 @@ def test_worker_hangs_up_after_professional_joined(phone, app):
     """The worker hanging up mid-conversation (no hand-over) never leaves the professional
     alone in silence: they are told and their call ends."""
     tr, leg = _connected(phone, app, "CAfh2")
-    phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAfh2", CallStatus="completed",
-               DialCallStatus="completed")
+    phone.post(
+        f"/voice/conference/done?tr={tr.id}",
+        CallSid="CAfh2",
+        CallStatus="completed",
+        DialCallStatus="completed",
+    )
     phone.drain()
     sid, upd = phone.twilio.updates[-1]
     assert sid == leg["Sid"] and upd["Url"] == PUBLIC + "/voice/worker-left"
@@ -47,15 +58,22 @@ def test_worker_hangs_up_in_handover_menu_with_citizen_in_call(phone, app):
     """Hanging up in the * menu after adding the citizen is a hand-over: the professional is
     taken off hold and the conversation goes on."""
     tr, leg = _connected(phone, app, "CAfh3")
-    phone.post(f"/voice/status/conference?tr={tr.id}", ConferenceSid="CF" + "d" * 32,
-               CallSid=leg["Sid"], StatusCallbackEvent="participant-join", SequenceNumber=7)
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAfh3",
-                      CallStatus="in-progress")
+    phone.post(
+        f"/voice/status/conference?tr={tr.id}",
+        ConferenceSid="CF" + "d" * 32,
+        CallSid=leg["Sid"],
+        StatusCallbackEvent="participant-join",
+        SequenceNumber=7,
+    )
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}", CallSid="CAfh3", CallStatus="in-progress"
+    )
     root = phone.post(action_of(root), CallSid="CAfh3", Digits="1")
     phone.post(action_of(root), CallSid="CAfh3", Digits="0612345678#")
     phone.drain()
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAfh3",
-                      CallStatus="in-progress")
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}", CallSid="CAfh3", CallStatus="in-progress"
+    )
     phone.drain()
     phone.post("/voice/status/call", CallSid="CAfh3", CallStatus="completed", SequenceNumber=9)
     phone.drain()
@@ -78,8 +96,9 @@ def test_worker_waits_in_conference_with_wait_audio(phone):
     """While the hunt group rings, the worker's conference has wait audio fetched with GET."""
     root = start_transfer(phone, "31", "")
     conf = root.find("Dial/Conference")
-    assert conf.get("waitUrl").startswith(PUBLIC + "/voice/wait") and conf.get(
-        "waitMethod") == "GET"
+    assert (
+        conf.get("waitUrl").startswith(PUBLIC + "/voice/wait") and conf.get("waitMethod") == "GET"
+    )
 
 
 def test_configured_caller_id_on_every_outbound_call(phone, app):
@@ -141,12 +160,12 @@ def test_professional_hangs_up_while_worker_in_star_menu(phone, app):
     """The worker in the * menu is brought to the end of the conversation, never back into
     an empty conference."""
     tr, leg = _connected(phone, app, "CAfh7")
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAfh7",
-                      CallStatus="in-progress")
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}", CallSid="CAfh7", CallStatus="in-progress"
+    )
     assert "inwoner" in says(root)
     phone.drain()
-    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="completed",
-               SequenceNumber=9)
+    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="completed", SequenceNumber=9)
     phone.drain()
     sid, upd = phone.twilio.updates[-1]
     assert sid == "CAfh7" and upd["Url"] == PUBLIC + f"/voice/conversation-ended?tr={tr.id}"

@@ -22,8 +22,12 @@ AMS = ZoneInfo("Europe/Amsterdam")
 # Sunday 25 October 2026 is the end of summer time in Europe/Amsterdam (a 25-hour day).
 FIRST, LAST = date(2026, 10, 20), date(2026, 10, 30)
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-LINES = [("svb", "svb-aow"), ("svb", "svb-kinderbijslag"), ("toeslagen", "toeslagen-algemeen"),
-         ("ind", "ind-verblijf")]
+LINES = [
+    ("svb", "svb-aow"),
+    ("svb", "svb-kinderbijslag"),
+    ("toeslagen", "toeslagen-algemeen"),
+    ("ind", "ind-verblijf"),
+]
 VIEWERS = [None, "utrecht", "amsterdam", "svb", "toeslagen", "ind"]
 
 
@@ -40,38 +44,63 @@ def fill(app, seed: int = 7, per_day: int = 12) -> None:
             at = start + timedelta(minutes=rng.randrange(0, 26 * 60))
             target, line = rng.choice(LINES)
             outcome = rng.choice(["connected", "connected", "no-answer", "closed", None])
-            ids = add_call(app, at=at, caller=rng.choice(["utrecht", "amsterdam"]),
-                           target=target, line=line, outcome=outcome,
-                           tta=round(rng.uniform(3, 60), 1) if outcome == "connected" else None,
-                           minutes_saved=rng.choice([None, 12.5, 20.0]),
-                           transfer=outcome is not None,
-                           callback_state="pending" if outcome == "closed" else None)
+            ids = add_call(
+                app,
+                at=at,
+                caller=rng.choice(["utrecht", "amsterdam"]),
+                target=target,
+                line=line,
+                outcome=outcome,
+                tta=round(rng.uniform(3, 60), 1) if outcome == "connected" else None,
+                minutes_saved=rng.choice([None, 12.5, 20.0]),
+                transfer=outcome is not None,
+                callback_state="pending" if outcome == "closed" else None,
+            )
             if ids.get("transfer") and i % 4 == 0:  # a second organisation on the same call
                 other_org, other_line = rng.choice([x for x in LINES if x[0] != target])
                 with svc.sessions.begin() as s:
-                    s.add(Transfer(id=uuid.uuid4().hex, call_id=ids["call"],
-                                   caller_org="utrecht", target_org=other_org,
-                                   line_id=other_line, state="ended", outcome="connected",
-                                   created_at=at + timedelta(minutes=7), time_to_answer_s=9.5,
-                                   minutes_saved=15.0))
+                    s.add(
+                        Transfer(
+                            id=uuid.uuid4().hex,
+                            call_id=ids["call"],
+                            caller_org="utrecht",
+                            target_org=other_org,
+                            line_id=other_line,
+                            state="ended",
+                            outcome="connected",
+                            created_at=at + timedelta(minutes=7),
+                            time_to_answer_s=9.5,
+                            minutes_saved=15.0,
+                        )
+                    )
         day += timedelta(days=1)
 
 
 def snapshot(fig: queries.Figures) -> dict:
     def row(b):
-        return (b.calls, b.connected, b.callbacks, round(b.minutes_saved, 6),
-                b.median_answer_s, sorted(b.answer_times.items()))
+        return (
+            b.calls,
+            b.connected,
+            b.callbacks,
+            round(b.minutes_saved, 6),
+            b.median_answer_s,
+            sorted(b.answer_times.items()),
+        )
 
-    return {"periods": [(b.label, row(b)) for b in fig.periods],
-            "orgs": sorted((b.label, row(b)) for b in fig.organisations),
-            "lines": sorted((b.label, row(b)) for b in fig.lines), "total": row(fig.total)}
+    return {
+        "periods": [(b.label, row(b)) for b in fig.periods],
+        "orgs": sorted((b.label, row(b)) for b in fig.organisations),
+        "lines": sorted((b.label, row(b)) for b in fig.lines),
+        "total": row(fig.total),
+    }
 
 
 def all_figures(app, per: str = "day") -> dict:
     svc = app.extensions["callrouter"]
     with svc.sessions() as s:
-        return {v: snapshot(queries.figures(s, v, svc.directory, FIRST, LAST, per))
-                for v in VIEWERS}
+        return {
+            v: snapshot(queries.figures(s, v, svc.directory, FIRST, LAST, per)) for v in VIEWERS
+        }
 
 
 def test_stored_days_give_the_figures_of_the_call_log_for_every_scope(app):
@@ -99,8 +128,11 @@ def test_figures_come_from_the_rollup_once_stored(app):
     svc = app.extensions["callrouter"]
     figures.build(svc.sessions, AMS, NOW)
     with svc.sessions.begin() as s:
-        cell = s.scalar(select(FigureCell).where(FigureCell.viewer == figures.ADMIN,
-                                                 FigureCell.day == date(2026, 10, 21)))
+        cell = s.scalar(
+            select(FigureCell).where(
+                FigureCell.viewer == figures.ADMIN, FigureCell.day == date(2026, 10, 21)
+            )
+        )
         assert cell.calls == 1 and cell.line_id == "svb-aow"
         cell.calls = 41
     with svc.sessions() as s:
@@ -124,8 +156,10 @@ def test_only_settled_days_are_stored_and_each_only_once(app):
     assert figures.build(svc.sessions, AMS, NOW + timedelta(days=1), rebuild=True) == 4
     with svc.sessions() as s:
         assert s.scalar(select(func.count()).select_from(FigureDay)) == 4
-        assert s.scalar(select(func.sum(FigureCell.calls)).where(
-            FigureCell.viewer == figures.ADMIN)) == 4
+        assert (
+            s.scalar(select(func.sum(FigureCell.calls)).where(FigureCell.viewer == figures.ADMIN))
+            == 4
+        )
 
 
 def test_a_concurrent_builder_of_the_same_days_stores_nothing_twice(app):
@@ -136,8 +170,10 @@ def test_a_concurrent_builder_of_the_same_days_stores_nothing_twice(app):
     assert figures._store(svc.sessions, AMS, day, day, NOW) == 1
     assert figures._store(svc.sessions, AMS, day, day, NOW) == 0
     with svc.sessions() as s:
-        assert s.scalar(select(func.sum(FigureCell.calls)).where(
-            FigureCell.viewer == figures.ADMIN)) == 1
+        assert (
+            s.scalar(select(func.sum(FigureCell.calls)).where(FigureCell.viewer == figures.ADMIN))
+            == 1
+        )
 
 
 def test_days_stored_for_another_time_zone_are_not_used(app):
@@ -205,8 +241,10 @@ def test_a_builder_meeting_days_stored_by_another_stores_the_others(app):
     assert figures._store(svc.sessions, AMS, date(2026, 10, 7), date(2026, 10, 12), NOW) == 4
     with svc.sessions() as s:
         assert s.scalar(select(func.count()).select_from(FigureDay)) == 11
-        assert s.scalar(select(func.sum(FigureCell.calls)).where(
-            FigureCell.viewer == figures.ADMIN)) == 11
+        assert (
+            s.scalar(select(func.sum(FigureCell.calls)).where(FigureCell.viewer == figures.ADMIN))
+            == 11
+        )
 
 
 def test_answer_seconds_round_half_up_in_figures_and_network_report(app):
@@ -219,8 +257,9 @@ def test_answer_seconds_round_half_up_in_figures_and_network_report(app):
     svc = app.extensions["callrouter"]
     with svc.sessions() as s:
         live = queries.figures(s, None, svc.directory, FIRST, LAST).total.answer_times
-        report = network.collect(s, svc.directory, datetime(2026, 10, 20, tzinfo=UTC),
-                                 datetime(2026, 10, 30, tzinfo=UTC))
+        report = network.collect(
+            s, svc.directory, datetime(2026, 10, 20, tzinfo=UTC), datetime(2026, 10, 30, tzinfo=UTC)
+        )
     figures.build(svc.sessions, AMS, NOW)
     with svc.sessions() as s:
         stored = queries.figures(s, None, svc.directory, FIRST, LAST).total.answer_times
@@ -266,20 +305,42 @@ def fill_cases(app, seed: int = 11, per_day: int = 8) -> None:
                 at = start + timedelta(minutes=rng.randrange(0, 26 * 60))
                 case_id = uuid.uuid4().hex
                 event = rng.choice([None, None, "verhuizing", "overlijden"])
-                s.add(Case(id=case_id, reference=f"R{n:06d}",
-                           caller_org=rng.choice(["utrecht", "amsterdam"]),
-                           call_id=uuid.uuid4().hex, life_event=event, state="open",
-                           opened_at=at, updated_at=at))
+                s.add(
+                    Case(
+                        id=case_id,
+                        reference=f"R{n:06d}",
+                        caller_org=rng.choice(["utrecht", "amsterdam"]),
+                        call_id=uuid.uuid4().hex,
+                        life_event=event,
+                        state="open",
+                        opened_at=at,
+                        updated_at=at,
+                    )
+                )
                 s.flush()
                 for pos in range(rng.choice([0, 1, 1, 2, 3])):
                     target, line = rng.choice(LINES)
-                    s.add(CaseStep(id=uuid.uuid4().hex, case_id=case_id, position=pos,
-                                   line_id=line, target_org=target, state=rng.choice(states),
-                                   updated_at=at))
+                    s.add(
+                        CaseStep(
+                            id=uuid.uuid4().hex,
+                            case_id=case_id,
+                            position=pos,
+                            line_id=line,
+                            target_org=target,
+                            state=rng.choice(states),
+                            updated_at=at,
+                        )
+                    )
                 if rng.random() < 0.3:
-                    s.add(Consent(id=uuid.uuid4().hex, case_id=case_id,
-                                  target_org=rng.choice(["ind", "toeslagen"]), choice="case",
-                                  recorded_at=at))
+                    s.add(
+                        Consent(
+                            id=uuid.uuid4().hex,
+                            case_id=case_id,
+                            target_org=rng.choice(["ind", "toeslagen"]),
+                            choice="case",
+                            recorded_at=at,
+                        )
+                    )
             day += timedelta(days=1)
 
 
@@ -291,13 +352,21 @@ def test_stored_case_figures_equal_the_case_tables_for_every_scope(app):
     since, until = figures.day_start(FIRST, AMS), figures.day_start(LAST + timedelta(1), AMS)
 
     def snap(cf):
-        return (cf.cases, cf.multi_org, sorted(cf.life_events), cf.chains, cf.chain_steps,
-                cf.chain_steps_done, cf.chains_complete)
+        return (
+            cf.cases,
+            cf.multi_org,
+            sorted(cf.life_events),
+            cf.chains,
+            cf.chain_steps,
+            cf.chain_steps_done,
+            cf.chains_complete,
+        )
 
     with svc.sessions() as s:
         sql = {v: snap(queries.case_figures(s, v, since, until)) for v in VIEWERS}
-        live = {v: snap(queries.case_figures_days(s, v, svc.directory, FIRST, LAST))
-                for v in VIEWERS}
+        live = {
+            v: snap(queries.case_figures_days(s, v, svc.directory, FIRST, LAST)) for v in VIEWERS
+        }
     assert sql == live
     assert sql[None][0] > 50 and sql[None][1] > 0 and sql[None][3] > 0
     assert sql["ind"] != sql["svb"]
@@ -306,6 +375,7 @@ def test_stored_case_figures_equal_the_case_tables_for_every_scope(app):
         from callrouter.models import CaseFigureCell
 
         assert s.scalar(select(func.count()).select_from(CaseFigureCell)) > 0
-        stored = {v: snap(queries.case_figures_days(s, v, svc.directory, FIRST, LAST))
-                  for v in VIEWERS}
+        stored = {
+            v: snap(queries.case_figures_days(s, v, svc.directory, FIRST, LAST)) for v in VIEWERS
+        }
     assert stored == sql

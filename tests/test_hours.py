@@ -53,8 +53,9 @@ def make_yaml(*lines: dict) -> str:
             out.append("        hours:")
             out += [f'          {day}: "{spans}"' for day, spans in spec["hours"].items()]
         if spec.get("closed_on"):
-            out.append("        closed_on: [" + ", ".join(f'"{d}"' for d in spec["closed_on"])
-                       + "]")
+            out.append(
+                "        closed_on: [" + ", ".join(f'"{d}"' for d in spec["closed_on"]) + "]"
+            )
         if spec.get("open_on_holidays"):
             out.append("        open_on_holidays: true")
     return "\n".join(out) + "\n"
@@ -62,8 +63,17 @@ def make_yaml(*lines: dict) -> str:
 
 def single_line(hours_spec, closed_on=(), open_on_holidays=False) -> tuple[Directory, Line]:
     """A directory with exactly one line, and that line."""
-    directory = loads(make_yaml({"id": "the-line", "hours": hours_spec, "closed_on": closed_on,
-                                 "open_on_holidays": open_on_holidays}), "test.yaml")
+    directory = loads(
+        make_yaml(
+            {
+                "id": "the-line",
+                "hours": hours_spec,
+                "closed_on": closed_on,
+                "open_on_holidays": open_on_holidays,
+            }
+        ),
+        "test.yaml",
+    )
     line = directory.line("the-line")
     assert line is not None
     return directory, line
@@ -87,8 +97,11 @@ def wall(moment: datetime) -> datetime:
 
 def test_helper_builds_a_valid_directory_with_several_lines():
     """The YAML helper yields a directory holding every line asked for, in Amsterdam time."""
-    d = loads(make_yaml({"id": "a", "hours": OFFICE}, {"id": "b", "hours": ALWAYS,
-                                                       "open_on_holidays": True}))
+    d = loads(
+        make_yaml(
+            {"id": "a", "hours": OFFICE}, {"id": "b", "hours": ALWAYS, "open_on_holidays": True}
+        )
+    )
     assert [ln.id for ln in d.lines] == ["a", "b"]
     assert d.timezone == "Europe/Amsterdam" and d.holidays == "NL"
     assert d.line("b").hours.always and d.line("b").open_on_holidays
@@ -100,8 +113,8 @@ def test_helper_builds_a_valid_directory_with_several_lines():
 @pytest.mark.parametrize(
     ("day", "utc_0830"),
     [
-        (date(2026, 3, 22), utc(2026, 3, 22, 7, 30)),    # Sunday before, CET (+01:00)
-        (date(2026, 3, 29), utc(2026, 3, 29, 6, 30)),    # spring forward, CEST (+02:00)
+        (date(2026, 3, 22), utc(2026, 3, 22, 7, 30)),  # Sunday before, CET (+01:00)
+        (date(2026, 3, 29), utc(2026, 3, 29, 6, 30)),  # spring forward, CEST (+02:00)
         (date(2026, 10, 25), utc(2026, 10, 25, 7, 30)),  # fall back, CET again
         (date(2026, 10, 26), utc(2026, 10, 26, 7, 30)),  # day after fall back
     ],
@@ -150,8 +163,12 @@ def test_always_line_stays_open_through_the_switch_night(night_start_utc):
 
 @pytest.mark.parametrize(
     "now",
-    [utc(2026, 3, 29, 0, 59), utc(2026, 3, 29, 1, 0), utc(2026, 10, 25, 0, 30),
-     utc(2026, 10, 25, 1, 30)],
+    [
+        utc(2026, 3, 29, 0, 59),
+        utc(2026, 3, 29, 1, 0),
+        utc(2026, 10, 25, 0, 30),
+        utc(2026, 10, 25, 1, 30),
+    ],
     ids=["spring-0159-cet", "spring-0300-cest", "fall-0230-cest", "fall-0230-cet"],
 )
 def test_always_line_next_opening_during_switch_is_now(now):
@@ -164,9 +181,9 @@ def test_always_line_next_opening_during_switch_is_now(now):
     ("moment", "expected"),
     [
         (utc(2026, 3, 29, 0, 59), False),  # 01:59 CET, before the gap
-        (utc(2026, 3, 29, 1, 0), True),    # 03:00 CEST, first minute after the gap
-        (utc(2026, 3, 29, 1, 59), True),   # 03:59 CEST
-        (utc(2026, 3, 29, 2, 0), False),   # 04:00 CEST, span over
+        (utc(2026, 3, 29, 1, 0), True),  # 03:00 CEST, first minute after the gap
+        (utc(2026, 3, 29, 1, 59), True),  # 03:59 CEST
+        (utc(2026, 3, 29, 2, 0), False),  # 04:00 CEST, span over
     ],
     ids=["0159-cet", "0300-cest", "0359-cest", "0400-cest"],
 )
@@ -206,11 +223,11 @@ def test_span_in_repeated_hour_opens_at_first_0230():
 @pytest.mark.parametrize(
     ("day", "expected"),
     [
-        (date(2026, 4, 27), True),   # Koningsdag (Monday)
+        (date(2026, 4, 27), True),  # Koningsdag (Monday)
         (date(2026, 12, 25), True),  # Eerste Kerstdag
         (date(2026, 12, 26), True),  # Tweede Kerstdag
-        (date(2026, 4, 6), True),    # Tweede Paasdag
-        (date(2026, 1, 1), True),    # Nieuwjaarsdag
+        (date(2026, 4, 6), True),  # Tweede Paasdag
+        (date(2026, 1, 1), True),  # Nieuwjaarsdag
         (date(2026, 4, 28), False),
         (date(2026, 12, 24), False),
         (date(2026, 3, 29), False),
@@ -225,25 +242,33 @@ def test_is_holiday_nl(day, expected):
     ("moment", "hours_spec", "open_on_holidays", "expected"),
     [
         (local(2026, 4, 27, 10), OFFICE, False, False),  # Koningsdag: closed
-        (local(2026, 4, 27, 10), OFFICE, True, True),    # ... unless open on holidays
-        (local(2026, 4, 28, 10), OFFICE, False, True),   # the Tuesday after: open
+        (local(2026, 4, 27, 10), OFFICE, True, True),  # ... unless open on holidays
+        (local(2026, 4, 28, 10), OFFICE, False, True),  # the Tuesday after: open
         (local(2026, 12, 25, 10), OFFICE, False, False),  # Christmas (Friday)
         (local(2026, 12, 25, 10), OFFICE, True, True),
         (local(2026, 12, 26, 10), DAILY, False, False),  # Second Christmas day (Saturday)
         (local(2026, 12, 26, 10), DAILY, True, True),
-        (local(2026, 4, 6, 10), OFFICE, False, False),   # Easter Monday
+        (local(2026, 4, 6, 10), OFFICE, False, False),  # Easter Monday
         (local(2026, 4, 6, 10), OFFICE, True, True),
         (local(2026, 4, 26, 10), OFFICE, False, False),  # an ordinary Sunday, mon-fri line
-        (local(2026, 4, 26, 10), DAILY, False, True),    # same Sunday, daily line
-        (local(2026, 12, 25, 3), ALWAYS, True, True),    # 24/7 crisis line on Christmas night
+        (local(2026, 4, 26, 10), DAILY, False, True),  # same Sunday, daily line
+        (local(2026, 12, 25, 3), ALWAYS, True, True),  # 24/7 crisis line on Christmas night
         (local(2026, 12, 25, 3), ALWAYS, False, False),  # 24/7 without open_on_holidays
     ],
     ids=[
-        "koningsdag-office", "koningsdag-open-on-holidays", "day-after-koningsdag",
-        "christmas-office", "christmas-open-on-holidays", "second-christmas-daily",
-        "second-christmas-open-on-holidays", "easter-monday-office",
-        "easter-monday-open-on-holidays", "sunday-office", "sunday-daily",
-        "christmas-always-open-on-holidays", "christmas-always-not-on-holidays",
+        "koningsdag-office",
+        "koningsdag-open-on-holidays",
+        "day-after-koningsdag",
+        "christmas-office",
+        "christmas-open-on-holidays",
+        "second-christmas-daily",
+        "second-christmas-open-on-holidays",
+        "easter-monday-office",
+        "easter-monday-open-on-holidays",
+        "sunday-office",
+        "sunday-daily",
+        "christmas-always-open-on-holidays",
+        "christmas-always-not-on-holidays",
     ],
 )
 def test_is_open_on_holidays_and_weekends(moment, hours_spec, open_on_holidays, expected):
@@ -256,7 +281,7 @@ def test_is_open_on_holidays_and_weekends(moment, hours_spec, open_on_holidays, 
     ("moment", "expected"),
     [
         (utc(2026, 4, 26, 22, 30), False),  # 27 April 00:30 local: Koningsdag
-        (utc(2026, 4, 26, 21, 30), True),   # 26 April 23:30 local: an ordinary Sunday
+        (utc(2026, 4, 26, 21, 30), True),  # 26 April 23:30 local: an ordinary Sunday
         (utc(2026, 12, 24, 23, 30), False),  # 25 December 00:30 local: Christmas
     ],
     ids=["koningsdag-0030", "sunday-2330", "christmas-0030"],
@@ -285,7 +310,7 @@ def test_holiday_is_judged_on_the_local_date_of_a_utc_instant(moment, expected):
     ],
 )
 def test_lunch_break(hh, mm, expected):
-    """"08:30-12:00,13:00-17:00": open before noon, closed over lunch, open again from 13:00."""
+    """ "08:30-12:00,13:00-17:00": open before noon, closed over lunch, open again from 13:00."""
     d, line = single_line(LUNCH)
     assert hours.is_open(d, line, local(2026, 3, 10, hh, mm)) is expected  # a Tuesday
 
@@ -317,8 +342,13 @@ def test_opening_end_of_lunch_break_line(now, expected):
 
 @pytest.mark.parametrize(
     "moment",
-    [local(2026, 3, 8, 3, 0), local(2026, 3, 9, 0, 0), local(2026, 3, 9, 12, 0),
-     local(2026, 3, 14, 23, 59), utc(2026, 7, 4, 22, 15)],
+    [
+        local(2026, 3, 8, 3, 0),
+        local(2026, 3, 9, 0, 0),
+        local(2026, 3, 9, 12, 0),
+        local(2026, 3, 14, 23, 59),
+        utc(2026, 7, 4, 22, 15),
+    ],
     ids=["sunday-0300", "monday-midnight", "monday-noon", "saturday-2359", "july-utc"],
 )
 def test_always_line_is_open(moment):
@@ -379,8 +409,14 @@ def test_next_opening_skips_closed_on_date():
         # Before opening on an ordinary weekday.
         (local(2026, 3, 10, 7, 0), local(2026, 3, 10, 8, 30)),
     ],
-    ids=["christmas-weekend", "christmas-weekend-utc", "koningsdag-weekend", "easter-weekend",
-         "plain-weekend", "same-morning"],
+    ids=[
+        "christmas-weekend",
+        "christmas-weekend-utc",
+        "koningsdag-weekend",
+        "easter-weekend",
+        "plain-weekend",
+        "same-morning",
+    ],
 )
 def test_next_opening_across_weekends_and_holidays(now, expected):
     """next_opening skips closed days, holidays and weekends to the first 08:30 opening."""
@@ -417,10 +453,10 @@ def test_next_opening_is_none_for_a_line_that_never_opens():
     ("moment", "expected"),
     [
         (utc(2026, 3, 10, 7, 29), False),  # 08:29 CET
-        (utc(2026, 3, 10, 7, 30), True),   # 08:30 CET
-        (utc(2026, 7, 7, 6, 29), False),   # 08:29 CEST
-        (utc(2026, 7, 7, 6, 30), True),    # 08:30 CEST
-        (utc(2026, 7, 7, 15, 0), False),   # 17:00 CEST
+        (utc(2026, 3, 10, 7, 30), True),  # 08:30 CET
+        (utc(2026, 7, 7, 6, 29), False),  # 08:29 CEST
+        (utc(2026, 7, 7, 6, 30), True),  # 08:30 CEST
+        (utc(2026, 7, 7, 15, 0), False),  # 17:00 CEST
     ],
 )
 def test_utc_instants_are_converted_to_amsterdam(moment, expected):
@@ -430,7 +466,8 @@ def test_utc_instants_are_converted_to_amsterdam(moment, expected):
 
 
 @pytest.mark.parametrize(
-    "func", [hours.is_open, hours.next_opening, hours.opening_end],
+    "func",
+    [hours.is_open, hours.next_opening, hours.opening_end],
     ids=["is_open", "next_opening", "opening_end"],
 )
 def test_naive_datetime_raises_value_error(func):
@@ -448,10 +485,16 @@ def test_naive_datetime_raises_value_error(func):
     [
         (local(2026, 3, 10, 10), (), menu.Availability(True, None, None)),
         (local(2026, 3, 14, 10), (), menu.Availability(False, "hours", local(2026, 3, 16, 8, 30))),
-        (local(2026, 4, 27, 10), (), menu.Availability(False, "holiday",
-                                                       local(2026, 4, 28, 8, 30))),
-        (local(2026, 6, 2, 10), ("2026-06-02",),
-         menu.Availability(False, "closure", local(2026, 6, 3, 8, 30))),
+        (
+            local(2026, 4, 27, 10),
+            (),
+            menu.Availability(False, "holiday", local(2026, 4, 28, 8, 30)),
+        ),
+        (
+            local(2026, 6, 2, 10),
+            ("2026-06-02",),
+            menu.Availability(False, "closure", local(2026, 6, 3, 8, 30)),
+        ),
     ],
     ids=["open", "weekend", "koningsdag", "closure"],
 )

@@ -12,8 +12,9 @@ FORBIDDEN = ("flask", "redis", "rq", "sqlalchemy", "twilio.rest", "twilio")
 
 def test_flows_import_no_side_effect_libraries():
     """Importing every flows module (and the directory) loads none of the forbidden packages."""
-    modules = sorted(p.stem for p in (ROOT / "callrouter" / "flows").glob("*.py")
-                     if p.stem != "__init__")
+    modules = sorted(
+        p.stem for p in (ROOT / "callrouter" / "flows").glob("*.py") if p.stem != "__init__"
+    )
     assert {"routing", "hours", "menu", "transfer", "speech"} <= set(modules)
     code = (
         "import sys\n"
@@ -21,8 +22,9 @@ def test_flows_import_no_side_effect_libraries():
         + "import callrouter.directory\n"
         + "print('\\n'.join(sorted(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     loaded = set(out.stdout.split())
     bad = sorted(m for m in loaded for f in FORBIDDEN if m == f or m.startswith(f + "."))
     assert bad == []
@@ -43,8 +45,10 @@ def _imports(path: Path) -> set[str]:
 
 def _importers(prefix: str) -> list[str]:
     return sorted(
-        str(p.relative_to(ROOT)) for p in (ROOT / "callrouter").rglob("*.py")
-        if any(name == prefix or name.startswith(prefix + ".") for name in _imports(p)))
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "callrouter").rglob("*.py")
+        if any(name == prefix or name.startswith(prefix + ".") for name in _imports(p))
+    )
 
 
 def test_only_the_twiml_module_builds_twiml():
@@ -64,6 +68,8 @@ def test_voice_handlers_leave_transfer_rows_to_the_store():
     # (`tr` and `loaded.row` name a transfer row throughout the voice package.)
     written = re.compile(r"\b(tr|loaded\.row)\.(state|outcome|worker_place|accepted_at)\s*=[^=]")
     offenders = sorted(
-        str(p.relative_to(ROOT)) for p in (ROOT / "callrouter" / "voice").glob("*.py")
-        if written.search(p.read_text(encoding="utf-8")))
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "callrouter" / "voice").glob("*.py")
+        if written.search(p.read_text(encoding="utf-8"))
+    )
     assert offenders == []

@@ -36,8 +36,9 @@ def report_of(app, days=DAYS, org=None):
     svc = app.extensions["callrouter"]
     d = svc.directory
     with svc.sessions() as s:
-        return network.collect(s, d, day_start(UNTIL - timedelta(days=days), d.tz),
-                               day_start(UNTIL, d.tz), org)
+        return network.collect(
+            s, d, day_start(UNTIL - timedelta(days=days), d.tz), day_start(UNTIL, d.tz), org
+        )
 
 
 def test_wilson_bounds():
@@ -59,7 +60,10 @@ def test_planted_patterns_are_found_with_their_evidence(app):
     assert set(kinds) == {"keyword", "slot", "life-event"}, report.suggestions
     move = kinds["keyword"]
     assert (move.term, move.from_line, move.to_line) == (
-        plan.phrase_term, plan.phrase_line.id, plan.phrase_to.id)
+        plan.phrase_term,
+        plan.phrase_line.id,
+        plan.phrase_to.id,
+    )
     assert move.known >= 30 and move.wrong_lower >= 0.3 and move.moved <= move.wrong
     slot = kinds["slot"]
     assert slot.line_id == plan.lunch_line.id and slot.hour == 12
@@ -89,8 +93,9 @@ def test_patch_applies_with_git_and_passes_lines_check(app, tmp_path):
     svc = app.extensions["callrouter"]
     simulate.simulate(svc.engine, svc.directory, DAYS, 7, simulate.PLANTS, until=UNTIL)
     report = report_of(app)
-    diff, kept = network.patch(report, svc.directory, SHIPPED.read_text(encoding="utf-8"),
-                               "config/lines.yaml")
+    diff, kept = network.patch(
+        report, svc.directory, SHIPPED.read_text(encoding="utf-8"), "config/lines.yaml"
+    )
     assert {s.kind for s in kept} == {"keyword", "slot", "life-event"}
     repo = tmp_path / "copy"
     (repo / "config").mkdir(parents=True)
@@ -103,9 +108,19 @@ def test_patch_applies_with_git_and_passes_lines_check(app, tmp_path):
     plan = simulate.plan(svc.directory)
     assert plan.phrase_term in [k.lower() for k in patched.line(plan.phrase_to.id).keywords]
     assert len(patched.life_events) == len(svc.directory.life_events) + 1
-    out = subprocess.run([sys.executable, "-c", "from callrouter.cli import main; main()",
-                          "lines", "check", str(repo / "config" / "lines.yaml")],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from callrouter.cli import main; main()",
+            "lines",
+            "check",
+            str(repo / "config" / "lines.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr
 
 
@@ -133,8 +148,7 @@ def test_supervisors_see_no_small_cells_and_nobody_sees_numbers(app):
     cells = [c for ln in admin["lines"] for c in ln["heat_map"]]
     small = [c for c in cells if c["transfers"] and c["transfers"] < 5]
     assert small, "the test needs some small cells"
-    hidden = [c for ln in supervisor["lines"] for c in ln["heat_map"]
-              if c["transfers"] is None]
+    hidden = [c for ln in supervisor["lines"] for c in ln["heat_map"] if c["transfers"] is None]
     assert len(hidden) == len(small)
     dump = json.dumps(supervisor, default=str)
     from callrouter.models import Case

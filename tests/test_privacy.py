@@ -20,15 +20,22 @@ def test_no_number_in_database_or_log(phone, app, caplog):
     """After whole calls (transfer, hunt, citizen added, callback, PIN intake), scan it all."""
     caplog.set_level(logging.DEBUG)
     tr, _ = _connected(phone, app, "CApriv1")
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CApriv1",
-                      CallStatus="in-progress")
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}", CallSid="CApriv1", CallStatus="in-progress"
+    )
     root = phone.post(action_of(root), CallSid="CApriv1", Digits="1")
     phone.post(action_of(root), CallSid="CApriv1", Digits="0612345678#")
     start_transfer(phone, "31", "9", sid="CApriv2")
     phone.drain()
     for leg in phone.twilio.created[1:]:
-        phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="busy", From=leg["To"],
-                   To=leg["To"], Called=leg["To"])
+        phone.post(
+            leg["StatusCallback"],
+            CallSid=leg["Sid"],
+            CallStatus="busy",
+            From=leg["To"],
+            To=leg["To"],
+            Called=leg["To"],
+        )
         phone.drain()
     root = phone.post("/voice/unanswered?tr=" + "0" * 32, CallSid="CApriv2")
     _enter(phone, "CApriv3", "0344", "9999")

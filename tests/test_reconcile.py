@@ -19,11 +19,18 @@ AMS = ZoneInfo("Europe/Amsterdam")
 
 
 def provider_call(sid, status, to, from_, start, duration="35", direction="inbound"):
-    return {"sid": sid, "status": status, "to": to, "from": from_, "direction": direction,
-            # Twilio writes RFC 2822 times in UTC.
-            "start_time": format_datetime(start.astimezone(UTC)),
-            "end_time": format_datetime((start + timedelta(seconds=int(duration))).astimezone(UTC)),
-            "duration": duration, "account_sid": ACCOUNT}
+    return {
+        "sid": sid,
+        "status": status,
+        "to": to,
+        "from": from_,
+        "direction": direction,
+        # Twilio writes RFC 2822 times in UTC.
+        "start_time": format_datetime(start.astimezone(UTC)),
+        "end_time": format_datetime((start + timedelta(seconds=int(duration))).astimezone(UTC)),
+        "duration": duration,
+        "account_sid": ACCOUNT,
+    }
 
 
 def count(app, model):
@@ -42,8 +49,9 @@ def test_dropped_final_callbacks_filled_in_and_unknown_call_reconstructed(phone,
     # ... and then nothing more arrives: neither the leg's nor the inbound call's end.
     phone.twilio.call_list = [
         provider_call("CArec1", "completed", INTERNAL, WORKER, start, "95"),
-        provider_call(leg["Sid"], "no-answer", leg["To"], INTERNAL, start, "0",
-                      direction="outbound-api"),
+        provider_call(
+            leg["Sid"], "no-answer", leg["To"], INTERNAL, start, "0", direction="outbound-api"
+        ),
         provider_call("CAlost9", "completed", INTERNAL, "+31205550100", start, "12"),
     ]
     clock.set(start + timedelta(hours=1))
@@ -63,10 +71,14 @@ def test_dropped_final_callbacks_filled_in_and_unknown_call_reconstructed(phone,
 
     # The late callbacks arrive after all: no row is added to calls or legs, none goes back.
     events = count(app, Event)
-    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="no-answer",
-               SequenceNumber=3)
-    phone.post("/voice/status/call", CallSid="CArec1", CallStatus="completed",
-               CallDuration="95", SequenceNumber=4)
+    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="no-answer", SequenceNumber=3)
+    phone.post(
+        "/voice/status/call",
+        CallSid="CArec1",
+        CallStatus="completed",
+        CallDuration="95",
+        SequenceNumber=4,
+    )
     phone.post("/voice/status/call", CallSid="CAlost9", CallStatus="completed", SequenceNumber=2)
     assert count(app, Call) == 2 and count(app, Leg) == 1
     assert count(app, Event) == events + 3  # kept as received, once each
@@ -88,8 +100,10 @@ def test_transfer_closed_when_all_legs_ended_unreported(phone, app, clock):
 
     phone.post(action_of(root), CallSid=leg["Sid"], Digits="1")
     phone.twilio.call_list = [
-        provider_call(leg["Sid"], "completed", leg["To"], INTERNAL, start, "300",
-                      direction="outbound-api")]
+        provider_call(
+            leg["Sid"], "completed", leg["To"], INTERNAL, start, "300", direction="outbound-api"
+        )
+    ]
     clock.set(start + timedelta(hours=2))
     with app.app_context():
         counts = reconcile.reconcile()

@@ -15,7 +15,7 @@ bodies = st.text(alphabet="0123456789", min_size=6, max_size=6)
 def test_every_single_digit_error_is_caught(body, position, delta):
     """Changing any one digit of a valid reference makes it invalid."""
     ref = reference.new_reference(body)
-    wrong = ref[:position] + str((int(ref[position]) + delta) % 10) + ref[position + 1:]
+    wrong = ref[:position] + str((int(ref[position]) + delta) % 10) + ref[position + 1 :]
     assert reference.is_valid(ref) and not reference.is_valid(wrong)
 
 
@@ -24,7 +24,7 @@ def test_every_adjacent_transposition_is_caught(body, position):
     """Swapping two different neighbouring digits (09/90 included) makes it invalid."""
     ref = reference.new_reference(body)
     a, b = ref[position], ref[position + 1]
-    swapped = ref[:position] + b + a + ref[position + 2:]
+    swapped = ref[:position] + b + a + ref[position + 2 :]
     assert reference.is_valid(swapped) == (a == b)
 
 
@@ -38,8 +38,17 @@ def test_known_damm_vector():
     assert reference.check_digit("572") == "4" and reference.check_digit("5724") == "0"
 
 
-@pytest.mark.parametrize("ref,ok", [("4829137", None), ("482913", False), ("48291370", False),
-                                    ("48a9137", False), ("", False), ("٤٨٢٩١٣٧", False)])
+@pytest.mark.parametrize(
+    "ref,ok",
+    [
+        ("4829137", None),
+        ("482913", False),
+        ("48291370", False),
+        ("48a9137", False),
+        ("", False),
+        ("٤٨٢٩١٣٧", False),
+    ],
+)
 def test_validation_of_shape(ref, ok):
     """Only seven ASCII digits can be valid."""
     expected = reference.check_digit(ref[:6]) == ref[6] if ok is None else ok

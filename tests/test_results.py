@@ -14,18 +14,20 @@ from test_voice_transfer import _connected, rows
 
 def ended_by_professional(phone, app, sid):
     tr, leg = _connected(phone, app, sid)
-    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="completed",
-               SequenceNumber=9)
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid=sid,
-                      CallStatus="in-progress", DialCallStatus="completed")
+    phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus="completed", SequenceNumber=9)
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}",
+        CallSid=sid,
+        CallStatus="in-progress",
+        DialCallStatus="completed",
+    )
     assert "beëindigd" in says(root) and "Hoe is het gegaan" in says(root)
     gather = root.find("Gather")
     assert gather.get("numDigits") == "1" and int(gather.get("timeout")) <= 5
     return tr, root
 
 
-@pytest.mark.parametrize("key,result", [("1", "resolved"), ("2", "partial"),
-                                        ("3", "unresolved")])
+@pytest.mark.parametrize("key,result", [("1", "resolved"), ("2", "partial"), ("3", "unresolved")])
 def test_each_key_is_stored_on_the_transfer(phone, app, key, result):
     """1 opgelost, 2 deels, 3 niet opgelost: stored with time and source; then a new transfer
     can be chosen."""
@@ -64,7 +66,10 @@ def test_wrong_line_with_the_right_organisation_said(phone, app):
     assert "Dank u wel" in says(root)
     (row,) = rows(app, Transfer)
     assert (row.result, row.right_org, row.right_line) == (
-        "wrong-line", "toeslagen", "toeslagen-algemeen")
+        "wrong-line",
+        "toeslagen",
+        "toeslagen-algemeen",
+    )
 
 
 def test_wrong_line_keyed_as_a_line_code(phone, app):
@@ -89,12 +94,20 @@ def test_the_question_comes_after_the_hand_over(phone, app):
     """With the citizen in the call, leaving hands over at once (the professional's hold is
     lifted before any answer); the question follows, then the call ends."""
     tr, leg = _connected(phone, app, "CAres8")
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAres8",
-                      CallStatus="in-progress", DialCallStatus="completed")
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}",
+        CallSid="CAres8",
+        CallStatus="in-progress",
+        DialCallStatus="completed",
+    )
     root = phone.post(action_of(root), CallSid="CAres8", Digits="1")
     phone.post(action_of(root), CallSid="CAres8", Digits="0612345678#")
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAres8",
-                      CallStatus="in-progress", DialCallStatus="completed")
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}",
+        CallSid="CAres8",
+        CallStatus="in-progress",
+        DialCallStatus="completed",
+    )
     root = phone.post(action_of(root), CallSid="CAres8", Digits="2")
     assert "overgedragen" in says(root) and "Hoe is het gegaan" in says(root)
     phone.drain()
@@ -108,8 +121,12 @@ def test_the_question_comes_after_the_hand_over(phone, app):
 def test_speech_choice_keeps_the_directory_term_not_the_phrase(phone, app):
     """The call log keeps which keyword chose the line, never what was said around it."""
     root = phone.post("/voice/incoming", CallSid="CAres9", From=WORKER)
-    phone.post(action_of(root), CallSid="CAres9", From=WORKER,
-               SpeechResult="mevrouw Jansen heeft een vraag over haar pensioen")
+    phone.post(
+        action_of(root),
+        CallSid="CAres9",
+        From=WORKER,
+        SpeechResult="mevrouw Jansen heeft een vraag over haar pensioen",
+    )
     (call,) = rows(app, Call)
     assert call.selected_by == "speech" and call.selected_term == "pensioen"
     assert call.line_id == "svb-aow"
@@ -127,19 +144,27 @@ def test_agency_supervisor_marks_a_wrong_line_on_the_dashboard(phone, app):
     client = phone.client
     login(client, "sup@ind.nl")
     page = client.get("/dashboard/calls").get_data(as_text=True)
-    resp = client.post(f"/dashboard/transfers/{tr.id}/wrong-line",
-                       data={"csrf_token": csrf_of(page), "line": "ind-verblijf"})
+    resp = client.post(
+        f"/dashboard/transfers/{tr.id}/wrong-line",
+        data={"csrf_token": csrf_of(page), "line": "ind-verblijf"},
+    )
     assert resp.status_code == 404
     client.delete_cookie("callrouter_session")
     login(client, "sup@svb.nl")
     page = client.get(f"/dashboard/calls/{tr.call_id}").get_data(as_text=True)
     assert "Verkeerde lijn" in page and "opgelost" in page
-    client.post(f"/dashboard/transfers/{tr.id}/wrong-line",
-                data={"csrf_token": csrf_of(page), "line": "svb-kinderbijslag"})
+    client.post(
+        f"/dashboard/transfers/{tr.id}/wrong-line",
+        data={"csrf_token": csrf_of(page), "line": "svb-kinderbijslag"},
+    )
     (row,) = rows(app, Transfer)
     assert (row.result, row.result_by, row.right_line) == (
-        "wrong-line", "supervisor", "svb-kinderbijslag")
+        "wrong-line",
+        "supervisor",
+        "svb-kinderbijslag",
+    )
     token = make_token(app, "svb-bi", "svb")
-    data = client.get("/api/v1/transfers", headers={"Authorization": f"Bearer {token}"}
-                      ).get_json()["data"]
+    data = client.get("/api/v1/transfers", headers={"Authorization": f"Bearer {token}"}).get_json()[
+        "data"
+    ]
     assert data[0]["result"] == "wrong-line" and data[0]["right_line"] == "svb-kinderbijslag"

@@ -59,8 +59,10 @@ organisations:
 @pytest.fixture(scope="module")
 def callers() -> Directory:
     """A directory with nested number blocks, exact numbers and PIN hashes."""
-    return loads(CALLERS_YAML.format(utrecht_hash=hash_pin("2222"), desk_hash=hash_pin("4321")),
-                 "callers.yaml")
+    return loads(
+        CALLERS_YAML.format(utrecht_hash=hash_pin("2222"), desk_hash=hash_pin("4321")),
+        "callers.yaml",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,17 +77,25 @@ def shipped() -> Directory:
 @pytest.mark.parametrize(
     ("number", "caller_id"),
     [
-        ("+31302860001", "utrecht-desk"),   # exact number inside both blocks
-        ("+31302860002", "utrecht"),        # longest block +3130286
+        ("+31302860001", "utrecht-desk"),  # exact number inside both blocks
+        ("+31302860002", "utrecht"),  # longest block +3130286
         ("+31302990000", "utrecht-region"),  # only the short block +3130
-        ("0302860000", "utrecht"),          # national form
-        ("030 286 0001", "utrecht-desk"),   # national form with spaces, exact number
-        ("0031302860002", "utrecht"),       # international prefix 00
-        ("+31612345678", "utrecht-desk"),   # exact number written nationally in the YAML
+        ("0302860000", "utrecht"),  # national form
+        ("030 286 0001", "utrecht-desk"),  # national form with spaces, exact number
+        ("0031302860002", "utrecht"),  # international prefix 00
+        ("+31612345678", "utrecht-desk"),  # exact number written nationally in the YAML
         ("+31505550100", "no-pin"),
     ],
-    ids=["exact-beats-block", "longest-block", "short-block", "national", "national-spaces",
-         "double-zero", "mobile", "other-exact"],
+    ids=[
+        "exact-beats-block",
+        "longest-block",
+        "short-block",
+        "national",
+        "national-spaces",
+        "double-zero",
+        "mobile",
+        "other-exact",
+    ],
 )
 def test_identify(callers, number, caller_id):
     """identify picks an exact number first, then the longest number block."""
@@ -97,8 +107,17 @@ def test_identify(callers, number, caller_id):
 @pytest.mark.parametrize(
     "number",
     ["+31201234567", "+442071234567", "anonymous", "", "+", "12", None, "+31 30", "0000"],
-    ids=["unknown-nl", "unknown-uk", "anonymous", "empty", "plus", "short", "none",
-         "too-short", "zeros"],
+    ids=[
+        "unknown-nl",
+        "unknown-uk",
+        "anonymous",
+        "empty",
+        "plus",
+        "short",
+        "none",
+        "too-short",
+        "zeros",
+    ],
 )
 def test_identify_unknown_or_garbage_is_none(callers, number):
     """An unknown number or garbage from the network identifies nobody."""
@@ -141,17 +160,25 @@ def test_check_pin_right_code_and_pin(callers):
 @pytest.mark.parametrize(
     ("code", "pin"),
     [
-        ("0344", "2223"),   # wrong PIN
-        ("0344", ""),       # no PIN
-        ("0344", "4321"),   # PIN of another organisation
-        ("0345", "2222"),   # code of that other organisation, this PIN
-        ("1234", "2222"),   # unknown code
-        ("", "2222"),       # no code
-        ("0999", "2222"),   # caller without pin_hash
+        ("0344", "2223"),  # wrong PIN
+        ("0344", ""),  # no PIN
+        ("0344", "4321"),  # PIN of another organisation
+        ("0345", "2222"),  # code of that other organisation, this PIN
+        ("1234", "2222"),  # unknown code
+        ("", "2222"),  # no code
+        ("0999", "2222"),  # caller without pin_hash
         ("0999", "not-a-pin"),  # the internal dummy PIN does not open a caller without hash
     ],
-    ids=["wrong-pin", "empty-pin", "other-orgs-pin", "other-code", "unknown-code", "empty-code",
-         "no-pin-hash", "dummy-pin"],
+    ids=[
+        "wrong-pin",
+        "empty-pin",
+        "other-orgs-pin",
+        "other-code",
+        "unknown-code",
+        "empty-code",
+        "no-pin-hash",
+        "dummy-pin",
+    ],
 )
 def test_check_pin_rejects(callers, code, pin):
     """Any mismatch of code and PIN, or a caller without a PIN, gives None."""
@@ -183,8 +210,8 @@ def test_hash_pin_is_salted_argon2():
 @pytest.mark.parametrize(
     ("digits", "org_id", "line_id"),
     [
-        ("1", "toeslagen", None),                         # two lines: ask the topic
-        ("5", "cak", "cak-eigen-bijdrage"),               # one line: chosen at once
+        ("1", "toeslagen", None),  # two lines: ask the topic
+        ("5", "cak", "cak-eigen-bijdrage"),  # one line: chosen at once
         ("6", "cjib", None),
         ("12", "toeslagen", "belasting-betalingsregeling"),
         ("31", "svb", "svb-aow"),
@@ -203,8 +230,19 @@ def test_resolve_digits(shipped, digits, org_id, line_id):
 @pytest.mark.parametrize(
     "digits",
     ["9", "0", "13", "83", "123", "*#", "*", "1#", "", "a", "１"],
-    ids=["unknown-org", "zero", "unknown-line", "unknown-line-8", "three-keys", "star-hash",
-         "star", "key-hash", "empty", "letter", "fullwidth-one"],
+    ids=[
+        "unknown-org",
+        "zero",
+        "unknown-line",
+        "unknown-line-8",
+        "three-keys",
+        "star-hash",
+        "star",
+        "key-hash",
+        "empty",
+        "letter",
+        "fullwidth-one",
+    ],
 )
 def test_resolve_digits_unknown_is_none(shipped, digits):
     """Unknown keys, three keys and non-digits give None."""
@@ -274,7 +312,8 @@ def test_resolve_speech_in_topic_menu_only_looks_at_that_organisation(shipped):
     """In a topic menu a keyword of another organisation's line is not matched."""
     svb = shipped.organisation("svb")
     assert resolve_speech(shipped, "pensioen", organisation=svb) == Choice(
-        svb, shipped.line("svb-aow"))
+        svb, shipped.line("svb-aow")
+    )
     assert resolve_speech(shipped, "studiefinanciering", organisation=svb) is None
 
 
@@ -345,7 +384,8 @@ def test_choose_in_topic_menu(shipped):
     """In the topic menu one key selects the organisation's line."""
     svb = shipped.organisation("svb")
     assert menu.choose(shipped, "2", None, 0, organisation=svb) == menu.LineChosen(
-        svb, shipped.line("svb-kinderbijslag"), "digits")
+        svb, shipped.line("svb-kinderbijslag"), "digits"
+    )
 
 
 def test_choose_in_topic_menu_unclear_asks_again(shipped):
@@ -355,8 +395,9 @@ def test_choose_in_topic_menu_unclear_asks_again(shipped):
     assert menu.choose(shipped, "7", None, 2, organisation=svb) == menu.GiveUp()
 
 
-@pytest.mark.parametrize("speech", ["blub blab", "studiefinanciering"],
-                         ids=["gibberish", "other-organisations-topic"])
+@pytest.mark.parametrize(
+    "speech", ["blub blab", "studiefinanciering"], ids=["gibberish", "other-organisations-topic"]
+)
 def test_choose_in_topic_menu_unclear_speech_counts_as_a_miss(shipped, speech):
     """In the topic menu, speech naming no topic of that organisation counts as unclear."""
     svb = shipped.organisation("svb")

@@ -66,16 +66,25 @@ def test_refuses_real_credentials():
     with pytest.raises(RealCredentials):
         refuse_real_credentials({"TWILIO_ACCOUNT_SID": "AC" + "1" * 32})
     refuse_real_credentials({})  # no credentials: fine
-    refuse_real_credentials({"TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
-                             "TWILIO_API_BASE_URL": "http://127.0.0.1:9/sandbox/api"})
+    refuse_real_credentials(
+        {
+            "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+            "TWILIO_API_BASE_URL": "http://127.0.0.1:9/sandbox/api",
+        }
+    )
 
 
 def _cli(environ, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO", "CALLROUTER"))}
     env.update({k: v for k, v in environ.items() if not k.startswith("TWILIO")})
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "app", "sandbox", "call",
-                           *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "sandbox", "call", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_prints_transcript_and_exit_code(environ):
@@ -83,11 +92,32 @@ def test_cli_prints_transcript_and_exit_code(environ):
     ok = _cli(environ, "--from", WORKER, "--press", "3", "1", "--answer", "accept")
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "[medewerker] Welkom" in ok.stdout and "-- outcome: connected" in ok.stdout
-    bad = _cli(environ, "--from", WORKER, "--press", "3", "1", "--answer", "no-answer",
-               "--expect", "connected")
+    bad = _cli(
+        environ,
+        "--from",
+        WORKER,
+        "--press",
+        "3",
+        "1",
+        "--answer",
+        "no-answer",
+        "--expect",
+        "connected",
+    )
     assert bad.returncode == 1 and "expected outcome connected" in bad.stderr
-    shuffled = _cli(environ, "--from", WORKER, "--press", "3", "1", "--answer", "accept",
-                    "--shuffle-callbacks", "--seed", "7")
+    shuffled = _cli(
+        environ,
+        "--from",
+        WORKER,
+        "--press",
+        "3",
+        "1",
+        "--answer",
+        "accept",
+        "--shuffle-callbacks",
+        "--seed",
+        "7",
+    )
     assert shuffled.returncode == 0, shuffled.stderr[-2000:]
     assert "-- outcome: connected" in shuffled.stdout
     assert "callbacks shuffled with seed 7" in shuffled.stdout
@@ -106,9 +136,15 @@ def test_shuffled_callbacks_replay_with_their_seed():
 
         box = Sandbox(fetch, "AC" + "0" * 32, shuffle=seed, duplicates=0.3)
         for n in range(4):
-            box.create_call({"To": f"+3188300100{n}", "From": "+31880100200",
-                             "Url": "https://svc/whisper", "StatusCallback": f"https://svc/s{n}",
-                             "StatusCallbackEvent": "initiated ringing answered completed"})
+            box.create_call(
+                {
+                    "To": f"+3188300100{n}",
+                    "From": "+31880100200",
+                    "Url": "https://svc/whisper",
+                    "StatusCallback": f"https://svc/s{n}",
+                    "StatusCallbackEvent": "initiated ringing answered completed",
+                }
+            )
         box.run()
         return seen
 
@@ -126,7 +162,7 @@ def test_dial_number_with_whisper_url_bridges_after_the_whisper():
 
     docs = {
         "https://svc/in": '<Response><Dial action="https://svc/after"><Number '
-                          'url="https://svc/whisper">+31883001001</Number></Dial></Response>',
+        'url="https://svc/whisper">+31883001001</Number></Dial></Response>',
         "https://svc/whisper": "<Response><Say>Fluister</Say></Response>",
         "https://svc/after": "<Response><Say>Einde</Say><Hangup/></Response>",
     }

@@ -31,20 +31,29 @@ def stack(tmp_path, lines_file, redis_url, redis_client):
 
     web, sb = free_port(), free_port()
     token = secrets.token_hex(16)
-    env = clean_env(CALLROUTER_ENV="test", CALLROUTER_LINES=str(lines_file),
-                    CALLROUTER_INSTANCE=str(tmp_path / "instance"), REDIS_URL=redis_url,
-                    DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                    TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT, TWILIO_AUTH_TOKEN=token,
-                    TWILIO_API_BASE_URL=f"http://127.0.0.1:{sb}/sandbox/api",
-                    PUBLIC_BASE_URL=f"http://127.0.0.1:{web}",
-                    SECRET_KEY="browser-secret-0123456789")
+    env = clean_env(
+        CALLROUTER_ENV="test",
+        CALLROUTER_LINES=str(lines_file),
+        CALLROUTER_INSTANCE=str(tmp_path / "instance"),
+        REDIS_URL=redis_url,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
+        TWILIO_AUTH_TOKEN=token,
+        TWILIO_API_BASE_URL=f"http://127.0.0.1:{sb}/sandbox/api",
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{web}",
+        SECRET_KEY="browser-secret-0123456789",
+    )
     procs = Stack(env, tmp_path / "procs.log")
     procs.web(web)
     procs.worker()
     service = create_app(environ=env)  # to read the same call log as the running service
-    app = create_sandbox_app(f"http://127.0.0.1:{web}", token, SANDBOX_ACCOUNT,
-                             directory_mod.load(lines_file),
-                             call_log=service_call_log(service.extensions["callrouter"]))
+    app = create_sandbox_app(
+        f"http://127.0.0.1:{web}",
+        token,
+        SANDBOX_ACCOUNT,
+        directory_mod.load(lines_file),
+        call_log=service_call_log(service.extensions["callrouter"]),
+    )
     server = make_server("127.0.0.1", sb, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{sb}"
@@ -61,16 +70,26 @@ def test_warm_transfer_clicked_through_in_the_browser(stack):
     assert Path(CHROMIUM).exists(), "Debian's chromium is needed: `make test` installs it"
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page()
         page.set_default_timeout(30_000)
         page.goto(stack + "/sandbox")
         expect(page.get_by_role("heading", name="callrouter sandbox")).to_be_visible()
         # NL Design System: the Utrecht component CSS with callrouter's neutral tokens.
-        assert page.evaluate("getComputedStyle(document.querySelector('#dial'))"
-                             ".backgroundColor") == "rgb(11, 92, 173)"
+        assert (
+            page.evaluate("getComputedStyle(document.querySelector('#dial')).backgroundColor")
+            == "rgb(11, 92, 173)"
+        )
         page.select_option("#from", label="Gemeente Utrecht (+31687654321)")
         page.click("#dial")
         desk = page.locator("#desk-transcript")

@@ -54,11 +54,18 @@ def test_callback_fires_at_next_opening(tmp_path, lines_file, redis_url, redis_c
     evening = _next_wednesday_evening(d)
     clock.skip_to(evening, clock_file)  # the service starts on Wednesday evening
     db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    env = clean_env(CALLROUTER_ENV="test", CALLROUTER_LINES=str(lines_file),
-               CALLROUTER_INSTANCE=str(instance), REDIS_URL=redis_url, DATABASE_URL=db_url,
-               TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT, TWILIO_AUTH_TOKEN=token,
-               TWILIO_API_BASE_URL=f"http://127.0.0.1:{sb}/sandbox/api",
-               PUBLIC_BASE_URL=f"http://127.0.0.1:{web}", SECRET_KEY="e2e-cb-secret-0123456789")
+    env = clean_env(
+        CALLROUTER_ENV="test",
+        CALLROUTER_LINES=str(lines_file),
+        CALLROUTER_INSTANCE=str(instance),
+        REDIS_URL=redis_url,
+        DATABASE_URL=db_url,
+        TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
+        TWILIO_AUTH_TOKEN=token,
+        TWILIO_API_BASE_URL=f"http://127.0.0.1:{sb}/sandbox/api",
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{web}",
+        SECRET_KEY="e2e-cb-secret-0123456789",
+    )
     procs = Stack(env, tmp_path / "procs.log")
     procs.web(web)
     procs.worker()
@@ -71,8 +78,14 @@ def test_callback_fires_at_next_opening(tmp_path, lines_file, redis_url, redis_c
 
         Queue("default", connection=Redis.from_url(redis_url)).enqueue(callbacks.sweep)
 
-    app = create_sandbox_app(f"http://127.0.0.1:{web}", token, SANDBOX_ACCOUNT, d,
-                             clock_file=clock_file, after_clock=after_clock)
+    app = create_sandbox_app(
+        f"http://127.0.0.1:{web}",
+        token,
+        SANDBOX_ACCOUNT,
+        d,
+        clock_file=clock_file,
+        after_clock=after_clock,
+    )
     server = make_server("127.0.0.1", sb, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{sb}"
@@ -105,16 +118,22 @@ def test_callback_fires_at_next_opening(tmp_path, lines_file, redis_url, redis_c
         time.sleep(2)
         assert not [c for c in calls() if c.direction != "inbound"]
         requests.post(base + "/sandbox/clock", data={"to": opening.isoformat()})
-        _wait(lambda: any(c.to == "+31883002001" and c.status == "ringing"
-                          for c in calls()), "the professional's phone")
+        _wait(
+            lambda: any(c.to == "+31883002001" and c.status == "ringing" for c in calls()),
+            "the professional's phone",
+        )
         prof = next(c for c in calls() if c.to == "+31883002001")
         requests.post(base + "/sandbox/answer", data={"sid": prof.sid, "how": "answer"})
         _wait(lambda: said("Terugbelverzoek van de professionallijn"), "the callback whisper")
         requests.post(base + "/sandbox/input", data={"sid": prof.sid, "value": "1"})
+
         def talking():
             with lock:
-                worker = [c for c in sandbox.calls.values()
-                          if c.to == WORKER and c.direction != "inbound" and c.conference]
+                worker = [
+                    c
+                    for c in sandbox.calls.values()
+                    if c.to == WORKER and c.direction != "inbound" and c.conference
+                ]
                 if not worker:
                     return False
                 conf = sandbox.conferences[worker[0].conference]

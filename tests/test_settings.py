@@ -6,12 +6,18 @@ import pytest
 
 from callrouter.settings import SettingsError, from_env
 
-PROD = {"CALLROUTER_ENV": "production", "SECRET_KEY": "s" * 32, "TWILIO_ACCOUNT_SID": "AC1",
-        "TWILIO_AUTH_TOKEN": "t" * 32, "PUBLIC_BASE_URL": "https://cr.example.nl/"}
+PROD = {
+    "CALLROUTER_ENV": "production",
+    "SECRET_KEY": "s" * 32,
+    "TWILIO_ACCOUNT_SID": "AC1",
+    "TWILIO_AUTH_TOKEN": "t" * 32,
+    "PUBLIC_BASE_URL": "https://cr.example.nl/",
+}
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID",
-                                     "PUBLIC_BASE_URL"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "PUBLIC_BASE_URL"]
+)
 def test_production_refuses_missing_secret(tmp_path, missing):
     """In production a missing secret stops start-up with a message naming it."""
     env = dict(PROD, CALLROUTER_INSTANCE=str(tmp_path))
@@ -22,8 +28,14 @@ def test_production_refuses_missing_secret(tmp_path, missing):
 
 def test_production_settings_read_from_given_environment(tmp_path):
     """Values come from the mapping passed in; the public URL loses its trailing slash."""
-    s = from_env(dict(PROD, CALLROUTER_INSTANCE=str(tmp_path),
-                      DATABASE_URL="postgres://u@db/cr", TWILIO_API_BASE_URL="http://x:9/"))
+    s = from_env(
+        dict(
+            PROD,
+            CALLROUTER_INSTANCE=str(tmp_path),
+            DATABASE_URL="postgres://u@db/cr",
+            TWILIO_API_BASE_URL="http://x:9/",
+        )
+    )
     assert s.production and s.public_base_url == "https://cr.example.nl"
     assert s.database_url == "postgresql+psycopg://u@db/cr"
     assert s.twilio_api_base_url == "http://x:9" and s.redis_url is None

@@ -11,8 +11,13 @@ from callrouter.models import Call, Event
 
 from conftest import PUBLIC, TOKEN, WORKER
 
-PARAMS = {"CallSid": "CAsig0001", "From": WORKER, "To": "+31880100100", "Digits": "31",
-          "CallStatus": "ringing"}
+PARAMS = {
+    "CallSid": "CAsig0001",
+    "From": WORKER,
+    "To": "+31880100100",
+    "Digits": "31",
+    "CallStatus": "ringing",
+}
 
 
 def voice_routes(app):
@@ -68,8 +73,13 @@ def test_signature_uses_public_base_url_not_host(app):
     forged = signatures.sign(TOKEN, "http://localhost/voice/incoming", PARAMS)
     assert _send(client, "/voice/incoming", "POST", forged).status_code == 403
     right = signatures.sign(TOKEN, PUBLIC + "/voice/incoming", PARAMS)
-    resp = _send(client, "/voice/incoming", "POST", right,
-                 headers={"Host": "evil.example", "X-Forwarded-Proto": "http"})
+    resp = _send(
+        client,
+        "/voice/incoming",
+        "POST",
+        right,
+        headers={"Host": "evil.example", "X-Forwarded-Proto": "http"},
+    )
     assert resp.status_code == 200
 
 
@@ -85,6 +95,7 @@ def test_secondary_token_accepted_during_rotation(phone):
 
 def test_validator_raising_fails_closed(app, monkeypatch):
     """If the validator itself raises, the request is refused with 403, never a 500."""
+
     def boom(*_a, **_k):
         raise RuntimeError("validator exploded")
 
@@ -97,8 +108,13 @@ def test_validator_raising_fails_closed(app, monkeypatch):
 
 
 # twilio-python's own validator test vectors (tests/unit/test_request_validator.py, 9.11.0).
-GOLDEN_PARAMS = {"CallSid": "CA1234567890ABCDE", "Digits": "1234", "From": "+14158675309",
-                 "To": "+18005551212", "Caller": "+14158675309"}
+GOLDEN_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Digits": "1234",
+    "From": "+14158675309",
+    "To": "+18005551212",
+    "Caller": "+14158675309",
+}
 GOLDEN = [
     ("https://mycompany.com", "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
     ("https://mycompany.com:1234", "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
@@ -106,8 +122,13 @@ GOLDEN = [
     ("https://mycompany.com", "kvajT1Ptam85bY51eRf/AJRuM3w="),
     ("http://mycompany.com", "0ZXoZLH/DfblKGATFgpif+LLRf4="),
 ]
-GOLDEN_DUP = [("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"),
-              ("Digits", "1234"), ("Digits", "1234")]
+GOLDEN_DUP = [
+    ("Sid", "CA123"),
+    ("SidAccount", "AC123"),
+    ("Digits", "5678"),
+    ("Digits", "1234"),
+    ("Digits", "1234"),
+]
 
 
 @pytest.fixture
@@ -121,8 +142,9 @@ def golden_app(environ):
         env = dict(environ, TWILIO_AUTH_TOKEN="12345", PUBLIC_BASE_URL=base)
         env.pop("TWILIO_AUTH_TOKEN_SECONDARY")
         app = create_app(environ=env)
-        app.add_url_rule("/myapp.php", endpoint="voice.golden", view_func=status.status_call,
-                         methods=["POST"])
+        app.add_url_rule(
+            "/myapp.php", endpoint="voice.golden", view_func=status.status_call, methods=["POST"]
+        )
         return app
 
     return make
@@ -132,17 +154,22 @@ def golden_app(environ):
 def test_twilio_golden_vectors_pass_through_a_route(golden_app, base, expected):
     """twilio-python's golden signatures are accepted by a real voice handler."""
     client = golden_app(base).test_client()
-    resp = client.post("/myapp.php?foo=1&bar=2", data=GOLDEN_PARAMS,
-                       headers={"X-Twilio-Signature": expected})
+    resp = client.post(
+        "/myapp.php?foo=1&bar=2", data=GOLDEN_PARAMS, headers={"X-Twilio-Signature": expected}
+    )
     assert resp.status_code == 200 and b"<Response" in resp.data
-    resp = client.post("/myapp.php?foo=1&bar=3", data=GOLDEN_PARAMS,
-                       headers={"X-Twilio-Signature": expected})
+    resp = client.post(
+        "/myapp.php?foo=1&bar=3", data=GOLDEN_PARAMS, headers={"X-Twilio-Signature": expected}
+    )
     assert resp.status_code == 403
 
 
 def test_twilio_golden_vector_repeated_params(golden_app):
     """Repeated parameters (sorted, de-duplicated) validate as twilio-python's vector says."""
     client = golden_app("https://mycompany.com").test_client()
-    resp = client.post("/myapp.php?foo=1&bar=2", data=MultiDict(GOLDEN_DUP),
-                       headers={"X-Twilio-Signature": "IK+Dwps556ElfBT0I3Rgjkr1wJU="})
+    resp = client.post(
+        "/myapp.php?foo=1&bar=2",
+        data=MultiDict(GOLDEN_DUP),
+        headers={"X-Twilio-Signature": "IK+Dwps556ElfBT0I3Rgjkr1wJU="},
+    )
     assert resp.status_code == 200

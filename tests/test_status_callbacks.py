@@ -29,8 +29,7 @@ def test_duplicated_and_shuffled_leg_callbacks(phone, app):
     deliveries.remove(("completed", 3))
     deliveries.insert(0, ("completed", 3))
     for status, seq in deliveries:
-        phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus=status,
-                   SequenceNumber=seq)
+        phone.post(leg["StatusCallback"], CallSid=leg["Sid"], CallStatus=status, SequenceNumber=seq)
     phone.drain()
     assert _count(app, Event) == 4
     first = [x for x in rows(app, Leg) if x.position == 0][0]
@@ -49,18 +48,28 @@ def test_conference_events_idempotent_and_terminal_kept(phone, app):
     tr = rows(app, Transfer)[0]
     url = f"/voice/status/conference?tr={tr.id}"
     conf = "CF" + "c" * 32
-    events = [("conference-start", "", 1), ("participant-join", "CAw20", 2),
-              ("participant-join", leg["Sid"], 3), ("conference-end", "", 6)]
+    events = [
+        ("conference-start", "", 1),
+        ("participant-join", "CAw20", 2),
+        ("participant-join", leg["Sid"], 3),
+        ("conference-end", "", 6),
+    ]
     for _ in range(2):
         for event, sid, seq in reversed(events):
-            phone.post(url, ConferenceSid=conf, CallSid=sid, StatusCallbackEvent=event,
-                       SequenceNumber=seq)
+            phone.post(
+                url, ConferenceSid=conf, CallSid=sid, StatusCallbackEvent=event, SequenceNumber=seq
+            )
     tr = rows(app, Transfer)[0]
     assert tr.state == "ended" and tr.outcome == "connected" and tr.conference_sid == conf
     assert _count(app, Event) == 4
     ended = tr.ended_at
-    phone.post(url, ConferenceSid=conf, CallSid=leg["Sid"], StatusCallbackEvent="participant-join",
-               SequenceNumber=9)
+    phone.post(
+        url,
+        ConferenceSid=conf,
+        CallSid=leg["Sid"],
+        StatusCallbackEvent="participant-join",
+        SequenceNumber=9,
+    )
     tr = rows(app, Transfer)[0]
     assert tr.state == "ended" and tr.ended_at == ended
 
@@ -71,8 +80,14 @@ def test_inbound_call_completed_marks_call_and_cancels(phone, app):
     phone.drain()
     leg = phone.twilio.created[0]
     for _ in range(2):
-        phone.post("/voice/status/call", CallSid="CAw21", CallStatus="completed",
-                   CallDuration="42", From=WORKER, SequenceNumber=5)
+        phone.post(
+            "/voice/status/call",
+            CallSid="CAw21",
+            CallStatus="completed",
+            CallDuration="42",
+            From=WORKER,
+            SequenceNumber=5,
+        )
     phone.drain()
     call = rows(app, __import__("callrouter.models", fromlist=["Call"]).Call)[0]
     assert call.status == "completed" and call.duration_s == 42 and call.outcome == "abandoned"

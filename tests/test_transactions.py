@@ -14,12 +14,26 @@ from test_call_orders import SHAPES, lines_file, play  # noqa: F401 - the chain'
 
 # Handlers that read or write the call's state: each takes exactly one connection.
 STATEFUL = {
-    "/voice/incoming", "/voice/menu", "/voice/event", "/voice/transfer", "/voice/whisper",
-    "/voice/whisper/answer", "/voice/status/call", "/voice/status/leg",
-    "/voice/status/conference", "/voice/conference/done", "/voice/handover",
-    "/voice/citizen", "/voice/result", "/voice/unanswered", "/voice/callback",
-    "/voice/callback/whisper", "/voice/callback/answer", "/voice/callback/status",
-    "/voice/callback/worker-status", "/voice/callback/conference",
+    "/voice/incoming",
+    "/voice/menu",
+    "/voice/event",
+    "/voice/transfer",
+    "/voice/whisper",
+    "/voice/whisper/answer",
+    "/voice/status/call",
+    "/voice/status/leg",
+    "/voice/status/conference",
+    "/voice/conference/done",
+    "/voice/handover",
+    "/voice/citizen",
+    "/voice/result",
+    "/voice/unanswered",
+    "/voice/callback",
+    "/voice/callback/whisper",
+    "/voice/callback/answer",
+    "/voice/callback/status",
+    "/voice/callback/worker-status",
+    "/voice/callback/conference",
 }
 
 

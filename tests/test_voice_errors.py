@@ -15,15 +15,17 @@ from conftest import WORKER, action_of, says
 
 
 def _dead_redis():
-    return redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5,
-                       retry=Retry(NoBackoff(), 0))
+    return redis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
 
 
 def _break_backends(app):
     """The database and Redis go down while the service runs."""
     svc = app.extensions["callrouter"]
-    dead = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none",
-                         connect_args={"connect_timeout": 1})
+    dead = create_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 1}
+    )
     svc.engine = dead
     svc.sessions = sessionmaker(dead)
     svc.__dict__["redis"] = _dead_redis()
@@ -32,8 +34,12 @@ def _break_backends(app):
 def test_fallback_names_public_number_with_database_and_redis_down(phone, app):
     """The Fallback URL answers with the chosen organisation's public number, no backends."""
     _break_backends(app)
-    root = phone.post("/voice/fallback", CallSid="CAf1", ErrorCode="11200",
-                      ErrorUrl="https://callrouter.example.test/voice/transfer?line=toeslagen-algemeen")
+    root = phone.post(
+        "/voice/fallback",
+        CallSid="CAf1",
+        ErrorCode="11200",
+        ErrorUrl="https://callrouter.example.test/voice/transfer?line=toeslagen-algemeen",
+    )
     text = says(root)
     assert "storing" in text and "Belastingdienst Toeslagen" in text
     assert "0 8 0 0, 0 5 4 3" in text and root.find("Hangup") is not None
@@ -124,8 +130,11 @@ def test_forged_sid_and_error_fields_never_carry_a_number_into_the_log(phone, ca
 
 def test_an_unsupported_signature_algorithm_is_refused_in_one_log_line(phone, caplog):
     """A request asking for MD5 is refused (403) with one warning, not a traceback each time."""
-    resp = phone.raw_post("/voice/incoming", headers={
-        "X-Twilio-Webhooks-Signature-Settings": "algorithm=MD5"}, CallSid="CA" + "2" * 32)
+    resp = phone.raw_post(
+        "/voice/incoming",
+        headers={"X-Twilio-Webhooks-Signature-Settings": "algorithm=MD5"},
+        CallSid="CA" + "2" * 32,
+    )
     assert resp.status_code == 403
     assert "Traceback" not in caplog.text and "signature check refused" in caplog.text
 
@@ -136,8 +145,9 @@ def test_an_oversized_webhook_is_refused_and_nothing_is_written(phone, app, capl
 
     from callrouter.models import Call
 
-    resp = phone.raw_post("/voice/incoming", CallSid="CA" + "3" * 32, From=WORKER,
-                          Padding="x" * (1024 * 1024 + 10))
+    resp = phone.raw_post(
+        "/voice/incoming", CallSid="CA" + "3" * 32, From=WORKER, Padding="x" * (1024 * 1024 + 10)
+    )
     assert resp.status_code in (403, 413)
     with app.extensions["callrouter"].sessions() as s:
         assert s.scalar(select(func.count()).select_from(Call)) == 0
@@ -173,9 +183,15 @@ def test_forged_event_fields_never_store_a_number(phone, app):
     from callrouter.models import Event
 
     phone.post("/voice/incoming", CallSid="CA" + "4" * 32, From=WORKER)
-    phone.raw_post("/voice/status/call", CallSid="CA" + "4" * 32, CallStatus="completed",
-                   CallDuration="+31612345678", Reason="bel 0612345678 terug",
-                   ConferenceSid="+31612345678", SequenceNumber="2")
+    phone.raw_post(
+        "/voice/status/call",
+        CallSid="CA" + "4" * 32,
+        CallStatus="completed",
+        CallDuration="+31612345678",
+        Reason="bel 0612345678 terug",
+        ConferenceSid="+31612345678",
+        SequenceNumber="2",
+    )
     with app.extensions["callrouter"].sessions() as s:
         details = [e.detail for e in s.scalars(select(Event))]
     dump = repr(details)

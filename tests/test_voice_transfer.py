@@ -38,8 +38,9 @@ def start_transfer(phone, digits="31", options="", sid="CAworker0001"):
 
 def leg_webhooks(phone, created: dict, *statuses: str):
     for seq, status in enumerate(statuses):
-        phone.post(created["StatusCallback"], CallSid=created["Sid"], CallStatus=status,
-                   SequenceNumber=seq)
+        phone.post(
+            created["StatusCallback"], CallSid=created["Sid"], CallStatus=status, SequenceNumber=seq
+        )
 
 
 def test_accept_on_first_number(phone, app):
@@ -147,8 +148,12 @@ def test_worker_hangs_up_while_professional_rings(phone, app):
     leg = phone.twilio.created[0]
     leg_webhooks(phone, leg, "initiated", "ringing")
     tr = rows(app, Transfer)[0]
-    phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAworker0004",
-               CallStatus="completed", DialCallStatus="completed")
+    phone.post(
+        f"/voice/conference/done?tr={tr.id}",
+        CallSid="CAworker0004",
+        CallStatus="completed",
+        DialCallStatus="completed",
+    )
     phone.drain()
     assert (leg["Sid"], {"Status": "canceled"}) in phone.twilio.updates
     tr = rows(app, Transfer)[0]
@@ -164,8 +169,13 @@ def test_worker_leaving_conference_event_cancels_ringing_leg(phone, app):
     phone.drain()
     leg = phone.twilio.created[0]
     tr = rows(app, Transfer)[0]
-    phone.post(f"/voice/status/conference?tr={tr.id}", ConferenceSid="CF" + "a" * 32,
-               CallSid="CAworker0005", StatusCallbackEvent="participant-leave", SequenceNumber=2)
+    phone.post(
+        f"/voice/status/conference?tr={tr.id}",
+        ConferenceSid="CF" + "a" * 32,
+        CallSid="CAworker0005",
+        StatusCallbackEvent="participant-leave",
+        SequenceNumber=2,
+    )
     phone.drain()
     assert (leg["Sid"], {"Status": "canceled"}) in phone.twilio.updates
 
@@ -177,8 +187,13 @@ def _connected(phone, app, sid):
     root = phone.post(leg["Url"], CallSid=leg["Sid"])
     phone.post(action_of(root), CallSid=leg["Sid"], Digits="1")
     tr = rows(app, Transfer)[0]
-    phone.post(f"/voice/status/conference?tr={tr.id}", ConferenceSid="CF" + "b" * 32,
-               CallSid=leg["Sid"], StatusCallbackEvent="participant-join", SequenceNumber=3)
+    phone.post(
+        f"/voice/status/conference?tr={tr.id}",
+        ConferenceSid="CF" + "b" * 32,
+        CallSid=leg["Sid"],
+        StatusCallbackEvent="participant-join",
+        SequenceNumber=3,
+    )
     leg_webhooks(phone, leg, "initiated", "ringing", "in-progress")
     return tr, leg
 
@@ -186,8 +201,12 @@ def _connected(phone, app, sid):
 def test_citizen_added_and_worker_leaves(phone, app):
     """The worker adds the citizen by phone number and then leaves: a warm hand-over."""
     tr, leg = _connected(phone, app, "CAworker0006")
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAworker0006",
-                      CallStatus="in-progress", DialCallStatus="completed")
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}",
+        CallSid="CAworker0006",
+        CallStatus="in-progress",
+        DialCallStatus="completed",
+    )
     assert "inwoner" in says(root)
     root = phone.post(action_of(root), CallSid="CAworker0006", Digits="1")
     root = phone.post(action_of(root), CallSid="CAworker0006", Digits="12345#")
@@ -197,8 +216,12 @@ def test_citizen_added_and_worker_leaves(phone, app):
     assert root.find("Dial/Conference").text == tr.id
     conf, form = [p for p in phone.twilio.participants if "To" in p[1]][0]
     assert conf == tr.id and form["To"] == "+31612345678" and form["From"] == CALLER_ID
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAworker0006",
-                      CallStatus="in-progress", DialCallStatus="completed")
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}",
+        CallSid="CAworker0006",
+        CallStatus="in-progress",
+        DialCallStatus="completed",
+    )
     root = phone.post(action_of(root), CallSid="CAworker0006", Digits="2")
     assert "overgedragen" in says(root) and "Hoe is het gegaan" in says(root)
     tr = rows(app, Transfer)[0]
@@ -217,8 +240,12 @@ def test_star_while_ringing_aborts_and_returns_to_menu(phone, app):
     phone.drain()
     leg = phone.twilio.created[0]
     tr = rows(app, Transfer)[0]
-    root = phone.post(f"/voice/conference/done?tr={tr.id}", CallSid="CAworker0007",
-                      CallStatus="in-progress", DialCallStatus="completed")
+    root = phone.post(
+        f"/voice/conference/done?tr={tr.id}",
+        CallSid="CAworker0007",
+        CallStatus="in-progress",
+        DialCallStatus="completed",
+    )
     assert "afgebroken" in says(root) and "/voice/menu" in action_of(root)
     phone.drain()
     assert (leg["Sid"], {"Status": "canceled"}) in phone.twilio.updates
@@ -229,8 +256,13 @@ def test_speech_selects_line(phone, app):
     """Saying 'de SVB over de AOW' selects the AOW line of the SVB."""
     root = phone.post("/voice/incoming", CallSid="CAw8", From=WORKER)
     assert "AOW" in gather(root).get("hints")
-    root = phone.post(action_of(root), CallSid="CAw8", From=WORKER,
-                      SpeechResult="de SVB over de AOW", Confidence="0.9")
+    root = phone.post(
+        action_of(root),
+        CallSid="CAw8",
+        From=WORKER,
+        SpeechResult="de SVB over de AOW",
+        Confidence="0.9",
+    )
     assert "de A O W" in says(root)
     call = rows(app, Call)[0]
     assert call.line_id == "svb-aow" and call.selected_by == "speech"
@@ -290,9 +322,18 @@ def test_leg_row_of_a_dead_job_is_skipped(phone, app):
     svc = app.extensions["callrouter"]
     tr = rows(app, Transfer)[0]
     with svc.sessions.begin() as s:  # as if a job wrote the row and died before calling
-        s.add(Leg(id="d" * 32, transfer_id=tr.id, kind="professional", position=0,
-                  number_hmac="x", number_masked="+31 8 ****1001", status="queued",
-                  created_at=datetime.now(UTC) - timedelta(minutes=5)))
+        s.add(
+            Leg(
+                id="d" * 32,
+                transfer_id=tr.id,
+                kind="professional",
+                position=0,
+                number_hmac="x",
+                number_masked="+31 8 ****1001",
+                status="queued",
+                created_at=datetime.now(UTC) - timedelta(minutes=5),
+            )
+        )
     phone.drain()  # the queued job for position 0 finds the row
     assert [c["To"] for c in phone.twilio.created] == ["+31883001002"]
     with svc.sessions.begin() as s:
@@ -302,8 +343,9 @@ def test_leg_row_of_a_dead_job_is_skipped(phone, app):
     assert len(phone.twilio.created) == 1
 
 
-def test_unanswered_line_that_never_meets_the_callers_hours_offers_no_callback(phone, app,
-                                                                              monkeypatch):
+def test_unanswered_line_that_never_meets_the_callers_hours_offers_no_callback(
+    phone, app, monkeypatch
+):
     """IND is open on Saturday morning only, the municipality on weekdays: when nobody answers
     there, no callback is offered (it could never be planned) but another organisation."""
     fixed_now(monkeypatch, datetime(2026, 11, 28, 10, 15, tzinfo=AMS))  # Saturday

@@ -30,11 +30,13 @@ def require_token():
     with svc.sessions.begin() as s:
         g.principal = auth.token_principal(s, token)
         if g.principal is None:
-            auth.audit(s, "anonymous", "api-read", "denied", obj=request.path[:120],
-                       origin=origin())
+            auth.audit(
+                s, "anonymous", "api-read", "denied", obj=request.path[:120], origin=origin()
+            )
     if g.principal is None:
-        resp = jsonify(error="unauthorized",
-                       message="Send a valid API token: Authorization: Bearer <token>.")
+        resp = jsonify(
+            error="unauthorized", message="Send a valid API token: Authorization: Bearer <token>."
+        )
         resp.status_code = 401
         resp.headers["WWW-Authenticate"] = 'Bearer realm="callrouter"'
         return resp
@@ -86,9 +88,15 @@ def _params():
 def _audit(count: int) -> None:
     svc = services.current()
     with svc.sessions.begin() as s:
-        auth.audit(s, g.principal.actor, "api-read", "success", obj=request.path[:120],
-                   origin=origin(), detail={"rows": count,
-                                            "query": request.query_string.decode()[:300]})
+        auth.audit(
+            s,
+            g.principal.actor,
+            "api-read",
+            "success",
+            obj=request.path[:120],
+            origin=origin(),
+            detail={"rows": count, "query": request.query_string.decode()[:300]},
+        )
 
 
 @bp.get("/transfers")
@@ -96,21 +104,40 @@ def transfers():
     since, until, org, cursor, limit = _params()
     svc = services.current()
     with svc.sessions() as s:
-        rows, nxt = queries.transfers_page(s, g.principal.org_id, since, until, org, cursor,
-                                           limit)
+        rows, nxt = queries.transfers_page(s, g.principal.org_id, since, until, org, cursor, limit)
     _audit(len(rows))
-    return jsonify(data=[{
-        "id": t.id, "call_id": t.call_id, "case_id": t.case_id,
-        "caller_organisation": t.caller_org,
-        "organisation": t.target_org, "line": t.line_id, "urgent": t.urgent,
-        "consent": t.consent, "state": t.state, "outcome": t.outcome,
-        "created_at": _iso(t.created_at), "ringing_at": _iso(t.ringing_at),
-        "accepted_at": _iso(t.accepted_at), "citizen_added_at": _iso(t.citizen_added_at),
-        "worker_left_at": _iso(t.worker_left_at), "ended_at": _iso(t.ended_at),
-        "time_to_answer_s": t.time_to_answer_s, "duration_s": t.duration_s,
-        "minutes_saved": t.minutes_saved, "consent_level": t.consent_level,
-        "result": t.result, "result_by": t.result_by, "right_organisation": t.right_org,
-        "right_line": t.right_line} for t in rows], next_cursor=nxt)
+    return jsonify(
+        data=[
+            {
+                "id": t.id,
+                "call_id": t.call_id,
+                "case_id": t.case_id,
+                "caller_organisation": t.caller_org,
+                "organisation": t.target_org,
+                "line": t.line_id,
+                "urgent": t.urgent,
+                "consent": t.consent,
+                "state": t.state,
+                "outcome": t.outcome,
+                "created_at": _iso(t.created_at),
+                "ringing_at": _iso(t.ringing_at),
+                "accepted_at": _iso(t.accepted_at),
+                "citizen_added_at": _iso(t.citizen_added_at),
+                "worker_left_at": _iso(t.worker_left_at),
+                "ended_at": _iso(t.ended_at),
+                "time_to_answer_s": t.time_to_answer_s,
+                "duration_s": t.duration_s,
+                "minutes_saved": t.minutes_saved,
+                "consent_level": t.consent_level,
+                "result": t.result,
+                "result_by": t.result_by,
+                "right_organisation": t.right_org,
+                "right_line": t.right_line,
+            }
+            for t in rows
+        ],
+        next_cursor=nxt,
+    )
 
 
 @bp.get("/callbacks")
@@ -121,17 +148,36 @@ def callbacks():
         raise BadRequest("state: open, done or all")
     svc = services.current()
     with svc.sessions() as s:
-        rows, nxt = queries.callbacks_page(s, g.principal.org_id, state, since, until, org,
-                                           cursor, limit)
+        rows, nxt = queries.callbacks_page(
+            s, g.principal.org_id, state, since, until, org, cursor, limit
+        )
     _audit(len(rows))
-    return jsonify(data=[{
-        "id": r.id, "reference": r.reference, "call_id": r.call_id, "case_id": r.case_id,
-        "transfer_id": r.transfer_id, "caller_organisation": r.caller_org,
-        "organisation": r.target_org, "line": r.line_id, "urgent": r.urgent,
-        "consent": r.consent, "reason": r.reason, "state": r.state, "outcome": r.outcome,
-        "worker": r.worker_masked, "requested_at": _iso(r.requested_at),
-        "planned_at": _iso(r.planned_at), "attempts": r.attempts,
-        "done_at": _iso(r.done_at)} for r in rows], next_cursor=nxt)
+    return jsonify(
+        data=[
+            {
+                "id": r.id,
+                "reference": r.reference,
+                "call_id": r.call_id,
+                "case_id": r.case_id,
+                "transfer_id": r.transfer_id,
+                "caller_organisation": r.caller_org,
+                "organisation": r.target_org,
+                "line": r.line_id,
+                "urgent": r.urgent,
+                "consent": r.consent,
+                "reason": r.reason,
+                "state": r.state,
+                "outcome": r.outcome,
+                "worker": r.worker_masked,
+                "requested_at": _iso(r.requested_at),
+                "planned_at": _iso(r.planned_at),
+                "attempts": r.attempts,
+                "done_at": _iso(r.done_at),
+            }
+            for r in rows
+        ],
+        next_cursor=nxt,
+    )
 
 
 @bp.get("/cases")
@@ -140,26 +186,71 @@ def cases():
     since, until, org, cursor, limit = _params()
     svc = services.current()
     with svc.sessions() as s:
-        rows, nxt = queries.cases_page(s, g.principal.org_id, since, until, org,
-                                       request.args.get("life_event") or None, cursor, limit)
+        rows, nxt = queries.cases_page(
+            s,
+            g.principal.org_id,
+            since,
+            until,
+            org,
+            request.args.get("life_event") or None,
+            cursor,
+            limit,
+        )
         parts = queries.case_parts(s, [c.id for c in rows])
     _audit(len(rows))
-    return jsonify(data=[{
-        "id": c.id, "reference": c.reference, "caller_organisation": c.caller_org,
-        "life_event": c.life_event, "state": c.state, "worker": c.worker_masked,
-        "opened_at": _iso(c.opened_at),
-        "steps": [{"position": st.position, "organisation": st.target_org, "line": st.line_id,
-                   "reason": st.reason, "state": st.state, "transfer_id": st.transfer_id,
-                   "callback_id": st.callback_id} for st in parts[c.id]["steps"]],
-        "consents": [{"id": cs.id, "organisation": cs.target_org, "choice": cs.choice,
-                      "recorded_at": _iso(cs.recorded_at),
-                      "recorded_by_organisation": cs.recorded_by_org,
-                      "withdrawn_at": _iso(cs.withdrawn_at)} for cs in parts[c.id]["consents"]],
-        "transfers": [{"id": t.id, "organisation": t.target_org, "line": t.line_id,
-                       "outcome": t.outcome, "direction": t.direction or "to-organisation",
-                       "consent": t.consent_level, "result": t.result,
-                       "right_line": t.right_line, "created_at": _iso(t.created_at)}
-                      for t in parts[c.id]["transfers"]],
-        "callbacks": [{"id": r.id, "reference": r.reference, "line": r.line_id,
-                       "state": r.state} for r in parts[c.id]["callbacks"]],
-    } for c in rows], next_cursor=nxt)
+    return jsonify(
+        data=[
+            {
+                "id": c.id,
+                "reference": c.reference,
+                "caller_organisation": c.caller_org,
+                "life_event": c.life_event,
+                "state": c.state,
+                "worker": c.worker_masked,
+                "opened_at": _iso(c.opened_at),
+                "steps": [
+                    {
+                        "position": st.position,
+                        "organisation": st.target_org,
+                        "line": st.line_id,
+                        "reason": st.reason,
+                        "state": st.state,
+                        "transfer_id": st.transfer_id,
+                        "callback_id": st.callback_id,
+                    }
+                    for st in parts[c.id]["steps"]
+                ],
+                "consents": [
+                    {
+                        "id": cs.id,
+                        "organisation": cs.target_org,
+                        "choice": cs.choice,
+                        "recorded_at": _iso(cs.recorded_at),
+                        "recorded_by_organisation": cs.recorded_by_org,
+                        "withdrawn_at": _iso(cs.withdrawn_at),
+                    }
+                    for cs in parts[c.id]["consents"]
+                ],
+                "transfers": [
+                    {
+                        "id": t.id,
+                        "organisation": t.target_org,
+                        "line": t.line_id,
+                        "outcome": t.outcome,
+                        "direction": t.direction or "to-organisation",
+                        "consent": t.consent_level,
+                        "result": t.result,
+                        "right_line": t.right_line,
+                        "created_at": _iso(t.created_at),
+                    }
+                    for t in parts[c.id]["transfers"]
+                ],
+                "callbacks": [
+                    {"id": r.id, "reference": r.reference, "line": r.line_id, "state": r.state}
+                    for r in parts[c.id]["callbacks"]
+                ],
+            }
+            for c in rows
+        ],
+        next_cursor=nxt,
+    )

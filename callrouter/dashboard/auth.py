@@ -80,12 +80,14 @@ def check_org(directory, role: str, org_id: str | None) -> None:
     if role == "supervisor" and not org_id:
         raise AccountError("a supervisor needs --org: the caller or organisation id they see")
     if org_id and directory.caller(org_id) is None and directory.organisation(org_id) is None:
-        raise AccountError(f"--org {org_id!r} is neither a caller nor an organisation id in "
-                           "the directory")
+        raise AccountError(
+            f"--org {org_id!r} is neither a caller nor an organisation id in the directory"
+        )
 
 
-def create_user(session, directory, email: str, password: str, role: str,
-                org_id: str | None) -> User:
+def create_user(
+    session, directory, email: str, password: str, role: str, org_id: str | None
+) -> User:
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:
         raise AccountError(f"{email!r} is not an e-mail address")
@@ -96,8 +98,15 @@ def create_user(session, directory, email: str, password: str, role: str,
         raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise AccountError(f"a user {email} exists already")
-    user = User(email=email, password_hash=hash_password(password), role=role, org_id=org_id,
-                failed_logins=0, disabled=False, created_at=now())
+    user = User(
+        email=email,
+        password_hash=hash_password(password),
+        role=role,
+        org_id=org_id,
+        failed_logins=0,
+        disabled=False,
+        created_at=now(),
+    )
     session.add(user)
     session.flush()
     return user
@@ -123,9 +132,14 @@ def authenticate(session, email: str, password: str) -> LoginResult:
     if not _verify(user.password_hash, password):
         failed = (user.failed_logins or 0) + 1
         locked = failed >= MAX_FAILED_LOGINS
-        session.execute(update(User).where(User.id == user.id).values(
-            failed_logins=0 if locked else failed,
-            locked_until=moment + LOCKOUT if locked else user.locked_until))
+        session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(
+                failed_logins=0 if locked else failed,
+                locked_until=moment + LOCKOUT if locked else user.locked_until,
+            )
+        )
         return LoginResult(user, "lockout" if locked else "invalid")
     values = {"failed_logins": 0, "locked_until": None, "last_login_at": moment}
     if _hasher.check_needs_rehash(user.password_hash):
@@ -145,8 +159,11 @@ def start_session(session, user: User) -> str:
     """A new server-side session for `user`; returns the token for the cookie."""
     token = secrets.token_urlsafe(32)
     moment = now()
-    session.add(WebSession(token_hash=_sha256(token), user_id=user.id, created_at=moment,
-                           last_seen_at=moment))
+    session.add(
+        WebSession(
+            token_hash=_sha256(token), user_id=user.id, created_at=moment, last_seen_at=moment
+        )
+    )
     return token
 
 
@@ -155,19 +172,27 @@ def session_principal(session, token: str | None) -> Principal | None:
     if not token or not isinstance(token, str) or len(token) > 100:
         return None
     row = session.execute(
-        select(WebSession, User).join(User, User.id == WebSession.user_id)
-        .where(WebSession.token_hash == _sha256(token))).first()
+        select(WebSession, User)
+        .join(User, User.id == WebSession.user_id)
+        .where(WebSession.token_hash == _sha256(token))
+    ).first()
     if row is None:
         return None
     web, user = row
     moment = now()
-    if (user.disabled or moment - web.last_seen_at > SESSION_IDLE
-            or moment - web.created_at > SESSION_MAX):
+    if (
+        user.disabled
+        or moment - web.last_seen_at > SESSION_IDLE
+        or moment - web.created_at > SESSION_MAX
+    ):
         session.execute(delete(WebSession).where(WebSession.token_hash == web.token_hash))
         return None
     if moment - web.last_seen_at > SEEN_EVERY:
-        session.execute(update(WebSession).where(WebSession.token_hash == web.token_hash)
-                        .values(last_seen_at=moment))
+        session.execute(
+            update(WebSession)
+            .where(WebSession.token_hash == web.token_hash)
+            .values(last_seen_at=moment)
+        )
     return Principal("user", user.email, user.role, user.org_id, user.id)
 
 
@@ -185,8 +210,7 @@ def create_token(session, directory, name: str, org_id: str | None) -> str:
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
         raise AccountError(f"a token named {name!r} exists already")
     token = "crt_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(name=name, token_hash=_sha256(token), org_id=org_id,
-                         created_at=now()))
+    session.add(ApiToken(name=name, token_hash=_sha256(token), org_id=org_id, created_at=now()))
     return token
 
 
@@ -201,21 +225,38 @@ def token_principal(session, token: str | None) -> Principal | None:
         return None
     moment = now()
     if row.last_used_at is None or moment - row.last_used_at > SEEN_EVERY:
-        session.execute(update(ApiToken).where(ApiToken.id == row.id)
-                        .values(last_used_at=moment))
+        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=moment))
     return Principal("token", row.name, "supervisor" if row.org_id else "admin", row.org_id)
 
 
 def revoke_token(session, name: str) -> bool:
-    result = session.execute(update(ApiToken).where(ApiToken.name == name,
-                                                    ApiToken.revoked_at.is_(None))
-                             .values(revoked_at=now()))
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now())
+    )
     return bool(result.rowcount)
 
 
-def audit(session, actor: str, action: str, result: str, *, obj: str | None = None,
-          origin: str | None = None, detail: dict | None = None) -> None:
+def audit(
+    session,
+    actor: str,
+    action: str,
+    result: str,
+    *,
+    obj: str | None = None,
+    origin: str | None = None,
+    detail: dict | None = None,
+) -> None:
     """Append one audit entry (in the caller's transaction)."""
-    session.add(AuditEntry(at=now(), actor=actor[:120], action=action[:40],
-                           object=(obj or None) and obj[:120], result=result[:16],
-                           origin=(origin or None) and origin[:64], detail=detail))
+    session.add(
+        AuditEntry(
+            at=now(),
+            actor=actor[:120],
+            action=action[:40],
+            object=(obj or None) and obj[:120],
+            result=result[:16],
+            origin=(origin or None) and origin[:64],
+            detail=detail,
+        )
+    )

@@ -43,25 +43,46 @@ OUTCOMES = {
 }
 # Twilio's call and leg states and our leg outcomes, as supervisors read them.
 STATUSES = {
-    "queued": "in de wachtrij", "initiated": "gestart", "ringing": "gaat over",
-    "in-progress": "in gesprek", "answered": "opgenomen", "completed": "beëindigd",
-    "busy": "in gesprek (bezet)", "no-answer": "niet opgenomen", "failed": "mislukt",
-    "canceled": "afgebroken", "cancelled": "afgebroken", "accepted": "aangenomen",
-    "declined": "geweigerd", "conference-start": "conferentie gestart",
-    "conference-end": "conferentie beëindigd", "participant-join": "deelnemer erbij",
-    "participant-leave": "deelnemer weg", "participant-hold": "deelnemer in de wacht",
+    "queued": "in de wachtrij",
+    "initiated": "gestart",
+    "ringing": "gaat over",
+    "in-progress": "in gesprek",
+    "answered": "opgenomen",
+    "completed": "beëindigd",
+    "busy": "in gesprek (bezet)",
+    "no-answer": "niet opgenomen",
+    "failed": "mislukt",
+    "canceled": "afgebroken",
+    "cancelled": "afgebroken",
+    "accepted": "aangenomen",
+    "declined": "geweigerd",
+    "conference-start": "conferentie gestart",
+    "conference-end": "conferentie beëindigd",
+    "participant-join": "deelnemer erbij",
+    "participant-leave": "deelnemer weg",
+    "participant-hold": "deelnemer in de wacht",
     "participant-unhold": "deelnemer uit de wacht",
 }
-EVENT_SOURCES = {"call": "gesprek", "leg": "uitgaand gesprek", "conference": "conferentie",
-                 "voice": "gesprek", "callback": "terugbelgesprek"}
+EVENT_SOURCES = {
+    "call": "gesprek",
+    "leg": "uitgaand gesprek",
+    "conference": "conferentie",
+    "voice": "gesprek",
+    "callback": "terugbelgesprek",
+}
 
 
 def status_nl(value: str | None) -> str:
     return STATUSES.get(value or "", value or "-")
 
 
-RESULTS = {"resolved": "opgelost", "partial": "deels, vervolg nodig",
-           "unresolved": "niet opgelost", "wrong-line": "verkeerde lijn", "unknown": "onbekend"}
+RESULTS = {
+    "resolved": "opgelost",
+    "partial": "deels, vervolg nodig",
+    "unresolved": "niet opgelost",
+    "wrong-line": "verkeerde lijn",
+    "unknown": "onbekend",
+}
 CALLBACK_STATES = {
     "pending": "gepland",
     "dialling": "professional wordt gebeld",
@@ -132,14 +153,25 @@ def parse_filters(args, directory) -> tuple[Filters, dict]:
     if outcome and outcome not in OUTCOMES:
         outcome = None
     urgent = {"1": True, "0": False}.get(args.get("urgent", ""))
-    for key, value in (("caller", caller), ("target", target), ("line", line),
-                       ("outcome", outcome)):
+    for key, value in (
+        ("caller", caller),
+        ("target", target),
+        ("line", line),
+        ("outcome", outcome),
+    ):
         if value:
             clean[key] = value
     if urgent is not None:
         clean["urgent"] = "1" if urgent else "0"
-    return Filters(since=since, until=until, caller_org=caller, target_org=target,
-                   line_id=line, outcome=outcome, urgent=urgent), clean
+    return Filters(
+        since=since,
+        until=until,
+        caller_org=caller,
+        target_org=target,
+        line_id=line,
+        outcome=outcome,
+        urgent=urgent,
+    ), clean
 
 
 # --------------------------------------------------------------------------- scope
@@ -150,8 +182,11 @@ def call_scope(org: str | None):
     line, or any transfer of the call, such as the steps of a life-event chain)."""
     if org is None:
         return True
-    return or_(Call.caller_org == org, Call.target_org == org,
-               exists().where(Transfer.call_id == Call.id, Transfer.target_org == org))
+    return or_(
+        Call.caller_org == org,
+        Call.target_org == org,
+        exists().where(Transfer.call_id == Call.id, Transfer.target_org == org),
+    )
 
 
 def transfer_scope(org: str | None):
@@ -167,8 +202,11 @@ def case_scope(org: str | None):
 
 
 def callback_scope(org: str | None):
-    return True if org is None else or_(CallbackRequest.caller_org == org,
-                                        CallbackRequest.target_org == org)
+    return (
+        True
+        if org is None
+        else or_(CallbackRequest.caller_org == org, CallbackRequest.target_org == org)
+    )
 
 
 # --------------------------------------------------------------------------- cursors
@@ -226,8 +264,9 @@ def calls_page(session, org: str | None, f: Filters, cursor=None, limit: int = P
     q = _call_filters(select(Call).where(call_scope(org)), f)
     if cursor:
         q = q.where(_before(Call.received_at, Call.id, cursor))
-    rows = session.scalars(q.order_by(Call.received_at.desc(), Call.id.desc())
-                           .limit(limit + 1)).all()
+    rows = session.scalars(
+        q.order_by(Call.received_at.desc(), Call.id.desc()).limit(limit + 1)
+    ).all()
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = encode_cursor(rows[-1].received_at, rows[-1].id) if more else None
@@ -237,8 +276,9 @@ def calls_page(session, org: str | None, f: Filters, cursor=None, limit: int = P
 def transfers_of(session, call_ids: list[str]) -> dict[str, list[Transfer]]:
     out: dict[str, list[Transfer]] = defaultdict(list)
     if call_ids:
-        for tr in session.scalars(select(Transfer).where(Transfer.call_id.in_(call_ids))
-                                  .order_by(Transfer.created_at)):
+        for tr in session.scalars(
+            select(Transfer).where(Transfer.call_id.in_(call_ids)).order_by(Transfer.created_at)
+        ):
             out[tr.call_id].append(tr)
     return out
 
@@ -273,20 +313,27 @@ def call_detail(session, org: str | None, call_id: str, directory=None) -> CallD
     call = session.scalar(select(Call).where(Call.id == call_id, call_scope(org)))
     if call is None:
         return None
-    transfers = list(session.scalars(select(Transfer).where(Transfer.call_id == call.id)
-                                     .order_by(Transfer.created_at)))
+    transfers = list(
+        session.scalars(
+            select(Transfer).where(Transfer.call_id == call.id).order_by(Transfer.created_at)
+        )
+    )
     ids = [t.id for t in transfers]
     legs: dict[str, list[Leg]] = defaultdict(list)
     if ids:
-        for leg in session.scalars(select(Leg).where(Leg.transfer_id.in_(ids))
-                                   .order_by(Leg.created_at, Leg.position)):
+        for leg in session.scalars(
+            select(Leg).where(Leg.transfer_id.in_(ids)).order_by(Leg.created_at, Leg.position)
+        ):
             legs[leg.transfer_id].append(leg)
     cbs = list(session.scalars(select(CallbackRequest).where(CallbackRequest.call_id == call.id)))
     events = session.scalars(
-        select(Event).where(or_(Event.call_id == call.id,
-                                Event.transfer_id.in_(ids) if ids else False))
-        .order_by(Event.received_at, Event.id).limit(500)).all()
+        select(Event)
+        .where(or_(Event.call_id == call.id, Event.transfer_id.in_(ids) if ids else False))
+        .order_by(Event.received_at, Event.id)
+        .limit(500)
+    ).all()
     timeline: list[tuple[datetime, str, str]] = [(call.received_at, "gesprek binnengekomen", "")]
+
     def line_label(line_id):
         line = directory.line(line_id) if directory is not None else None
         if line is None:
@@ -297,30 +344,43 @@ def call_detail(session, org: str | None, call_id: str, directory=None) -> CallD
         timeline.append((call.menu_done_at, "keuze gemaakt", line_label(call.line_id)))
     for t in transfers:
         timeline.append((t.created_at, "doorverbinden gestart", line_label(t.line_id)))
-        for stamp, what in ((t.ringing_at, "professional gaat over"),
-                            (t.accepted_at, "professional neemt aan"),
-                            (t.citizen_added_at, "inwoner toegevoegd"),
-                            (t.worker_left_at, "medewerker verlaat het gesprek"),
-                            (t.ended_at, "doorverbinding beëindigd")):
+        for stamp, what in (
+            (t.ringing_at, "professional gaat over"),
+            (t.accepted_at, "professional neemt aan"),
+            (t.citizen_added_at, "inwoner toegevoegd"),
+            (t.worker_left_at, "medewerker verlaat het gesprek"),
+            (t.ended_at, "doorverbinding beëindigd"),
+        ):
             if stamp:
                 timeline.append((stamp, what, line_label(t.line_id)))
         for leg in legs.get(t.id, []):
             label = "inwoner" if leg.kind == "citizen" else f"nummer {leg.position + 1}"
             timeline.append((leg.created_at, f"{label} gebeld", leg.number_masked or ""))
             if leg.ended_at:
-                timeline.append((leg.ended_at, f"{label}: {status_nl(leg.outcome or leg.status)}",
-                                 ""))
+                timeline.append(
+                    (leg.ended_at, f"{label}: {status_nl(leg.outcome or leg.status)}", "")
+                )
     for cb in cbs:
         timeline.append((cb.requested_at, "terugbelverzoek vastgelegd", cb.reference))
         if cb.done_at:
             state = CALLBACK_STATES.get(cb.state, cb.state)
             timeline.append((cb.done_at, f"terugbelverzoek {state}", cb.reference))
     for ev in events:
-        timeline.append((ev.received_at, f"melding {EVENT_SOURCES.get(ev.source, ev.source)}: "
-                                         f"{status_nl(ev.event)}", ""))
+        timeline.append(
+            (
+                ev.received_at,
+                f"melding {EVENT_SOURCES.get(ev.source, ev.source)}: {status_nl(ev.event)}",
+                "",
+            )
+        )
     if call.ended_at:
-        timeline.append((call.ended_at, "gesprek beëindigd",
-                         OUTCOMES.get(call.outcome or "", call.outcome or "")))
+        timeline.append(
+            (
+                call.ended_at,
+                "gesprek beëindigd",
+                OUTCOMES.get(call.outcome or "", call.outcome or ""),
+            )
+        )
     timeline.sort(key=lambda item: item[0])
     return CallDetail(call, transfers, legs, cbs, timeline)
 
@@ -335,8 +395,7 @@ def transfers_page(session, org: str | None, since, until, organisation, cursor,
     if until:
         conds.append(Transfer.created_at < until)
     if organisation:
-        conds.append(or_(Transfer.caller_org == organisation,
-                         Transfer.target_org == organisation))
+        conds.append(or_(Transfer.caller_org == organisation, Transfer.target_org == organisation))
     if cursor:
         conds.append(_before(Transfer.created_at, Transfer.id, cursor))
     newest = (Transfer.created_at.desc(), Transfer.id.desc())
@@ -346,9 +405,14 @@ def transfers_page(session, org: str | None, since, until, organisation, cursor,
         # The scope "made or received" as two branches, each walking its own
         # (organisation, time) index newest first and stopping at the page size; an OR would
         # collect and sort every transfer of the organisation first.
-        branches = [select(Transfer.id).where(col == org, *conds).order_by(*newest)
-                    .limit(limit + 1).subquery() for col in (Transfer.caller_org,
-                                                             Transfer.target_org)]
+        branches = [
+            select(Transfer.id)
+            .where(col == org, *conds)
+            .order_by(*newest)
+            .limit(limit + 1)
+            .subquery()
+            for col in (Transfer.caller_org, Transfer.target_org)
+        ]
         ids = union(*(select(b.c.id) for b in branches)).subquery()
         q = select(Transfer).where(Transfer.id.in_(select(ids.c.id)))
     rows = session.scalars(q.order_by(*newest).limit(limit + 1)).all()
@@ -360,8 +424,16 @@ def transfers_page(session, org: str | None, since, until, organisation, cursor,
 # --------------------------------------------------------------------------- callbacks
 
 
-def callbacks_page(session, org: str | None, state: str, since=None, until=None,
-                   organisation=None, cursor=None, limit: int = PAGE_SIZE):
+def callbacks_page(
+    session,
+    org: str | None,
+    state: str,
+    since=None,
+    until=None,
+    organisation=None,
+    cursor=None,
+    limit: int = PAGE_SIZE,
+):
     """Callback requests, newest request first; `state` is open, done or all."""
     from callrouter.callbacks import OPEN
 
@@ -375,20 +447,26 @@ def callbacks_page(session, org: str | None, state: str, since=None, until=None,
     if until:
         q = q.where(CallbackRequest.requested_at < until)
     if organisation:
-        q = q.where(or_(CallbackRequest.caller_org == organisation,
-                        CallbackRequest.target_org == organisation))
+        q = q.where(
+            or_(
+                CallbackRequest.caller_org == organisation,
+                CallbackRequest.target_org == organisation,
+            )
+        )
     if cursor:
         q = q.where(_before(CallbackRequest.requested_at, CallbackRequest.id, cursor))
-    rows = session.scalars(q.order_by(CallbackRequest.requested_at.desc(),
-                                      CallbackRequest.id.desc()).limit(limit + 1)).all()
+    rows = session.scalars(
+        q.order_by(CallbackRequest.requested_at.desc(), CallbackRequest.id.desc()).limit(limit + 1)
+    ).all()
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (encode_cursor(rows[-1].requested_at, rows[-1].id) if more else None)
 
 
 def callback_in_scope(session, org: str | None, request_id: str) -> CallbackRequest | None:
-    return session.scalar(select(CallbackRequest).where(CallbackRequest.id == request_id,
-                                                        callback_scope(org)))
+    return session.scalar(
+        select(CallbackRequest).where(CallbackRequest.id == request_id, callback_scope(org))
+    )
 
 
 # --------------------------------------------------------------------------- live view
@@ -396,9 +474,16 @@ def callback_in_scope(session, org: str | None, request_id: str) -> CallbackRequ
 
 def live_transfers(session, org: str | None, moment: datetime, limit: int = 200):
     """Transfers in progress (ringing or talking) started in the last 12 hours."""
-    q = (select(Transfer).where(transfer_scope(org), Transfer.state != "ended",
-                                Transfer.created_at >= moment - timedelta(hours=12))
-         .order_by(Transfer.created_at.desc()).limit(limit))
+    q = (
+        select(Transfer)
+        .where(
+            transfer_scope(org),
+            Transfer.state != "ended",
+            Transfer.created_at >= moment - timedelta(hours=12),
+        )
+        .order_by(Transfer.created_at.desc())
+        .limit(limit)
+    )
     return session.scalars(q).all()
 
 
@@ -437,8 +522,9 @@ class Figures:
     total: Bucket
 
 
-def figures(session, org: str | None, directory, first: date, last: date,
-            granularity: str = "day") -> Figures:
+def figures(
+    session, org: str | None, directory, first: date, last: date, granularity: str = "day"
+) -> Figures:
     """Calls, share connected, median time to answer, callbacks and minutes saved, per day or
     week, per organisation and per line, over the local days `first`..`last`.
 
@@ -466,8 +552,11 @@ def figures(session, org: str | None, directory, first: date, last: date,
         bucket = lines.get(line_id or "-")
         if bucket is None:
             ln = directory.line(line_id)
-            label = (f"{directory.organisation(ln.organisation_id).name}: {ln.topic}" if ln
-                     else (line_id or "geen lijn"))
+            label = (
+                f"{directory.organisation(ln.organisation_id).name}: {ln.topic}"
+                if ln
+                else (line_id or "geen lijn")
+            )
             bucket = lines[line_id or "-"] = Bucket(label)
         return bucket
 
@@ -480,9 +569,12 @@ def figures(session, org: str | None, directory, first: date, last: date,
             b.minutes_saved += c.minutes_saved
             b.answer_times.update(c.answer_times)
 
-    return Figures(periods=[periods[k] for k in sorted(periods)],
-                   organisations=sorted(orgs.values(), key=lambda b: -b.calls),
-                   lines=sorted(lines.values(), key=lambda b: -b.calls), total=total)
+    return Figures(
+        periods=[periods[k] for k in sorted(periods)],
+        organisations=sorted(orgs.values(), key=lambda b: -b.calls),
+        lines=sorted(lines.values(), key=lambda b: -b.calls),
+        total=total,
+    )
 
 
 _WEEKDAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
@@ -499,18 +591,32 @@ def _period_label(day: date, granularity: str) -> str:
 
 
 CASE_STEP_STATES = {
-    "pending": "nog te doen", "ringing": "gaat over", "connected": "in gesprek",
-    "done": "afgerond", "unanswered": "niet bereikt (terugbelverzoek)",
-    "closed": "gesloten (terugbelverzoek)", "skipped": "overgeslagen", "stopped": "gestopt",
+    "pending": "nog te doen",
+    "ringing": "gaat over",
+    "connected": "in gesprek",
+    "done": "afgerond",
+    "unanswered": "niet bereikt (terugbelverzoek)",
+    "closed": "gesloten (terugbelverzoek)",
+    "skipped": "overgeslagen",
+    "stopped": "gestopt",
 }
 CONSENT_CHOICES = {
-    "none": "alleen het onderwerp", "case": "de zaak mag besproken worden",
+    "none": "alleen het onderwerp",
+    "case": "de zaak mag besproken worden",
     "contact": "de zaak bespreken en zelf contact opnemen met de inwoner",
 }
 
 
-def cases_page(session, org: str | None, since=None, until=None, organisation=None,
-               life_event=None, cursor=None, limit: int = PAGE_SIZE):
+def cases_page(
+    session,
+    org: str | None,
+    since=None,
+    until=None,
+    organisation=None,
+    life_event=None,
+    cursor=None,
+    limit: int = PAGE_SIZE,
+):
     q = select(Case).where(case_scope(org))
     if since:
         q = q.where(Case.opened_at >= since)
@@ -522,8 +628,7 @@ def cases_page(session, org: str | None, since=None, until=None, organisation=No
         q = q.where(Case.life_event == life_event)
     if cursor:
         q = q.where(_before(Case.opened_at, Case.id, cursor))
-    rows = session.scalars(q.order_by(Case.opened_at.desc(), Case.id.desc())
-                           .limit(limit + 1)).all()
+    rows = session.scalars(q.order_by(Case.opened_at.desc(), Case.id.desc()).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (encode_cursor(rows[-1].opened_at, rows[-1].id) if more else None)
@@ -541,14 +646,17 @@ class CaseDetail:
 
 def case_parts(session, ids: list[str]) -> dict[str, dict]:
     """Steps, consents, transfers and callbacks of several cases (for lists and the API)."""
-    out: dict[str, dict] = {i: {"steps": [], "consents": [], "transfers": [], "callbacks": []}
-                            for i in ids}
+    out: dict[str, dict] = {
+        i: {"steps": [], "consents": [], "transfers": [], "callbacks": []} for i in ids
+    }
     if not ids:
         return out
-    for model, key, order in ((CaseStep, "steps", CaseStep.position),
-                              (Consent, "consents", Consent.recorded_at),
-                              (Transfer, "transfers", Transfer.created_at),
-                              (CallbackRequest, "callbacks", CallbackRequest.requested_at)):
+    for model, key, order in (
+        (CaseStep, "steps", CaseStep.position),
+        (Consent, "consents", Consent.recorded_at),
+        (Transfer, "transfers", Transfer.created_at),
+        (CallbackRequest, "callbacks", CallbackRequest.requested_at),
+    ):
         for row in session.scalars(select(model).where(model.case_id.in_(ids)).order_by(order)):
             out[row.case_id][key].append(row)
     return out
@@ -577,22 +685,37 @@ def case_detail(session, org: str | None, case_id: str, directory) -> CaseDetail
         if t.accepted_at:
             timeline.append((t.accepted_at, f"aangenomen: {who}", ""))
     for c in parts["consents"]:
-        timeline.append((c.recorded_at, f"toestemming voor {org_name(c.target_org)}",
-                         CONSENT_CHOICES.get(c.choice, c.choice)))
+        timeline.append(
+            (
+                c.recorded_at,
+                f"toestemming voor {org_name(c.target_org)}",
+                CONSENT_CHOICES.get(c.choice, c.choice),
+            )
+        )
         if c.withdrawn_at:
-            timeline.append((c.withdrawn_at, f"toestemming ingetrokken voor "
-                                             f"{org_name(c.target_org)}", ""))
+            timeline.append(
+                (c.withdrawn_at, f"toestemming ingetrokken voor {org_name(c.target_org)}", "")
+            )
     for cb in parts["callbacks"]:
-        timeline.append((cb.requested_at, f"terugbelverzoek {cb.reference}",
-                         CALLBACK_STATES.get(cb.state, cb.state)))
+        timeline.append(
+            (
+                cb.requested_at,
+                f"terugbelverzoek {cb.reference}",
+                CALLBACK_STATES.get(cb.state, cb.state),
+            )
+        )
     timeline.sort(key=lambda item: item[0])
-    return CaseDetail(case, parts["steps"], parts["transfers"], parts["consents"],
-                      parts["callbacks"], timeline)
+    return CaseDetail(
+        case, parts["steps"], parts["transfers"], parts["consents"], parts["callbacks"], timeline
+    )
 
 
 def consent_in_scope(session, org: str | None, case_id: str, consent_id: str) -> Consent | None:
-    return session.scalar(select(Consent).join(Case, Case.id == Consent.case_id).where(
-        Consent.id == consent_id, Consent.case_id == case_id, case_scope(org)))
+    return session.scalar(
+        select(Consent)
+        .join(Case, Case.id == Consent.case_id)
+        .where(Consent.id == consent_id, Consent.case_id == case_id, case_scope(org))
+    )
 
 
 @dataclass
@@ -614,43 +737,59 @@ class CaseFigures:
         return self.chain_steps_done / self.chain_steps if self.chain_steps else None
 
 
-def case_figures_days(session, org: str | None, directory, first: date,
-                      last: date) -> CaseFigures:
+def case_figures_days(session, org: str | None, directory, first: date, last: date) -> CaseFigures:
     """The case figures of the local days first..last: the rollup of settled days, the case
     tables for the others (callrouter.figures), the same numbers as `case_figures`."""
     c = figures_mod.case_daily(session, directory.tz, org, first, last)
-    return CaseFigures(cases=c.cases, multi_org=c.multi_org,
-                       life_events=c.life_events.most_common(), chain_steps=c.chain_steps,
-                       chain_steps_done=c.chain_steps_done, chains_complete=c.chains_complete,
-                       chains=c.chains)
+    return CaseFigures(
+        cases=c.cases,
+        multi_org=c.multi_org,
+        life_events=c.life_events.most_common(),
+        chain_steps=c.chain_steps,
+        chain_steps_done=c.chain_steps_done,
+        chains_complete=c.chains_complete,
+        chains=c.chains,
+    )
 
 
 def case_figures(session, org: str | None, since: datetime, until: datetime) -> CaseFigures:
-    base = select(Case.id).where(case_scope(org), Case.opened_at >= since,
-                                 Case.opened_at < until)
+    base = select(Case.id).where(case_scope(org), Case.opened_at >= since, Case.opened_at < until)
     ids = base.subquery()
     n_cases = session.scalar(select(func.count()).select_from(ids)) or 0
-    orgs_per_case = (select(CaseStep.case_id, func.count(func.distinct(CaseStep.target_org))
-                            .label("n"))
-                     .where(CaseStep.case_id.in_(select(ids.c.id)),
-                            CaseStep.state.not_in(("skipped", "stopped")))
-                     .group_by(CaseStep.case_id).subquery())
-    multi = session.scalar(select(func.count()).select_from(orgs_per_case)
-                           .where(orgs_per_case.c.n > 1)) or 0
+    orgs_per_case = (
+        select(CaseStep.case_id, func.count(func.distinct(CaseStep.target_org)).label("n"))
+        .where(
+            CaseStep.case_id.in_(select(ids.c.id)), CaseStep.state.not_in(("skipped", "stopped"))
+        )
+        .group_by(CaseStep.case_id)
+        .subquery()
+    )
+    multi = (
+        session.scalar(select(func.count()).select_from(orgs_per_case).where(orgs_per_case.c.n > 1))
+        or 0
+    )
     events = session.execute(
-        select(Case.life_event, func.count()).where(Case.id.in_(select(ids.c.id)),
-                                                    Case.life_event.is_not(None))
-        .group_by(Case.life_event).order_by(func.count().desc())).all()
+        select(Case.life_event, func.count())
+        .where(Case.id.in_(select(ids.c.id)), Case.life_event.is_not(None))
+        .group_by(Case.life_event)
+        .order_by(func.count().desc())
+    ).all()
     reached = case((CaseStep.state.in_(("done", "connected")), 1), else_=0)
     per_chain = session.execute(
         select(CaseStep.case_id, func.count(), func.sum(reached))
         .join(Case, Case.id == CaseStep.case_id)
         .where(Case.id.in_(select(ids.c.id)), Case.life_event.is_not(None))
-        .group_by(CaseStep.case_id)).all()
+        .group_by(CaseStep.case_id)
+    ).all()
     steps = sum(int(n) for _, n, _ in per_chain)
     done = sum(int(d or 0) for _, _, d in per_chain)
     complete = sum(1 for _, n, d in per_chain if int(d or 0) == int(n))
-    return CaseFigures(cases=int(n_cases), multi_org=int(multi),
-                       life_events=[(e, int(n)) for e, n in events], chain_steps=steps,
-                       chain_steps_done=done, chains_complete=complete,
-                       chains=len(per_chain))
+    return CaseFigures(
+        cases=int(n_cases),
+        multi_org=int(multi),
+        life_events=[(e, int(n)) for e, n in events],
+        chain_steps=steps,
+        chain_steps_done=done,
+        chains_complete=complete,
+        chains=len(per_chain),
+    )

@@ -39,8 +39,7 @@ from callrouter.flows.reference import grouped
 from callrouter.models import Case
 
 log = logging.getLogger(__name__)
-bp = Blueprint("dashboard", __name__, url_prefix="/dashboard",
-               template_folder="../templates")
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="../templates")
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -48,8 +47,10 @@ UTRECHT_CSS = ROOT / "node_modules" / "@utrecht" / "component-library-css" / "di
 PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.assets"}
 EXPORT_MAX = 100_000
 
-CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def security_headers(response: Response) -> Response:
@@ -71,14 +72,26 @@ def origin() -> str:
     return (request.remote_addr or "-")[:64]
 
 
-def record(action: str, result: str = "success", obj: str | None = None,
-           detail: dict | None = None, actor: str | None = None) -> None:
+def record(
+    action: str,
+    result: str = "success",
+    obj: str | None = None,
+    detail: dict | None = None,
+    actor: str | None = None,
+) -> None:
     """Write one audit entry in its own transaction (a failed read is audited too)."""
     svc = services.current()
     principal = g.get("principal")
     with svc.sessions.begin() as s:
-        auth.audit(s, actor or (principal.actor if principal else "anonymous"), action, result,
-                   obj=obj, origin=origin(), detail=detail)
+        auth.audit(
+            s,
+            actor or (principal.actor if principal else "anonymous"),
+            action,
+            result,
+            obj=obj,
+            origin=origin(),
+            detail=detail,
+        )
 
 
 @bp.before_request
@@ -109,16 +122,20 @@ bp.after_request(security_headers)
 
 @bp.errorhandler(CSRFError)
 def csrf_failed(_exc):
-    return render_template("dashboard/error.html", title="Formulier verlopen",
-                           message="Het formulier is verlopen of ongeldig. "
-                                   "Probeer het opnieuw."), 400
+    return render_template(
+        "dashboard/error.html",
+        title="Formulier verlopen",
+        message="Het formulier is verlopen of ongeldig. Probeer het opnieuw.",
+    ), 400
 
 
 @bp.errorhandler(404)
 def not_found(_exc):
-    return render_template("dashboard/error.html", title="Niet gevonden",
-                           message="Deze pagina of dit gegeven bestaat niet, of u heeft er "
-                                   "geen toegang toe."), 404
+    return render_template(
+        "dashboard/error.html",
+        title="Niet gevonden",
+        message="Deze pagina of dit gegeven bestaat niet, of u heeft er geen toegang toe.",
+    ), 404
 
 
 @bp.app_context_processor
@@ -144,12 +161,20 @@ def template_globals():
     def local(moment, fmt="%d-%m-%Y %H:%M:%S"):
         return moment.astimezone(d.tz).strftime(fmt) if moment else "-"
 
-    return {"principal": g.get("principal"), "org_name": org_name, "line_name": line_name,
-            "line_org": line_org,
-            "local": local, "OUTCOMES": queries.OUTCOMES, "status_nl": queries.status_nl,
-            "grouped": grouped, "STEP_STATES": queries.CASE_STEP_STATES,
-            "CONSENTS": queries.CONSENT_CHOICES, "RESULTS": queries.RESULTS,
-            "CALLBACK_STATES": queries.CALLBACK_STATES}
+    return {
+        "principal": g.get("principal"),
+        "org_name": org_name,
+        "line_name": line_name,
+        "line_org": line_org,
+        "local": local,
+        "OUTCOMES": queries.OUTCOMES,
+        "status_nl": queries.status_nl,
+        "grouped": grouped,
+        "STEP_STATES": queries.CASE_STEP_STATES,
+        "CONSENTS": queries.CONSENT_CHOICES,
+        "RESULTS": queries.RESULTS,
+        "CALLBACK_STATES": queries.CALLBACK_STATES,
+    }
 
 
 def _principal() -> auth.Principal:
@@ -178,8 +203,12 @@ def assets(name):
 
 def _safe_next(target: str | None) -> str:
     # Only a path inside the dashboard: never an absolute or scheme-relative URL.
-    if target and target.startswith("/dashboard/") and not target.startswith("//") \
-            and "\\" not in target:
+    if (
+        target
+        and target.startswith("/dashboard/")
+        and not target.startswith("//")
+        and "\\" not in target
+    ):
         return target
     return url_for("dashboard.calls")
 
@@ -204,19 +233,30 @@ def login():
             session.permanent = False
             auth.audit(s, actor, "login", "success", origin=origin())
         else:
-            auth.audit(s, actor, "login", "failure", origin=origin(),
-                       detail={"reason": result.reason})
+            auth.audit(
+                s, actor, "login", "failure", origin=origin(), detail={"reason": result.reason}
+            )
             if result.reason == "lockout":
-                auth.audit(s, actor, "lockout", "success", origin=origin(),
-                           detail={"minutes": int(auth.LOCKOUT.total_seconds() // 60)})
+                auth.audit(
+                    s,
+                    actor,
+                    "lockout",
+                    "success",
+                    origin=origin(),
+                    detail={"minutes": int(auth.LOCKOUT.total_seconds() // 60)},
+                )
     if result.reason == "ok":
         log.info("dashboard login")
         return redirect(_safe_next(request.form.get("next")))
-    message = ("Dit account is tijdelijk geblokkeerd na te veel mislukte pogingen. Probeer het "
-               "over een kwartier opnieuw." if result.reason in ("locked", "lockout") else
-               "E-mailadres of wachtwoord klopt niet.")
-    return render_template("dashboard/login.html", error=message,
-                           next=request.form.get("next", ""), email=email), 401
+    message = (
+        "Dit account is tijdelijk geblokkeerd na te veel mislukte pogingen. Probeer het "
+        "over een kwartier opnieuw."
+        if result.reason in ("locked", "lockout")
+        else "E-mailadres of wachtwoord klopt niet."
+    )
+    return render_template(
+        "dashboard/login.html", error=message, next=request.form.get("next", ""), email=email
+    ), 401
 
 
 @bp.post("/logout")
@@ -245,9 +285,15 @@ def calls():
     with svc.sessions() as s:
         rows, nxt = queries.calls_page(s, _org(), f, cursor)
         summary = queries.call_summaries(s, rows)
-    return render_template("dashboard/calls.html", rows=rows, summary=summary, next=nxt,
-                           filters=clean, first_page=cursor is None,
-                           choices=_filter_choices())
+    return render_template(
+        "dashboard/calls.html",
+        rows=rows,
+        summary=summary,
+        next=nxt,
+        filters=clean,
+        first_page=cursor is None,
+        choices=_filter_choices(),
+    )
 
 
 def _filter_choices() -> dict:
@@ -259,9 +305,11 @@ def _filter_choices() -> dict:
     is_target = org is None or d.organisation(org) is not None
     callers = [c for c in d.callers if is_target or c.id == org]
     targets = [o for o in d.organisations if is_caller or o.id == org]
-    return {"callers": [(c.id, c.name) for c in callers],
-            "targets": [(o.id, o.name) for o in targets],
-            "lines": [(ln.id, f"{o.name}: {ln.topic}") for o in targets for ln in o.lines]}
+    return {
+        "callers": [(c.id, c.name) for c in callers],
+        "targets": [(o.id, o.name) for o in targets],
+        "lines": [(ln.id, f"{o.name}: {ln.topic}") for o in targets for ln in o.lines],
+    }
 
 
 @bp.get("/calls/<call_id>")
@@ -276,19 +324,38 @@ def call_detail(call_id):
     case_ref = None
     if detail.call.case_id:
         with svc.sessions() as s:
-            case = s.scalar(select(Case).where(Case.id == detail.call.case_id,
-                                               queries.case_scope(_org())))
+            case = s.scalar(
+                select(Case).where(Case.id == detail.call.case_id, queries.case_scope(_org()))
+            )
             case_ref = (case.id, case.reference) if case is not None else None
     d = svc.directory
     lines = [(ln.id, f"{d.organisation(ln.organisation_id).name}: {ln.topic}") for ln in d.lines]
-    return render_template("dashboard/call.html", d=detail, case_ref=case_ref, lines=lines,
-                           can_mark={t.id for t in detail.transfers if t.direction is None
-                                     and (_org() is None or t.target_org == _org())})
+    return render_template(
+        "dashboard/call.html",
+        d=detail,
+        case_ref=case_ref,
+        lines=lines,
+        can_mark={
+            t.id
+            for t in detail.transfers
+            if t.direction is None and (_org() is None or t.target_org == _org())
+        },
+    )
 
 
-CSV_COLUMNS = ("ontvangen", "gemeente", "organisatie", "lijn", "uitkomst", "spoed",
-               "toestemming", "nummer (gemaskeerd)", "wachttijd tot aannemen (s)",
-               "minuten bespaard", "duur (s)")
+CSV_COLUMNS = (
+    "ontvangen",
+    "gemeente",
+    "organisatie",
+    "lijn",
+    "uitkomst",
+    "spoed",
+    "toestemming",
+    "nummer (gemaskeerd)",
+    "wachttijd tot aannemen (s)",
+    "minuten bespaard",
+    "duur (s)",
+)
 
 
 @bp.get("/calls.csv")
@@ -317,21 +384,37 @@ def export():
         yield buf.getvalue()
 
     stamp = clock.now().astimezone(tz).strftime("%Y%m%d-%H%M")
-    return Response(stream_with_context(rows()), mimetype="text/csv",
-                    headers={"Content-Disposition":
-                             f'attachment; filename="callrouter-gesprekken-{stamp}.csv"'})
+    return Response(
+        stream_with_context(rows()),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="callrouter-gesprekken-{stamp}.csv"'
+        },
+    )
 
 
 def _write(s, writer, calls, tz) -> None:
     summary = queries.call_summaries(s, calls)
     for c in calls:
         tta, saved = summary[c.id]
-        writer.writerow([safe_cell(v) for v in (
-            c.received_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), c.caller_org or "",
-            c.target_org or "", c.line_id or "", c.outcome or "",
-            "ja" if c.urgent else "nee", "ja" if c.consent else "nee", c.from_masked or "",
-            "" if tta is None else f"{tta:.0f}", f"{saved:.0f}" if saved else "",
-            c.duration_s if c.duration_s is not None else "")])
+        writer.writerow(
+            [
+                safe_cell(v)
+                for v in (
+                    c.received_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
+                    c.caller_org or "",
+                    c.target_org or "",
+                    c.line_id or "",
+                    c.outcome or "",
+                    "ja" if c.urgent else "nee",
+                    "ja" if c.consent else "nee",
+                    c.from_masked or "",
+                    "" if tta is None else f"{tta:.0f}",
+                    f"{saved:.0f}" if saved else "",
+                    c.duration_s if c.duration_s is not None else "",
+                )
+            ]
+        )
 
 
 @bp.post("/transfers/<transfer_id>/wrong-line")
@@ -346,15 +429,22 @@ def transfer_wrong_line(transfer_id):
     org = _org()
     right = d.line(request.form.get("line"))
     with svc.sessions.begin() as s:
-        q = select(Transfer).where(Transfer.id == transfer_id[:32],
-                                   Transfer.direction.is_(None))
+        q = select(Transfer).where(Transfer.id == transfer_id[:32], Transfer.direction.is_(None))
         if org is not None:
             q = q.where(Transfer.target_org == org)  # only the receiving organisation
         tr = s.scalar(q)
         if tr is not None and right is not None:
-            s.execute(update(Transfer).where(Transfer.id == tr.id).values(
-                result="wrong-line", result_by="supervisor", result_at=clock.now(),
-                right_org=right.organisation_id, right_line=right.id))
+            s.execute(
+                update(Transfer)
+                .where(Transfer.id == tr.id)
+                .values(
+                    result="wrong-line",
+                    result_by="supervisor",
+                    result_at=clock.now(),
+                    right_org=right.organisation_id,
+                    right_line=right.id,
+                )
+            )
         call_id = tr.call_id if tr is not None else None
     if tr is None:
         record("mark-wrong-line", "denied", obj=f"transfer:{transfer_id[:40]}")
@@ -384,9 +474,15 @@ def cases_list():
     with svc.sessions() as s:
         rows, nxt = queries.cases_page(s, _org(), f.since, f.until, None, event, cursor)
         parts = queries.case_parts(s, [c.id for c in rows])
-    return render_template("dashboard/cases.html", rows=rows, parts=parts, next=nxt,
-                           filters=clean, first_page=cursor is None,
-                           events=[(e.id, e.name) for e in d.life_events])
+    return render_template(
+        "dashboard/cases.html",
+        rows=rows,
+        parts=parts,
+        next=nxt,
+        filters=clean,
+        first_page=cursor is None,
+        events=[(e.id, e.name) for e in d.life_events],
+    )
 
 
 @bp.get("/cases/<case_id>")
@@ -418,11 +514,19 @@ def consent_withdraw(case_id, consent_id):
     if ok is None:
         record("withdraw-consent", "denied", obj=f"consent:{consent_id[:40]}")
         abort(404)
-    record("withdraw-consent", "success" if ok else "failure", obj=f"case:{reference}",
-           detail={"organisation": consent.target_org})
-    flash("De toestemming is ingetrokken. Latere doorverbindingen van deze zaak naar deze "
-          "organisatie delen alleen het onderwerp." if ok else
-          "Deze toestemming was al ingetrokken.", "ok" if ok else "error")
+    record(
+        "withdraw-consent",
+        "success" if ok else "failure",
+        obj=f"case:{reference}",
+        detail={"organisation": consent.target_org},
+    )
+    flash(
+        "De toestemming is ingetrokken. Latere doorverbindingen van deze zaak naar deze "
+        "organisatie delen alleen het onderwerp."
+        if ok
+        else "Deze toestemming was al ingetrokken.",
+        "ok" if ok else "error",
+    )
     return redirect(url_for("dashboard.case_page", case_id=case_id[:32]))
 
 
@@ -438,8 +542,9 @@ def callbacks_page():
     cursor = queries.decode_cursor(request.args.get("cursor"))
     with svc.sessions() as s:
         rows, nxt = queries.callbacks_page(s, _org(), state, cursor=cursor)
-    return render_template("dashboard/callbacks.html", rows=rows, next=nxt, state=state,
-                           first_page=cursor is None)
+    return render_template(
+        "dashboard/callbacks.html", rows=rows, next=nxt, state=state, first_page=cursor is None
+    )
 
 
 @bp.post("/callbacks/<request_id>/cancel")
@@ -454,9 +559,12 @@ def callback_cancel(request_id):
         abort(404)
     ok = callbacks.cancel(req.id, by="supervisor")
     record("cancel-callback", "success" if ok else "failure", obj=f"callback:{req.reference}")
-    flash(f"Terugbelverzoek {req.reference} is geannuleerd." if ok else
-          f"Terugbelverzoek {req.reference} kan niet meer worden geannuleerd.",
-          "ok" if ok else "error")
+    flash(
+        f"Terugbelverzoek {req.reference} is geannuleerd."
+        if ok
+        else f"Terugbelverzoek {req.reference} kan niet meer worden geannuleerd.",
+        "ok" if ok else "error",
+    )
     return redirect(url_for("dashboard.callbacks_page"))
 
 
@@ -482,12 +590,14 @@ def callback_reschedule(request_id):
     line = d.line(req.line_id)
     planned = cflow.plan(d, line, d.caller(req.caller_org), local) if line else None
     ok = planned is not None and callbacks.reschedule(req.id, planned)
-    record("reschedule-callback", "success" if ok else "failure",
-           obj=f"callback:{req.reference}")
+    record("reschedule-callback", "success" if ok else "failure", obj=f"callback:{req.reference}")
     if ok:
-        flash(f"Terugbelverzoek {req.reference} is verplaatst naar "
-              f"{planned.astimezone(d.tz):%d-%m-%Y %H:%M} (het eerste moment dat de lijn "
-              "open is).", "ok")
+        flash(
+            f"Terugbelverzoek {req.reference} is verplaatst naar "
+            f"{planned.astimezone(d.tz):%d-%m-%Y %H:%M} (het eerste moment dat de lijn "
+            "open is).",
+            "ok",
+        )
     else:
         flash(f"Terugbelverzoek {req.reference} kan niet worden verplaatst.", "error")
     return redirect(url_for("dashboard.callbacks_page"))
@@ -517,8 +627,16 @@ def figures_page():
         case_fig = queries.case_figures_days(s, _org(), svc.directory, first, last)
     peak = max([b.calls for b in fig.periods] + [1])
     events = {e.id: e.name for e in svc.directory.life_events}
-    return render_template("dashboard/figures.html", fig=fig, first=first, last=last, per=per,
-                           peak=peak, cf=case_fig, event_names=events)
+    return render_template(
+        "dashboard/figures.html",
+        fig=fig,
+        first=first,
+        last=last,
+        per=per,
+        peak=peak,
+        cf=case_fig,
+        event_names=events,
+    )
 
 
 # --------------------------------------------------------------------------- network
@@ -540,14 +658,25 @@ def network_page():
         first, last = last, first
     first = max(first, last - timedelta(days=MAX_FIGURE_DAYS))
     with svc.sessions() as s:
-        report = network.collect(s, d, queries.day_start(first, d.tz),
-                                 queries.day_start(last + timedelta(days=1), d.tz), _org())
+        report = network.collect(
+            s,
+            d,
+            queries.day_start(first, d.tz),
+            queries.day_start(last + timedelta(days=1), d.tz),
+            _org(),
+        )
     admin = _principal().is_admin
     data = network.as_dict(report, d, admin)
     if not admin:
         data["suggestions"] = []  # changes to the directory are the administrators' business
-    return render_template("dashboard/network.html", data=data, first=first, last=last,
-                           admin=admin, weekdays=network.WEEKDAYS)
+    return render_template(
+        "dashboard/network.html",
+        data=data,
+        first=first,
+        last=last,
+        admin=admin,
+        weekdays=network.WEEKDAYS,
+    )
 
 
 # --------------------------------------------------------------------------- live
@@ -567,4 +696,3 @@ def _live_rows():
     svc = services.current()
     with svc.sessions() as s:
         return queries.live_transfers(s, _org(), clock.now())
-

@@ -57,8 +57,11 @@ class _Edits:
 def _end_line(node) -> int:
     """The first line after a node (0-based, exclusive). A block collection's own end mark
     lies at the next token (past blank lines and comments), so its last item decides."""
-    while isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style \
-            and node.value:
+    while (
+        isinstance(node, (yaml.MappingNode, yaml.SequenceNode))
+        and not node.flow_style
+        and node.value
+    ):
         last = node.value[-1]
         node = last[1] if isinstance(last, tuple) else last
     end = node.end_mark
@@ -81,8 +84,7 @@ def _keyword_edit(edits: _Edits, root, line_id: str, term: str, add: bool) -> bo
         if topic_key is None:
             return False
         at = _end_line(topic)
-        edits.replace(at, at, [_flow_list(" " * topic_key.start_mark.column, "keywords",
-                                          [term])])
+        edits.replace(at, at, [_flow_list(" " * topic_key.start_mark.column, "keywords", [term])])
         return True
     items = [item.value for item in value.value if isinstance(item, yaml.ScalarNode)]
     present = [i for i, item in enumerate(items) if item.lower() == term.lower()]
@@ -96,8 +98,9 @@ def _keyword_edit(edits: _Edits, root, line_id: str, term: str, add: bool) -> bo
         return True
     if add:
         last = value.value[-1]
-        edits.replace(_end_line(last), _end_line(last),
-                      [" " * (last.start_mark.column - 2) + f"- {term}\n"])
+        edits.replace(
+            _end_line(last), _end_line(last), [" " * (last.start_mark.column - 2) + f"- {term}\n"]
+        )
     else:
         for i in present:
             item = value.value[i]
@@ -154,8 +157,9 @@ def _slot_edit(edits: _Edits, root, directory: Directory, s: SlotClosed) -> bool
         days[weekday] = _without_hour(days[weekday], s.hour)
     if not any(days):
         return False
-    edits.replace(key.start_mark.line, _end_line(value),
-                  _hours_lines(" " * key.start_mark.column, days))
+    edits.replace(
+        key.start_mark.line, _end_line(value), _hours_lines(" " * key.start_mark.column, days)
+    )
     return True
 
 
@@ -166,10 +170,12 @@ def _event_lines(directory: Directory, e: NewLifeEvent, number: int) -> list[str
         org = directory.organisation(line.organisation_id) if line else None
         names.append(org.name if org else line_id)
     title = (", ".join(names[:-1]) + " en " + names[-1]) if len(names) > 1 else names[0]
-    out = [f"  - id: netwerk-{number}\n",
-           f'    name: "Samen: {title}"\n',
-           f"    # Found by the network report: together in {e.cases} cases.\n",
-           "    steps:\n"]
+    out = [
+        f"  - id: netwerk-{number}\n",
+        f'    name: "Samen: {title}"\n',
+        f"    # Found by the network report: together in {e.cases} cases.\n",
+        "    steps:\n",
+    ]
     for line_id in e.lines:
         line = directory.line(line_id)
         out.append(f"      - line: {line_id}\n")
@@ -209,6 +215,11 @@ def apply(text: str, directory: Directory, suggestions: list) -> tuple[str, list
 def unified_diff(old: str, new: str, path: str) -> str:
     """A diff that `git apply` takes, for `path` relative to the repository's root."""
     path = re.sub(r"^\./", "", path)
-    return "".join(difflib.unified_diff(old.splitlines(keepends=True),
-                                        new.splitlines(keepends=True),
-                                        fromfile=f"a/{path}", tofile=f"b/{path}"))
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a/{path}",
+            tofile=f"b/{path}",
+        )
+    )

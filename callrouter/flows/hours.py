@@ -56,8 +56,9 @@ def is_open(directory: Directory, line: Line, now: datetime) -> bool:
     return _minute_open(line.hours, local.weekday(), local.hour * 60 + local.minute)
 
 
-def hours_open(directory: Directory, hours: WeeklyHours | None, now: datetime,
-               respect_holidays: bool = True) -> bool:
+def hours_open(
+    directory: Directory, hours: WeeklyHours | None, now: datetime, respect_holidays: bool = True
+) -> bool:
     """True when a weekly schedule (for instance a caller organisation's) is open at `now`."""
     if hours is None:
         return True
@@ -77,8 +78,11 @@ def _wall_clock(day: date, minute: int, tz: ZoneInfo) -> datetime:
     early = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
     late = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
     if late.astimezone(tz).replace(tzinfo=None) == naive:
-        return min(early, late).astimezone(tz) if (
-            early.astimezone(tz).replace(tzinfo=None) == naive) else late.astimezone(tz)
+        return (
+            min(early, late).astimezone(tz)
+            if (early.astimezone(tz).replace(tzinfo=None) == naive)
+            else late.astimezone(tz)
+        )
     # Inside the gap: step from before the gap to the first minute the clock shows past it.
     t = min(early, late)
     while t.astimezone(tz).replace(tzinfo=None) < naive:
@@ -88,21 +92,25 @@ def _wall_clock(day: date, minute: int, tz: ZoneInfo) -> datetime:
 
 def next_opening(directory: Directory, line: Line, now: datetime) -> datetime | None:
     """The first instant at or after `now` when the line is open; None if never in the horizon."""
-    return _next_open(directory, line.hours, now,
-                      lambda day: _closed_all_day(line, directory.holidays, day))
+    return _next_open(
+        directory, line.hours, now, lambda day: _closed_all_day(line, directory.holidays, day)
+    )
 
 
-def next_opening_hours(directory: Directory, hours: WeeklyHours | None, now: datetime,
-                       respect_holidays: bool = True) -> datetime | None:
+def next_opening_hours(
+    directory: Directory, hours: WeeklyHours | None, now: datetime, respect_holidays: bool = True
+) -> datetime | None:
     """Like `next_opening`, for a bare weekly schedule."""
     if hours is None:
         return now
-    return _next_open(directory, hours, now,
-                      lambda day: respect_holidays and is_holiday(directory.holidays, day))
+    return _next_open(
+        directory, hours, now, lambda day: respect_holidays and is_holiday(directory.holidays, day)
+    )
 
 
-def _next_open(directory: Directory, hours: WeeklyHours, now: datetime,
-               closed_day) -> datetime | None:
+def _next_open(
+    directory: Directory, hours: WeeklyHours, now: datetime, closed_day
+) -> datetime | None:
     tz = directory.tz
     local = _local(now, tz)
     today = local.date()

@@ -49,8 +49,13 @@ class LifeEventChosen:
     selected_by: str  # digits | speech
 
 
-def choose(directory: Directory, digits: str | None, speech: str | None, tries: int,
-           organisation: Organisation | None = None):
+def choose(
+    directory: Directory,
+    digits: str | None,
+    speech: str | None,
+    tries: int,
+    organisation: Organisation | None = None,
+):
     """Decide the next step of the organisation menu (or of the topic menu of `organisation`).
 
     In the organisation menu, key 0 is the life-event menu: `0` alone asks for the event,
@@ -120,8 +125,13 @@ def parse_options(digits: str | None) -> Options:
     skips the step and 0 stops the chain; * repeats the case reference."""
     keys = set(digits or "")
     level = "contact" if "2" in keys else "case" if "1" in keys else "none"
-    return Options(urgent="9" in keys, consent_level=level, skip="7" in keys, stop="0" in keys,
-                   repeat="*" in keys)
+    return Options(
+        urgent="9" in keys,
+        consent_level=level,
+        skip="7" in keys,
+        stop="0" in keys,
+        repeat="*" in keys,
+    )
 
 
 def capped_consent(level: str, withdrawn: bool) -> str:

@@ -167,8 +167,12 @@ class NewLifeEvent:
     kind: str = "life-event"
 
 
-def suggest(report: Report, t: Thresholds, keywords_of: dict[str, tuple[str, ...]],
-            existing_events: list[tuple[str, ...]]) -> list:
+def suggest(
+    report: Report,
+    t: Thresholds,
+    keywords_of: dict[str, tuple[str, ...]],
+    existing_events: list[tuple[str, ...]],
+) -> list:
     """The suggestions the evidence supports; none from noise."""
     out: list = []
     for ts in report.terms:
@@ -179,10 +183,23 @@ def suggest(report: Report, t: Thresholds, keywords_of: dict[str, tuple[str, ...
             continue
         to_line, moved = ts.resolved_at.most_common(1)[0]
         moved_lo, _ = wilson(moved, ts.wrong, t.z)
-        if moved_lo >= t.destination_share and to_line != ts.line_id \
-                and ts.term not in keywords_of.get(to_line, ()):
-            out.append(KeywordMove(ts.term, ts.line_id, to_line, ts.known, ts.wrong, moved,
-                                   round(wrong_lo, 3), round(moved_lo, 3)))
+        if (
+            moved_lo >= t.destination_share
+            and to_line != ts.line_id
+            and ts.term not in keywords_of.get(to_line, ())
+        ):
+            out.append(
+                KeywordMove(
+                    ts.term,
+                    ts.line_id,
+                    to_line,
+                    ts.known,
+                    ts.wrong,
+                    moved,
+                    round(wrong_lo, 3),
+                    round(moved_lo, 3),
+                )
+            )
     for line in report.lines.values():
         for hour in range(24):
             # The weekdays on which this hour is mostly unanswered, pooled: the bound is taken
@@ -193,15 +210,26 @@ def suggest(report: Report, t: Thresholds, keywords_of: dict[str, tuple[str, ...
                 if n and a / n < t.slot_answered:
                     days.append(weekday)
                     n_slot, a_slot = n_slot + n, a_slot + a
-            if not days or n_slot < t.min_sample \
-                    or wilson(a_slot, n_slot, t.z)[1] >= t.slot_answered:
+            if (
+                not days
+                or n_slot < t.min_sample
+                or wilson(a_slot, n_slot, t.z)[1] >= t.slot_answered
+            ):
                 continue
             rest_n, rest_a = line.transfers - n_slot, line.answered - a_slot
             rest_lo, _ = wilson(rest_a, rest_n, t.z)
             if rest_n >= t.min_sample and rest_lo >= t.line_answered:
-                out.append(SlotClosed(line.line_id, hour, tuple(days), n_slot, a_slot,
-                                      round(wilson(a_slot, n_slot, t.z)[1], 3),
-                                      round(rest_lo, 3)))
+                out.append(
+                    SlotClosed(
+                        line.line_id,
+                        hour,
+                        tuple(days),
+                        n_slot,
+                        a_slot,
+                        round(wilson(a_slot, n_slot, t.z)[1], 3),
+                        round(rest_lo, 3),
+                    )
+                )
     events = {tuple(sorted(e)) for e in existing_events}
     chosen: list[NewLifeEvent] = []
     for combo, n in sorted(report.combinations, key=lambda c: (-len(c[0]), -c[1])):

@@ -37,8 +37,12 @@ def check_digit(digits: str) -> str:
 
 def is_valid(reference: str) -> bool:
     """True for seven digits whose last is the Damm check digit of the other six."""
-    return (len(reference) == LENGTH and reference.isascii() and reference.isdigit()
-            and check_digit(reference) == "0")
+    return (
+        len(reference) == LENGTH
+        and reference.isascii()
+        and reference.isdigit()
+        and check_digit(reference) == "0"
+    )
 
 
 def new_reference(token: str | None = None) -> str:
@@ -52,9 +56,9 @@ def new_reference(token: str | None = None) -> str:
 def spoken(reference: str) -> str:
     """'4829137' -> 'vier acht twee, negen één drie, zeven' (groups of three, then one)."""
     words = [DIGIT_WORDS[int(ch)] for ch in reference]
-    return ", ".join(" ".join(words[i:i + 3]) for i in range(0, len(words), 3))
+    return ", ".join(" ".join(words[i : i + 3]) for i in range(0, len(words), 3))
 
 
 def grouped(reference: str) -> str:
     """'4829137' -> '482 913 7', for screens."""
-    return " ".join(reference[i:i + 3] for i in range(0, len(reference), 3))
+    return " ".join(reference[i : i + 3] for i in range(0, len(reference), 3))

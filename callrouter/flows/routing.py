@@ -73,12 +73,10 @@ def identify_staff(directory: Directory, number: str | None) -> Organisation | N
     if e164 is None:
         return None
     lengths = sorted({len(p) for p in directory._staff_by_prefix}, reverse=True)
-    staff_len, org = _best(directory._staff_by_number, directory._staff_by_prefix, lengths,
-                           e164)
+    staff_len, org = _best(directory._staff_by_number, directory._staff_by_prefix, lengths, e164)
     if org is None:
         return None
-    desk_len, _ = _best(directory._by_number, directory._by_prefix, directory._prefix_lengths,
-                        e164)
+    desk_len, _ = _best(directory._by_number, directory._by_prefix, directory._prefix_lengths, e164)
     return org if staff_len > desk_len else None
 
 
@@ -117,8 +115,9 @@ class Choice:
     term: str | None = field(default=None, compare=False)
 
 
-def resolve_digits(directory: Directory, digits: str,
-                   organisation: Organisation | None = None) -> Choice | None:
+def resolve_digits(
+    directory: Directory, digits: str, organisation: Organisation | None = None
+) -> Choice | None:
     """Keys pressed in the organisation menu (one key, or a two-key line code) or topic menu."""
     digits = (digits or "").strip()
     if not digits.isdigit():
@@ -197,20 +196,25 @@ def _speech_index(directory: Directory) -> _SpeechIndex:
             for term in _line_terms(line):
                 lines.setdefault(term, []).append(line)
     words = max((len(t.split()) for t in [*orgs, *lines]), default=1)
-    index = _SpeechIndex({k: tuple(v) for k, v in orgs.items()},
-                         {k: tuple(v) for k, v in lines.items()}, words)
+    index = _SpeechIndex(
+        {k: tuple(v) for k, v in orgs.items()}, {k: tuple(v) for k, v in lines.items()}, words
+    )
     directory._speech["index"] = index
     return index
 
 
 def _phrases(said: str, max_words: int) -> set[str]:
     words = said.split()
-    return {" ".join(words[i:i + n]) for n in range(1, max_words + 1)
-            for i in range(len(words) - n + 1)}
+    return {
+        " ".join(words[i : i + n])
+        for n in range(1, max_words + 1)
+        for i in range(len(words) - n + 1)
+    }
 
 
-def resolve_speech(directory: Directory, speech: str,
-                   organisation: Organisation | None = None) -> Choice | None:
+def resolve_speech(
+    directory: Directory, speech: str, organisation: Organisation | None = None
+) -> Choice | None:
     """Match what the caller said against organisation names, topics and keywords.
 
     A phrase that names a line's keyword selects that line; a phrase that names only an
@@ -231,8 +235,11 @@ def resolve_speech(directory: Directory, speech: str,
         for line in index.lines.get(p, ()):
             if len(p) > best.get(line.id, (0, None, ""))[0]:
                 best[line.id] = (len(p), line, p)
-    scored = [(n, line, p) for n, line, p in best.values()
-              if not named_ids or line.organisation_id in named_ids]
+    scored = [
+        (n, line, p)
+        for n, line, p in best.values()
+        if not named_ids or line.organisation_id in named_ids
+    ]
     if scored:
         top_score = max(n for n, _, _ in scored)
         top = [(line, p) for n, line, p in scored if n == top_score]

@@ -62,8 +62,7 @@ class Transfer:
     @property
     def professional(self) -> Leg | None:
         """The professional who accepted, if one did."""
-        return next((leg for leg in self.legs if leg.kind == "professional" and leg.accepted),
-                    None)
+        return next((leg for leg in self.legs if leg.kind == "professional" and leg.accepted), None)
 
     @property
     def professional_present(self) -> bool:
@@ -148,8 +147,19 @@ class HuntExhausted:
     deadline: bool = False
 
 
-Event = (LegStatus | Joined | Left | ConferenceEnded | WorkerHungUp | DialEnded | Accept
-         | Decline | Handover | Return | HuntExhausted)
+Event = (
+    LegStatus
+    | Joined
+    | Left
+    | ConferenceEnded
+    | WorkerHungUp
+    | DialEnded
+    | Accept
+    | Decline
+    | Handover
+    | Return
+    | HuntExhausted
+)
 
 
 # --------------------------------------------------------------------------- actions
@@ -217,5 +227,15 @@ class StepState:
     state: str
 
 
-Action = (Reply | CancelLegs | EndConversation | EndConference | Hold | BringWorkerBack
-          | PlaceLeg | RedirectWorker | CallOutcome | StepState)
+Action = (
+    Reply
+    | CancelLegs
+    | EndConversation
+    | EndConference
+    | Hold
+    | BringWorkerBack
+    | PlaceLeg
+    | RedirectWorker
+    | CallOutcome
+    | StepState
+)

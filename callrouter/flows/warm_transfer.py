@@ -76,8 +76,10 @@ class _Out:
         self.t = replace(self.t, **changes)
 
     def set_leg(self, leg_id: str, **changes) -> None:
-        self.t = replace(self.t, legs=tuple(replace(leg, **changes) if leg.id == leg_id else leg
-                                            for leg in self.t.legs))
+        self.t = replace(
+            self.t,
+            legs=tuple(replace(leg, **changes) if leg.id == leg_id else leg for leg in self.t.legs),
+        )
 
 
 # --------------------------------------------------------------------------- the machine
@@ -129,8 +131,13 @@ def _conversation_over(out: _Out, now: datetime) -> None:
     t = out.t
     if t.worker == MENU:
         out.do(BringWorkerBack())
-    elif (t.worker == TALKING and t.worker_conference and t.conference_sid
-          and t.worker_conference != t.conference_sid and not t.citizen_present):
+    elif (
+        t.worker == TALKING
+        and t.worker_conference
+        and t.conference_sid
+        and t.worker_conference != t.conference_sid
+        and not t.citizen_present
+    ):
         # The worker went back into a conference of their own: nobody else will come.
         out.do(EndConference(t.worker_conference))
 
@@ -148,8 +155,11 @@ def _close(out: _Out, now: datetime) -> None:
     """The conversation ends now (or ended at its first end): its duration is known."""
     t = out.t
     ended = t.ended_at or now
-    out.set(phase="ended", ended_at=ended,
-            duration_s=_seconds(t.accepted_at, ended) if t.accepted_at else None)
+    out.set(
+        phase="ended",
+        ended_at=ended,
+        duration_s=_seconds(t.accepted_at, ended) if t.accepted_at else None,
+    )
 
 
 def _on_leg_status(out: _Out, ev: LegStatus, now: datetime) -> None:
@@ -181,8 +191,13 @@ def _on_joined(out: _Out, ev: Joined, now: datetime) -> None:
     if ev.conference_sid:
         out.set(worker_conference=ev.conference_sid)
     t = out.t
-    if t.phase == "ended" and t.accepted_at is not None and t.worker == TALKING \
-            and ev.conference_sid and not t.citizen_present:
+    if (
+        t.phase == "ended"
+        and t.accepted_at is not None
+        and t.worker == TALKING
+        and ev.conference_sid
+        and not t.citizen_present
+    ):
         # Back in a conference after the professional left: alone. End it, so that the
         # worker's Dial action moves the call on.
         out.do(EndConference(ev.conference_sid))
@@ -235,8 +250,7 @@ def _on_worker_hung_up(out: _Out, ev: WorkerHungUp, now: datetime) -> None:
 
 def _on_dial_ended(out: _Out, ev: DialEnded, now: datetime) -> None:
     t = out.t
-    if t.phase == "dialling" or (t.accepted_at is None and t.outcome in ("abandoned",
-                                                                          "cancelled")):
+    if t.phase == "dialling" or (t.accepted_at is None and t.outcome in ("abandoned", "cancelled")):
         # * while the professional's phone rang (the conference's participant-leave may have
         # ended the attempt a moment earlier): abort the transfer, keep the call.
         if t.phase == "dialling":
@@ -295,10 +309,14 @@ def _on_accept(out: _Out, ev: Accept, now: datetime) -> None:
     elif t.phase != "dialling" or not leg.present:
         out.do(Reply("taken" if t.phase == "connected" else "gone"))
     else:
-        out.set(phase="connected", outcome="connected", accepted_at=now,
-                time_to_answer_s=_seconds(t.created_at, now),
-                minutes_saved=minutes_saved(t.public_wait_minutes, _aware(t.created_at), now),
-                worker=TALKING if t.worker == WAITING else t.worker)
+        out.set(
+            phase="connected",
+            outcome="connected",
+            accepted_at=now,
+            time_to_answer_s=_seconds(t.created_at, now),
+            minutes_saved=minutes_saved(t.public_wait_minutes, _aware(t.created_at), now),
+            worker=TALKING if t.worker == WAITING else t.worker,
+        )
         out.set_leg(leg.id, accepted=True, outcome="accepted")
         out.do(CallOutcome("connected", over=("*",)), StepState("connected"), Reply("join"))
 
@@ -327,8 +345,15 @@ def _on_hunt_exhausted(out: _Out, ev: HuntExhausted, now: datetime) -> None:
 
 
 _HANDLERS = {
-    LegStatus: _on_leg_status, Joined: _on_joined, Left: _on_left,
-    ConferenceEnded: _on_conference_ended, WorkerHungUp: _on_worker_hung_up,
-    DialEnded: _on_dial_ended, Handover: _on_handover, Return: _on_return, Accept: _on_accept,
-    Decline: _on_decline, HuntExhausted: _on_hunt_exhausted,
+    LegStatus: _on_leg_status,
+    Joined: _on_joined,
+    Left: _on_left,
+    ConferenceEnded: _on_conference_ended,
+    WorkerHungUp: _on_worker_hung_up,
+    DialEnded: _on_dial_ended,
+    Handover: _on_handover,
+    Return: _on_return,
+    Accept: _on_accept,
+    Decline: _on_decline,
+    HuntExhausted: _on_hunt_exhausted,
 }

@@ -30,17 +30,26 @@ def authenticate():
     auth = request.authorization
     account_sid, token = current_app.extensions["callrouter.sandbox.auth"]
     account = (request.view_args or {}).get("account", "")
-    ok = (auth is not None and auth.username == account_sid == account
-          and hmac.compare_digest(auth.password or "", token))
+    ok = (
+        auth is not None
+        and auth.username == account_sid == account
+        and hmac.compare_digest(auth.password or "", token)
+    )
     if not ok:
         return jsonify(code=20003, message="Authenticate", status=401), 401
     return None
 
 
 def _call_json(call, code=200):
-    return jsonify(sid=call.sid, account_sid=_sandbox().account_sid, to=call.to,
-                   **{"from": call.from_}, status=call.status, direction=call.direction,
-                   api_version="2010-04-01"), code
+    return jsonify(
+        sid=call.sid,
+        account_sid=_sandbox().account_sid,
+        to=call.to,
+        **{"from": call.from_},
+        status=call.status,
+        direction=call.direction,
+        api_version="2010-04-01",
+    ), code
 
 
 @bp.post("/Calls.json")
@@ -55,11 +64,18 @@ def create_call(account):
 
 @bp.get("/Calls.json")
 def list_calls(account):
-    calls = [{"sid": c.sid, "status": c.status, "to": c.to, "from": c.from_,
-              "direction": c.direction, "account_sid": account}
-             for c in _sandbox().calls.values()]
-    return jsonify(calls=calls, page=0, page_size=len(calls), next_page_uri=None,
-                   uri=request.path)
+    calls = [
+        {
+            "sid": c.sid,
+            "status": c.status,
+            "to": c.to,
+            "from": c.from_,
+            "direction": c.direction,
+            "account_sid": account,
+        }
+        for c in _sandbox().calls.values()
+    ]
+    return jsonify(calls=calls, page=0, page_size=len(calls), next_page_uri=None, uri=request.path)
 
 
 @bp.post("/Calls/<sid>.json")
@@ -77,8 +93,9 @@ def add_participant(account, conference):
     form["StatusCallbackEvent"] = " ".join(request.form.getlist("StatusCallbackEvent"))
     with _locked():
         call = _sandbox().add_participant(conference, form)
-    return jsonify(call_sid=call.sid, conference_sid=conference, account_sid=account,
-                   status="queued"), 201
+    return jsonify(
+        call_sid=call.sid, conference_sid=conference, account_sid=account, status="queued"
+    ), 201
 
 
 @bp.post("/Conferences/<conference_sid>/Participants/<call_sid>.json")
@@ -87,8 +104,12 @@ def update_participant(account, conference_sid, call_sid):
         found = _sandbox().update_participant(conference_sid, call_sid, request.form.to_dict())
     if not found:
         return jsonify(code=20404, message="not found", status=404), 404
-    return jsonify(call_sid=call_sid, conference_sid=conference_sid, account_sid=account,
-                   hold=request.form.get("Hold") == "true")
+    return jsonify(
+        call_sid=call_sid,
+        conference_sid=conference_sid,
+        account_sid=account,
+        hold=request.form.get("Hold") == "true",
+    )
 
 
 @bp.post("/Conferences/<sid>.json")

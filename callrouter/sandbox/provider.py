@@ -81,8 +81,14 @@ class SimConference:
 
 
 class Sandbox:
-    def __init__(self, fetch: Fetch, account_sid: str, shuffle: int | random.Random | None = None,
-                 duplicates: float = 0.1, between: Callable[[], object] | None = None):
+    def __init__(
+        self,
+        fetch: Fetch,
+        account_sid: str,
+        shuffle: int | random.Random | None = None,
+        duplicates: float = 0.1,
+        between: Callable[[], object] | None = None,
+    ):
         """`shuffle`: a seed (or a Random) for delivering callbacks out of order (None: at
         once, in order);
         `duplicates`: how often a shuffled callback is delivered twice; `between`: called at
@@ -90,8 +96,13 @@ class Sandbox:
         runner runs the service's queued jobs there, as a worker process would meanwhile)."""
         self.fetch = fetch
         self.account_sid = account_sid
-        self.rng = (shuffle if isinstance(shuffle, random.Random)
-                    else random.Random(shuffle) if shuffle is not None else None)
+        self.rng = (
+            shuffle
+            if isinstance(shuffle, random.Random)
+            else random.Random(shuffle)
+            if shuffle is not None
+            else None
+        )
         self.duplicates = duplicates
         self.between = between
         self.outbox: list[tuple[str, dict]] = []
@@ -106,11 +117,26 @@ class Sandbox:
     def phone(self, number: str) -> Phone:
         return self.phones.setdefault(number, Phone())
 
-    def dial_in(self, from_: str, to: str, url: str, status_callback: str | None = None,
-                label: str = "medewerker") -> str:
+    def dial_in(
+        self,
+        from_: str,
+        to: str,
+        url: str,
+        status_callback: str | None = None,
+        label: str = "medewerker",
+    ) -> str:
         """A phone calls a number whose Voice URL is `url` (the internal number)."""
-        call = SimCall(_sid("CA"), from_, to, "inbound", label, url=url, status="ringing",
-                       status_callback=status_callback, status_events=("completed",))
+        call = SimCall(
+            _sid("CA"),
+            from_,
+            to,
+            "inbound",
+            label,
+            url=url,
+            status="ringing",
+            status_callback=status_callback,
+            status_events=("completed",),
+        )
         self.calls[call.sid] = call
         call.pending = ("POST", url, {})
         call.status = "in-progress"
@@ -126,10 +152,17 @@ class Sandbox:
 
     def create_call(self, form: dict) -> SimCall:
         to, from_ = form.get("To", ""), form.get("From", "")
-        call = SimCall(_sid("CA"), from_, to, "outbound-api", form.get("_label") or f"lijn {to}",
-                       url=form.get("Url"), status_callback=form.get("StatusCallback"),
-                       status_events=tuple(form.get("StatusCallbackEvent", "").split())
-                       or ("completed",), timeout=int(form.get("Timeout") or 60))
+        call = SimCall(
+            _sid("CA"),
+            from_,
+            to,
+            "outbound-api",
+            form.get("_label") or f"lijn {to}",
+            url=form.get("Url"),
+            status_callback=form.get("StatusCallback"),
+            status_events=tuple(form.get("StatusCallbackEvent", "").split()) or ("completed",),
+            timeout=int(form.get("Timeout") or 60),
+        )
         self.calls[call.sid] = call
         self._ring(call)
         return call
@@ -151,14 +184,22 @@ class Sandbox:
 
     def add_participant(self, conference: str, form: dict) -> SimCall:
         """Dial a number into a conference (by FriendlyName, as only creation allows)."""
-        call = SimCall(_sid("CA"), form.get("From", ""), form.get("To", ""), "outbound-api",
-                       f"deelnemer {form.get('To', '')}",
-                       status_callback=form.get("StatusCallback"),
-                       status_events=tuple(form.get("StatusCallbackEvent", "").split())
-                       or ("completed",), timeout=int(form.get("Timeout") or 60))
+        call = SimCall(
+            _sid("CA"),
+            form.get("From", ""),
+            form.get("To", ""),
+            "outbound-api",
+            f"deelnemer {form.get('To', '')}",
+            status_callback=form.get("StatusCallback"),
+            status_events=tuple(form.get("StatusCallbackEvent", "").split()) or ("completed",),
+            timeout=int(form.get("Timeout") or 60),
+        )
         self.calls[call.sid] = call
-        flags = {"start": form.get("StartConferenceOnEnter", "true") == "true",
-                 "end": form.get("EndConferenceOnExit", "false") == "true", "hold": False}
+        flags = {
+            "start": form.get("StartConferenceOnEnter", "true") == "true",
+            "end": form.get("EndConferenceOnExit", "false") == "true",
+            "hold": False,
+        }
         call.verbs.append(("join", conference, flags))
         self._ring(call, then_join=True)
         return call
@@ -170,8 +211,11 @@ class Sandbox:
         hold = form.get("Hold")
         if hold is not None:
             conf.members[call_sid]["hold"] = hold.lower() == "true"
-            self._conf_event(conf, "participant-hold" if conf.members[call_sid]["hold"]
-                             else "participant-unhold", call_sid)
+            self._conf_event(
+                conf,
+                "participant-hold" if conf.members[call_sid]["hold"] else "participant-unhold",
+                call_sid,
+            )
             if conf.members[call_sid]["hold"] and form.get("HoldUrl"):
                 self._hear(self.calls[call_sid], "GET", form["HoldUrl"])
         return True
@@ -184,8 +228,13 @@ class Sandbox:
         return True
 
     def send_message(self, form: dict) -> dict:
-        msg = {"sid": _sid("SM"), "to": form.get("To"), "from": form.get("From"),
-               "body": form.get("Body"), "status": "queued"}
+        msg = {
+            "sid": _sid("SM"),
+            "to": form.get("To"),
+            "from": form.get("From"),
+            "body": form.get("Body"),
+            "status": "queued",
+        }
         self.messages.append(msg)
         self.transcript.append((f"sms aan {form.get('To')}", form.get("Body", "")))
         return msg
@@ -285,13 +334,21 @@ class Sandbox:
                 return True
             call.dial_action = verb.get("action")
             call.hangup_on_star = verb.get("hangupOnStar") == "true"
-            flags = {"start": conf.get("startConferenceOnEnter", "true") == "true",
-                     "end": conf.get("endConferenceOnExit", "false") == "true", "hold": False,
-                     "wait": conf.get("waitUrl"), "wait_method": conf.get("waitMethod", "POST"),
-                     "callback": conf.get("statusCallback"),
-                     "events": tuple((conf.get("statusCallbackEvent") or "").split())}
-            self._join(call, (conf.text or "").strip(), flags,
-                       label=conf.get("participantLabel") or call.label)
+            flags = {
+                "start": conf.get("startConferenceOnEnter", "true") == "true",
+                "end": conf.get("endConferenceOnExit", "false") == "true",
+                "hold": False,
+                "wait": conf.get("waitUrl"),
+                "wait_method": conf.get("waitMethod", "POST"),
+                "callback": conf.get("statusCallback"),
+                "events": tuple((conf.get("statusCallbackEvent") or "").split()),
+            }
+            self._join(
+                call,
+                (conf.text or "").strip(),
+                flags,
+                label=conf.get("participantLabel") or call.label,
+            )
         return True
 
     def _gather(self, call: SimCall, verb: ET.Element) -> bool:
@@ -321,12 +378,17 @@ class Sandbox:
         bridge = f"bridge-{call.sid}"
         call.dial_action = verb.get("action")
         call.hangup_on_star = verb.get("hangupOnStar") == "true"
-        child = SimCall(_sid("CA"), call.to, (number.text or "").strip(), "outbound-dial",
-                        f"lijn {(number.text or '').strip()}", url=number.get("url"),
-                        status_callback=number.get("statusCallback"),
-                        status_events=tuple((number.get("statusCallbackEvent") or
-                                             "completed").split()),
-                        timeout=int(verb.get("timeout") or 30))
+        child = SimCall(
+            _sid("CA"),
+            call.to,
+            (number.text or "").strip(),
+            "outbound-dial",
+            f"lijn {(number.text or '').strip()}",
+            url=number.get("url"),
+            status_callback=number.get("statusCallback"),
+            status_events=tuple((number.get("statusCallbackEvent") or "completed").split()),
+            timeout=int(verb.get("timeout") or 30),
+        )
         self.calls[child.sid] = child
         flags = {"start": True, "end": True, "hold": False}
         self._join(call, bridge, {**flags, "start": False}, label=call.label)
@@ -361,9 +423,17 @@ class Sandbox:
             self.transcript.append((call.label, text.strip()))
 
     def _params(self, call: SimCall) -> dict:
-        return {"CallSid": call.sid, "AccountSid": self.account_sid, "From": call.from_,
-                "To": call.to, "Called": call.to, "Caller": call.from_,
-                "CallStatus": call.status, "Direction": call.direction, "ApiVersion": "2010-04-01"}
+        return {
+            "CallSid": call.sid,
+            "AccountSid": self.account_sid,
+            "From": call.from_,
+            "To": call.to,
+            "Called": call.to,
+            "Caller": call.from_,
+            "CallStatus": call.status,
+            "Direction": call.direction,
+            "ApiVersion": "2010-04-01",
+        }
 
     def _load(self, call: SimCall, method: str, url: str, extra: dict) -> None:
         status, body = self.fetch(method, url, {**self._params(call), **extra})
@@ -386,7 +456,7 @@ class Sandbox:
             root = ET.fromstring(body) if status == 200 else None
         except ET.ParseError:
             root = None
-        for say in (root.iter("Say") if root is not None else ()):
+        for say in root.iter("Say") if root is not None else ():
             self._say(call, say.text)
 
     def _status(self, call: SimCall, status: str, extra: dict | None = None) -> None:
@@ -397,9 +467,15 @@ class Sandbox:
         if not call.status_callback or event not in call.status_events:
             return
         call.sequence += 1
-        self._callback(call.status_callback, {**self._params(call), "CallbackSource":
-                       "call-progress-events", "SequenceNumber": str(call.sequence),
-                       **(extra or {})})
+        self._callback(
+            call.status_callback,
+            {
+                **self._params(call),
+                "CallbackSource": "call-progress-events",
+                "SequenceNumber": str(call.sequence),
+                **(extra or {}),
+            },
+        )
 
     def _ring(self, call: SimCall, then_join: bool = False) -> None:
         self._status(call, "initiated")
@@ -428,8 +504,7 @@ class Sandbox:
     def _join(self, call: SimCall, name: str, flags: dict, label: str) -> None:
         conf = self.conferences.get(name)
         if conf is None or conf.ended:
-            conf = SimConference(name, _sid("CF"), flags.get("callback"),
-                                 flags.get("events", ()))
+            conf = SimConference(name, _sid("CF"), flags.get("callback"), flags.get("events", ()))
             self.conferences[name] = conf
         if flags.get("callback") and not conf.status_callback:
             conf.status_callback, conf.events = flags["callback"], flags.get("events", ())
@@ -472,15 +547,20 @@ class Sandbox:
                 self._end(member, "completed")
         self._conf_event(conf, "conference-end", "")
 
-    def _conf_event(self, conf: SimConference, event: str, call_sid: str,
-                    label: str | None = None) -> None:
+    def _conf_event(
+        self, conf: SimConference, event: str, call_sid: str, label: str | None = None
+    ) -> None:
         short = event.split("-", 1)[-1]  # statusCallbackEvent names: start end join leave ...
         if not conf.status_callback or short not in conf.events:
             return
         conf.sequence += 1
-        params = {"ConferenceSid": conf.sid, "FriendlyName": conf.name,
-                  "AccountSid": self.account_sid, "StatusCallbackEvent": event,
-                  "SequenceNumber": str(conf.sequence)}
+        params = {
+            "ConferenceSid": conf.sid,
+            "FriendlyName": conf.name,
+            "AccountSid": self.account_sid,
+            "StatusCallbackEvent": event,
+            "SequenceNumber": str(conf.sequence),
+        }
         if call_sid:
             params["CallSid"] = call_sid
         if label:
@@ -496,8 +576,10 @@ class Sandbox:
         if caller_hung_up and call.dial_action:
             # Twilio requests the Dial action when the caller hangs up during a Dial (nobody
             # hears its answer: as late as any callback).
-            self._callback(call.dial_action, {**self._params(call), "CallStatus": "completed",
-                                              "DialCallStatus": "completed"})
+            self._callback(
+                call.dial_action,
+                {**self._params(call), "CallStatus": "completed", "DialCallStatus": "completed"},
+            )
         call.verbs.clear()
         call.pending = None
         self._status(call, status)

@@ -34,7 +34,8 @@ def refuse_real_credentials(environ: dict) -> None:
     if sid and sid != SANDBOX_ACCOUNT and (not base or "api.twilio.com" in base):
         raise RealCredentials(
             "real Twilio credentials are configured (TWILIO_ACCOUNT_SID): the sandbox never "
-            "runs against them. Unset them to use the sandbox.")
+            "runs against them. Unset them to use the sandbox."
+        )
 
 
 @dataclass
@@ -116,8 +117,12 @@ class Runner:
             port = s.getsockname()[1]
         base = f"http://127.0.0.1:{port}"
         token = secrets.token_hex(16)
-        env.update(PUBLIC_BASE_URL=base, TWILIO_API_BASE_URL=base + "/sandbox/api",
-                   TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT, TWILIO_AUTH_TOKEN=token)
+        env.update(
+            PUBLIC_BASE_URL=base,
+            TWILIO_API_BASE_URL=base + "/sandbox/api",
+            TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
+            TWILIO_AUTH_TOKEN=token,
+        )
         env.pop("TWILIO_AUTH_TOKEN_SECONDARY", None)
         env.setdefault("CALLROUTER_INSTANCE", str(Path(tempfile.mkdtemp(prefix="sandbox-"))))
         from callrouter import create_app
@@ -127,8 +132,9 @@ class Runner:
         self.svc = self.app.extensions["callrouter"]
         self.base, self.token = base, token
         self.http = requests.Session()
-        self.sandbox = Sandbox(self._fetch, SANDBOX_ACCOUNT, shuffle=shuffle,
-                               between=self.drain_jobs)
+        self.sandbox = Sandbox(
+            self._fetch, SANDBOX_ACCOUNT, shuffle=shuffle, between=self.drain_jobs
+        )
         self.app.extensions["callrouter.sandbox"] = self.sandbox
         self.app.extensions["callrouter.sandbox.auth"] = (SANDBOX_ACCOUNT, token)
         self.app.register_blueprint(api.bp)
@@ -147,11 +153,16 @@ class Runner:
             from urllib.parse import urlencode
 
             full = url + ("&" if "?" in url else "?") + urlencode(params)
-            resp = self.http.get(full, headers={"X-Twilio-Signature": sign(self.token, full)},
-                                 timeout=15)
+            resp = self.http.get(
+                full, headers={"X-Twilio-Signature": sign(self.token, full)}, timeout=15
+            )
         else:
-            resp = self.http.post(url, data=params, headers={
-                "X-Twilio-Signature": sign(self.token, url, params)}, timeout=15)
+            resp = self.http.post(
+                url,
+                data=params,
+                headers={"X-Twilio-Signature": sign(self.token, url, params)},
+                timeout=15,
+            )
         self.in_flight.wait()  # and the work it deferred until after its response
         return resp.status_code, resp.text
 
@@ -173,29 +184,45 @@ class Runner:
             moved += self.sandbox.run()
             if moved:
                 continue
-            waiting = [c.sid for c in self.sandbox.calls.values()
-                       if not c.ended and c.verbs and not isinstance(c.verbs[0], tuple)
-                       and c.verbs[0].tag == "Gather"]
+            waiting = [
+                c.sid
+                for c in self.sandbox.calls.values()
+                if not c.ended
+                and c.verbs
+                and not isinstance(c.verbs[0], tuple)
+                and c.verbs[0].tag == "Gather"
+            ]
             if not waiting:
                 return
             for sid in waiting:
                 self.sandbox.timeout(sid)
 
-    def call(self, from_: str, press: list[str], answer: str = "accept",
-             then: str = "hangup", answer_numbers: list[str] | None = None) -> Outcome:
+    def call(
+        self,
+        from_: str,
+        press: list[str],
+        answer: str = "accept",
+        then: str = "hangup",
+        answer_numbers: list[str] | None = None,
+    ) -> Outcome:
         """One whole call: the worker dials in and presses keys (or says `say:...`); every
         professional number answers as `answer` (accept, decline, busy, no-answer); once the
         conversation stands, the worker does `then` (hangup, or handover:+316...)."""
         d = self.svc.directory
-        for number in answer_numbers or [n for ln in d.lines for n in (*ln.numbers,
-                                                                         *ln.urgent_numbers)]:
+        for number in answer_numbers or [
+            n for ln in d.lines for n in (*ln.numbers, *ln.urgent_numbers)
+        ]:
             phone = self.sandbox.phone(number)
             phone.answer = {"busy": "busy", "no-answer": "no-answer"}.get(answer, "answer")
             phone.inputs = deque(["1"] if answer == "accept" else ["3"] * 3)
         worker = self.sandbox.phone(from_)
         worker.inputs = deque(press)
-        sid = self.sandbox.dial_in(from_, d.internal_number, self.base + "/voice/incoming",
-                                   status_callback=self.base + "/voice/status/call")
+        sid = self.sandbox.dial_in(
+            from_,
+            d.internal_number,
+            self.base + "/voice/incoming",
+            status_callback=self.base + "/voice/status/call",
+        )
         self.settle()
         if then.startswith("handover:"):
             citizen = then.split(":", 1)[1]
@@ -219,9 +246,21 @@ class Runner:
 
         with self.svc.sessions() as s:
             call = s.scalar(select(Call).where(Call.call_sid == sid))
-            transfers = s.scalars(select(Transfer.outcome).where(
-                Transfer.call_id == call.id)).all() if call else []
-            cbs = s.scalars(select(CallbackRequest.state).where(
-                CallbackRequest.call_id == call.id)).all() if call else []
-        return Outcome(list(self.sandbox.transcript), call.outcome if call else None,
-                       [t for t in transfers if t], list(cbs))
+            transfers = (
+                s.scalars(select(Transfer.outcome).where(Transfer.call_id == call.id)).all()
+                if call
+                else []
+            )
+            cbs = (
+                s.scalars(
+                    select(CallbackRequest.state).where(CallbackRequest.call_id == call.id)
+                ).all()
+                if call
+                else []
+            )
+        return Outcome(
+            list(self.sandbox.transcript),
+            call.outcome if call else None,
+            [t for t in transfers if t],
+            list(cbs),
+        )

@@ -51,8 +51,13 @@ class Driver:
         for call in self.sandbox.calls.values():
             if call.ended:
                 continue
-            gather = call.verbs[0] if call.verbs and not isinstance(call.verbs[0], tuple) \
-                and call.verbs[0].tag == "Gather" else None
+            gather = (
+                call.verbs[0]
+                if call.verbs
+                and not isinstance(call.verbs[0], tuple)
+                and call.verbs[0].tag == "Gather"
+                else None
+            )
             if gather is None:
                 self.waiting_since.pop(call.sid, None)
             else:
@@ -77,17 +82,32 @@ def service_call_log(svc, limit: int = 15):
         with svc.sessions() as s:
             calls = s.scalars(select(Call).order_by(Call.received_at.desc()).limit(limit)).all()
         tz = svc.directory.tz
-        return [{"time": c.received_at.astimezone(tz).strftime("%H:%M:%S"),
-                 "caller": c.caller_org or "-", "from": c.from_masked or "-",
-                 "line": c.line_id or "-", "urgent": c.urgent, "consent": c.consent,
-                 "outcome": c.outcome or "bezig"} for c in calls]
+        return [
+            {
+                "time": c.received_at.astimezone(tz).strftime("%H:%M:%S"),
+                "caller": c.caller_org or "-",
+                "from": c.from_masked or "-",
+                "line": c.line_id or "-",
+                "urgent": c.urgent,
+                "consent": c.consent,
+                "outcome": c.outcome or "bezig",
+            }
+            for c in calls
+        ]
 
     return rows
 
 
-def create_sandbox_app(service_base: str, token: str, account_sid: str, directory,
-                       ring_timeout: float = 20, clock_file=None, after_clock=None,
-                       call_log=None) -> Flask:
+def create_sandbox_app(
+    service_base: str,
+    token: str,
+    account_sid: str,
+    directory,
+    ring_timeout: float = 20,
+    clock_file=None,
+    after_clock=None,
+    call_log=None,
+) -> Flask:
     """`clock_file` is the service's sandbox clock (instance/sandbox-clock); `after_clock` is
     called after the clock moved (it queues the service's sweep, which starts what is due);
     `call_log()` returns the service's newest call-log rows for the page."""
@@ -99,8 +119,12 @@ def create_sandbox_app(service_base: str, token: str, account_sid: str, director
             full = url + ("&" if "?" in url else "?") + urlencode(params)
             resp = http.get(full, headers={"X-Twilio-Signature": sign(token, full)}, timeout=15)
         else:
-            resp = http.post(url, data=params,
-                             headers={"X-Twilio-Signature": sign(token, url, params)}, timeout=15)
+            resp = http.post(
+                url,
+                data=params,
+                headers={"X-Twilio-Signature": sign(token, url, params)},
+                timeout=15,
+            )
         return resp.status_code, resp.text
 
     sandbox = Sandbox(fetch, account_sid)
@@ -119,17 +143,31 @@ def create_sandbox_app(service_base: str, token: str, account_sid: str, director
     def state():
         calls = []
         for c in sandbox.calls.values():
-            waiting = bool(c.verbs) and not isinstance(c.verbs[0], tuple) \
-                and c.verbs[0].tag == "Gather"
-            calls.append({"sid": c.sid, "label": c.label, "from": c.from_, "to": c.to,
-                          "direction": c.direction, "status": c.status, "ended": c.ended,
-                          "conference": c.conference, "waiting": waiting})
-        return {"calls": calls, "transcript": [{"who": w, "text": t}
-                                               for w, t in sandbox.transcript],
-                "conferences": [{"name": c.name, "started": c.started, "ended": c.ended,
-                                 "members": len(c.members)}
-                                for c in sandbox.conferences.values()],
-                "log": call_log() if call_log is not None else []}
+            waiting = (
+                bool(c.verbs) and not isinstance(c.verbs[0], tuple) and c.verbs[0].tag == "Gather"
+            )
+            calls.append(
+                {
+                    "sid": c.sid,
+                    "label": c.label,
+                    "from": c.from_,
+                    "to": c.to,
+                    "direction": c.direction,
+                    "status": c.status,
+                    "ended": c.ended,
+                    "conference": c.conference,
+                    "waiting": waiting,
+                }
+            )
+        return {
+            "calls": calls,
+            "transcript": [{"who": w, "text": t} for w, t in sandbox.transcript],
+            "conferences": [
+                {"name": c.name, "started": c.started, "ended": c.ended, "members": len(c.members)}
+                for c in sandbox.conferences.values()
+            ],
+            "log": call_log() if call_log is not None else [],
+        }
 
     @app.get("/sandbox/assets/<name>")
     def assets(name):
@@ -144,12 +182,14 @@ def create_sandbox_app(service_base: str, token: str, account_sid: str, director
 
     @app.get("/sandbox")
     def page():
-        callers = [(c.name, c.numbers[0] if c.numbers else c.prefixes[0] + "0000")
-                   for c in directory.callers]
-        lines = [(line, directory.organisation(line.organisation_id)) for line in
-                 directory.lines]
-        return render_template("sandbox.html", callers=callers, lines=lines,
-                               internal=directory.internal_number)
+        callers = [
+            (c.name, c.numbers[0] if c.numbers else c.prefixes[0] + "0000")
+            for c in directory.callers
+        ]
+        lines = [(line, directory.organisation(line.organisation_id)) for line in directory.lines]
+        return render_template(
+            "sandbox.html", callers=callers, lines=lines, internal=directory.internal_number
+        )
 
     @app.get("/sandbox/state")
     def get_state():
@@ -160,9 +200,12 @@ def create_sandbox_app(service_base: str, token: str, account_sid: str, director
     def dial():
         number = request.form.get("from", "")
         with lock:
-            sid = sandbox.dial_in(number, directory.internal_number,
-                                  service_base + "/voice/incoming",
-                                  status_callback=service_base + "/voice/status/call")
+            sid = sandbox.dial_in(
+                number,
+                directory.internal_number,
+                service_base + "/voice/incoming",
+                status_callback=service_base + "/voice/status/call",
+            )
         return jsonify(sid=sid)
 
     @app.post("/sandbox/input")

@@ -35,21 +35,33 @@ def load(s: Session, transfer_id: str | None, directory, *, lock: bool = True) -
     row = s.scalar(q.with_for_update() if lock else q)
     if row is None:
         return None
-    legs = list(s.scalars(select(Leg).where(Leg.transfer_id == row.id)
-                          .order_by(Leg.kind, Leg.position)))
+    legs = list(
+        s.scalars(select(Leg).where(Leg.transfer_id == row.id).order_by(Leg.kind, Leg.position))
+    )
     chain = None
     if row.case_id is not None and row.step is not None and row.direction is None:
         case = s.get(Case, row.case_id)
         chain = case if case is not None and case.life_event else None
     org = directory.organisation(row.target_org)
     state = wt.Transfer(
-        id=row.id, phase=row.state, created_at=row.created_at, worker=_place(row),
-        legs=tuple(_leg_state(leg) for leg in legs), outcome=row.outcome,
-        chain=chain is not None, public_wait_minutes=org.public_wait_minutes if org else 0,
-        conference_sid=row.conference_sid, worker_conference=row.worker_conference_sid,
-        hold_wanted=row.hold_wanted, accepted_at=row.accepted_at, ended_at=row.ended_at,
-        worker_left_at=row.worker_left_at, time_to_answer_s=row.time_to_answer_s,
-        minutes_saved=row.minutes_saved, duration_s=row.duration_s)
+        id=row.id,
+        phase=row.state,
+        created_at=row.created_at,
+        worker=_place(row),
+        legs=tuple(_leg_state(leg) for leg in legs),
+        outcome=row.outcome,
+        chain=chain is not None,
+        public_wait_minutes=org.public_wait_minutes if org else 0,
+        conference_sid=row.conference_sid,
+        worker_conference=row.worker_conference_sid,
+        hold_wanted=row.hold_wanted,
+        accepted_at=row.accepted_at,
+        ended_at=row.ended_at,
+        worker_left_at=row.worker_left_at,
+        time_to_answer_s=row.time_to_answer_s,
+        minutes_saved=row.minutes_saved,
+        duration_s=row.duration_s,
+    )
     return Loaded(row, legs, state, chain)
 
 
@@ -65,9 +77,15 @@ def _place(row: Transfer) -> str:
 
 
 def _leg_state(leg: Leg) -> wt.Leg:
-    return wt.Leg(id=leg.id, kind=leg.kind, position=leg.position, status=leg.status,
-                  accepted=leg.accepted_at is not None, left=leg.left_at is not None,
-                  outcome=leg.outcome)
+    return wt.Leg(
+        id=leg.id,
+        kind=leg.kind,
+        position=leg.position,
+        status=leg.status,
+        accepted=leg.accepted_at is not None,
+        left=leg.left_at is not None,
+        outcome=leg.outcome,
+    )
 
 
 def who(loaded: Loaded, call_sid: str) -> str | None:
@@ -79,8 +97,17 @@ def who(loaded: Loaded, call_sid: str) -> str | None:
     return next((leg.id for leg in loaded.legs if leg.call_sid == call_sid), None)
 
 
-_COPIED = ("outcome", "conference_sid", "hold_wanted", "accepted_at", "ended_at",
-           "worker_left_at", "time_to_answer_s", "minutes_saved", "duration_s")
+_COPIED = (
+    "outcome",
+    "conference_sid",
+    "hold_wanted",
+    "accepted_at",
+    "ended_at",
+    "worker_left_at",
+    "time_to_answer_s",
+    "minutes_saved",
+    "duration_s",
+)
 
 
 def apply(s: Session, loaded: Loaded, event, now: datetime) -> list:
@@ -92,8 +119,7 @@ def apply(s: Session, loaded: Loaded, event, now: datetime) -> list:
     for action in actions:
         if isinstance(action, wt.CallOutcome):
             call = s.get(Call, loaded.row.call_id)
-            if call is not None and ("*" in action.over
-                                     or call.outcome in (None, *action.over)):
+            if call is not None and ("*" in action.over or call.outcome in (None, *action.over)):
                 call.outcome = action.outcome
         elif isinstance(action, wt.StepState):
             _step_state(s, loaded, action.state, now)

@@ -66,29 +66,56 @@ def chain_next(s, call: Call, case_id: str, intro: str = "") -> str:
         if not avail.open:
             state, planned, req_id = case_callback(s, call, case, line, "closed", None, at)
             cases.set_step(s, step.id, "closed", at, callback_id=req_id)
-            texts.append(speech.step_unreachable(step.position, org, True,
-                                                 planned if state == "pending" else None,
-                                                 at.astimezone(d.tz)))
+            texts.append(
+                speech.step_unreachable(
+                    step.position,
+                    org,
+                    True,
+                    planned if state == "pending" else None,
+                    at.astimezone(d.tz),
+                )
+            )
             continue
         withdrawn = cases.withdrawn(s, case_id, step.target_org)
         texts.append(speech.step_options(step.position, total, org, line, step.reason, withdrawn))
-        return renderer().ask(f"/voice/transfer?line={line.id}&pos={step.position}", *texts,
-                              num_digits=2, finish_on_key="#", timeout=5)
+        return renderer().ask(
+            f"/voice/transfer?line={line.id}&pos={step.position}",
+            *texts,
+            num_digits=2,
+            finish_on_key="#",
+            timeout=5,
+        )
     return renderer().say(speech.GOODBYE, hangup=True)
 
 
-def case_callback(s, call: Call, case: Case | None, line, reason: str,
-                  transfer_id: str | None, at, worker_number: str | None = None,
-                  caller_org: str | None = None):
+def case_callback(
+    s,
+    call: Call,
+    case: Case | None,
+    line,
+    reason: str,
+    transfer_id: str | None,
+    at,
+    worker_number: str | None = None,
+    caller_org: str | None = None,
+):
     """A callback request for `line` on the case (the callbacks' machinery), in the handler's
     transaction; returns (state, planned time, request id)."""
     number = worker_number if worker_number is not None else number_from_form()
     row = s.get(Call, call.id)
     req, updated = callbacks.create(
-        s, call_id=call.id, transfer_id=transfer_id,
+        s,
+        call_id=call.id,
+        transfer_id=transfer_id,
         caller_org=caller_org if caller_org is not None else call.caller_org,
-        line_id=line.id, urgent=call.urgent, consent=call.consent, reason=reason,
-        worker_number=number, at=at, case_id=case.id if case is not None else None)
+        line_id=line.id,
+        urgent=call.urgent,
+        consent=call.consent,
+        reason=reason,
+        worker_number=number,
+        at=at,
+        case_id=case.id if case is not None else None,
+    )
     if row.outcome in (None, "abandoned", "closed", "no-answer", "busy", "declined", "failed"):
         row.outcome = "callback-requested"
     request_id, planned, state = req.id, req.planned_at, req.state
@@ -101,8 +128,9 @@ def announce_callback(request_id: str) -> None:
     """A new pending callback request: plan its first attempt and confirm it by SMS, once
     the handler's transaction has committed."""
     jobs.after_response(callbacks.schedule, request_id)
-    jobs.dispatch(callbacks.send_confirmation, request_id, queue="default",
-                  job_id=f"cb-sms-{request_id}")
+    jobs.dispatch(
+        callbacks.send_confirmation, request_id, queue="default", job_id=f"cb-sms-{request_id}"
+    )
 
 
 def chain_of(s, tr: Transfer) -> Case | None:

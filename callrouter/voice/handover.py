@@ -36,8 +36,7 @@ def _reply(s, loaded: store.Loaded, kind: str | None, intro: str = "") -> str:
         return renderer().say(redirect=f"/voice/unanswered?tr={tr.id}")
     if kind == "handover-menu":
         more = speech.HANDOVER_NEXT if chain_continues(s, tr) else ""
-        return renderer().ask(f"/voice/handover?tr={tr.id}", speech.HANDOVER_MENU + more,
-                              timeout=8)
+        return renderer().ask(f"/voice/handover?tr={tr.id}", speech.HANDOVER_MENU + more, timeout=8)
     if kind == "ended":
         return ask_result(s, tr, then, speech.CONVERSATION_ENDED)
     if kind == "ask-citizen":
@@ -74,8 +73,11 @@ def conversation_ended():
     with transaction() as s:
         loaded = store.load(s, arg_id("tr"), d)
         if loaded is None:
-            return twiml(renderer().ask("/voice/again", speech.CONVERSATION_ENDED,
-                                        speech.NEW_TRANSFER, timeout=6))
+            return twiml(
+                renderer().ask(
+                    "/voice/again", speech.CONVERSATION_ENDED, speech.NEW_TRANSFER, timeout=6
+                )
+            )
         return twiml(_reply(s, loaded, run(s, loaded, wt.Return())))
 
 
@@ -130,15 +132,34 @@ def _citizen_leg(s, loaded: store.Loaded, number_hmac: str, masked: str) -> str 
     """A leg row for the citizen; None when that number is being called already (a retried
     webhook, or the same number keyed again: it rings once)."""
     tr = loaded.row
-    calling = s.scalar(select(Leg.id).where(
-        Leg.transfer_id == tr.id, Leg.kind == "citizen", Leg.number_hmac == number_hmac,
-        Leg.status.not_in(tflow.TERMINAL)))
+    calling = s.scalar(
+        select(Leg.id).where(
+            Leg.transfer_id == tr.id,
+            Leg.kind == "citizen",
+            Leg.number_hmac == number_hmac,
+            Leg.status.not_in(tflow.TERMINAL),
+        )
+    )
     if calling is not None:
         return None
-    position = s.scalar(select(func.count()).select_from(Leg).where(
-        Leg.transfer_id == tr.id, Leg.kind == "citizen")) or 0
-    leg = Leg(id=uuid.uuid4().hex, transfer_id=tr.id, kind="citizen", position=position,
-              number_hmac=number_hmac, number_masked=masked, status="queued", created_at=now())
+    position = (
+        s.scalar(
+            select(func.count())
+            .select_from(Leg)
+            .where(Leg.transfer_id == tr.id, Leg.kind == "citizen")
+        )
+        or 0
+    )
+    leg = Leg(
+        id=uuid.uuid4().hex,
+        transfer_id=tr.id,
+        kind="citizen",
+        position=position,
+        number_hmac=number_hmac,
+        number_masked=masked,
+        status="queued",
+        created_at=now(),
+    )
     s.add(leg)
     tr.citizen_added_at = tr.citizen_added_at or now()
     return leg.id

@@ -84,12 +84,20 @@ def _worker_unreachable(s, tr: Transfer, call: Call | None) -> str:
     if case is not None and line is not None and call is not None and case.worker_number_enc:
         number = svc.pseudonyms.decrypt(case.worker_number_enc)
         state, planned, _ = case_callback(
-            s, call, case, line, "unanswered", tr.id, at,
-            worker_number=number, caller_org=case.caller_org,
+            s,
+            call,
+            case,
+            line,
+            "unanswered",
+            tr.id,
+            at,
+            worker_number=number,
+            caller_org=case.caller_org,
         )
         planned = planned if state == "pending" else None
-    return renderer().say(speech.worker_unreachable(planned, at.astimezone(svc.directory.tz)),
-                          hangup=True)
+    return renderer().say(
+        speech.worker_unreachable(planned, at.astimezone(svc.directory.tz)), hangup=True
+    )
 
 
 def _unanswered_offer(s, tr: Transfer, call: Call | None) -> str:

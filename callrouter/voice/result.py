@@ -19,8 +19,9 @@ def ask_result(s, tr: Transfer, then: str, intro: str = "") -> str:
     (chain: the chain's next step; again: a new transfer; bye: the end of the call)."""
     if tr.direction is not None or tr.accepted_at is None:
         return go_on(s, tr, then, intro)
-    return renderer().ask(f"/voice/result?tr={tr.id}&then={then}", intro,
-                          speech.RESULT_QUESTION, timeout=4)
+    return renderer().ask(
+        f"/voice/result?tr={tr.id}&then={then}", intro, speech.RESULT_QUESTION, timeout=4
+    )
 
 
 def then_arg() -> str:
@@ -45,8 +46,9 @@ def store_result(s, tr_id: str, result: str, **values) -> None:
     if result == "unknown":
         q = q.where(Transfer.result.is_(None))
     else:
-        q = q.where(or_(Transfer.result.is_(None), Transfer.result == "unknown",
-                        Transfer.result == result))
+        q = q.where(
+            or_(Transfer.result.is_(None), Transfer.result == "unknown", Transfer.result == result)
+        )
     s.execute(q.values(result=result, result_at=now(), result_by="worker", **values))
 
 
@@ -60,10 +62,17 @@ def result():
         store_result(s, tr_id, outcome)
         if outcome == "wrong-line":
             d = services.current().directory
-            return twiml(renderer().ask(
-                f"/voice/result/right?tr={tr_id}&then={then}", speech.RIGHT_ORGANISATION,
-                speech=True, hints=routing.speech_hints(d), num_digits=2, finish_on_key="#",
-                timeout=5))
+            return twiml(
+                renderer().ask(
+                    f"/voice/result/right?tr={tr_id}&then={then}",
+                    speech.RIGHT_ORGANISATION,
+                    speech=True,
+                    hints=routing.speech_hints(d),
+                    num_digits=2,
+                    finish_on_key="#",
+                    timeout=5,
+                )
+            )
         thanks = speech.RESULT_THANKS if outcome != "unknown" else ""
         return twiml(go_on(s, s.get(Transfer, tr_id), then, thanks))
 
@@ -77,10 +86,20 @@ def result_right():
         return twiml(renderer().say(speech.GOODBYE, hangup=True))
     digits = keyed(2).rstrip("#")
     said = request.form.get("SpeechResult", "")[:300]
-    choice = (routing.resolve_digits(d, digits) if digits
-              else routing.resolve_speech(d, said) if said else None)
+    choice = (
+        routing.resolve_digits(d, digits)
+        if digits
+        else routing.resolve_speech(d, said)
+        if said
+        else None
+    )
     with transaction() as s:
         if choice is not None:
-            store_result(s, tr_id, "wrong-line", right_org=choice.organisation.id,
-                         right_line=choice.line.id if choice.line else None)
+            store_result(
+                s,
+                tr_id,
+                "wrong-line",
+                right_org=choice.organisation.id,
+                right_line=choice.line.id if choice.line else None,
+            )
         return twiml(go_on(s, s.get(Transfer, tr_id), then, speech.RESULT_THANKS))

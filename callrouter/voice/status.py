@@ -93,8 +93,11 @@ def status_call():
         if stmt is None:
             return twiml(EMPTY)
         duration = request.form.get("CallDuration", "")
-        params = {"sid": sid, "now": now(),
-                  "duration": int(duration) if duration.isdigit() and len(duration) < 9 else None}
+        params = {
+            "sid": sid,
+            "now": now(),
+            "duration": int(duration) if duration.isdigit() and len(duration) < 9 else None,
+        }
         row = db.run_prepared(s, stmt, params).first()
         if row is not None and (row[1] or row[2]) and status in tflow.TERMINAL:
             live = row[0]
@@ -117,8 +120,15 @@ def status_leg():
         leg = next((leg for leg in loaded.legs if leg.id == leg_id), None) if loaded else None
         if loaded is None or leg is None:
             return twiml(EMPTY)
-        if not record_event(s, "leg", sid or leg.id, status or "-", form_sequence(),
-                            call_id=loaded.row.call_id, transfer_id=loaded.row.id):
+        if not record_event(
+            s,
+            "leg",
+            sid or leg.id,
+            status or "-",
+            form_sequence(),
+            call_id=loaded.row.call_id,
+            transfer_id=loaded.row.id,
+        ):
             return twiml(EMPTY)  # a duplicate delivery
         leg.call_sid = leg.call_sid or sid or None
         run(s, loaded, wt.LegStatus(leg.id, status))
@@ -136,8 +146,15 @@ def status_conference():
         if loaded is None:
             return twiml(EMPTY)
         tr = loaded.row
-        if not record_event(s, "conference", conf_sid or tr.id, f"{event}:{sid}",
-                            form_sequence(), call_id=tr.call_id, transfer_id=tr.id):
+        if not record_event(
+            s,
+            "conference",
+            conf_sid or tr.id,
+            f"{event}:{sid}",
+            form_sequence(),
+            call_id=tr.call_id,
+            transfer_id=tr.id,
+        ):
             return twiml(EMPTY)
         if conf_sid and not tr.conference_sid:
             tr.conference_sid = conf_sid

@@ -65,8 +65,9 @@ def transfer():
             return closed_offer(s, call, case.id if case else None, org, line, pos, avail, at)
         tr, level = _start_transfer(s, call, case, step, org, line, pos, opts, at)
         return twiml(
-            worker_conference(tr.id, speech.connecting(org, opts.urgent, level),
-                              start_on_enter=False)
+            worker_conference(
+                tr.id, speech.connecting(org, opts.urgent, level), start_on_enter=False
+            )
         )
 
 
@@ -122,8 +123,14 @@ def _start_transfer(s, call: Call, case: Case | None, step, org, line, pos, opts
     s.add(tr)
     if case is not None:
         cases.record_consent(
-            s, case, org.id, level,
-            by_org=call.caller_org, by_hmac=call.from_hmac, transfer_id=tr.id, at=at,
+            s,
+            case,
+            org.id,
+            level,
+            by_org=call.caller_org,
+            by_hmac=call.from_hmac,
+            transfer_id=tr.id,
+            at=at,
         )
         if step is not None:
             cases.set_step(s, step.id, "ringing", at, transfer_id=tr.id)

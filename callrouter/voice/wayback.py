@@ -36,8 +36,12 @@ def wayback():
     tries = arg_int("try", hi=3)
     with transaction() as s:
         call = call_of_request(s)
-        if (org is None or call is None or call.identified_by != "staff"
-                or call.caller_org != org.id):
+        if (
+            org is None
+            or call is None
+            or call.identified_by != "staff"
+            or call.caller_org != org.id
+        ):
             return twiml(renderer().say(redirect="/voice/incoming"))
         ref = keyed(10).rstrip("#")
         if not refs.is_valid(ref):

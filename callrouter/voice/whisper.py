@@ -87,8 +87,12 @@ def whisper_answer():
         leg = next((leg for leg in loaded.legs if leg.id == leg_id), None) if loaded else None
         if loaded is None or leg is None:
             return twiml(renderer().say(speech.WHISPER_GONE, hangup=True))
-        if key != "1" and key in ("2", "") and leg.whisper_plays < 3 \
-                and loaded.state.phase == "dialling":
+        if (
+            key != "1"
+            and key in ("2", "")
+            and leg.whisper_plays < 3
+            and loaded.state.phase == "dialling"
+        ):
             leg.whisper_plays += 1
             return twiml(_whisper_prompt(loaded.row, leg, s))
         kind = run(s, loaded, wt.Accept(leg.id) if key == "1" else wt.Decline(leg.id))

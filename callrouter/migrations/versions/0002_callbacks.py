@@ -19,14 +19,14 @@ def upgrade() -> None:
     with op.batch_alter_table("callback_requests") as batch:
         batch.add_column(sa.Column("reference", sa.String(length=12), nullable=True))
         batch.add_column(sa.Column("outcome", sa.String(length=32), nullable=True))
-        batch.add_column(sa.Column("max_attempts", sa.Integer(), nullable=False,
-                                   server_default="3"))
+        batch.add_column(
+            sa.Column("max_attempts", sa.Integer(), nullable=False, server_default="3")
+        )
         batch.add_column(sa.Column("call_sid", sa.String(length=64), nullable=True))
         batch.add_column(sa.Column("worker_call_sid", sa.String(length=64), nullable=True))
         batch.add_column(sa.Column("last_attempt_at", UTCDateTime(), nullable=True))
         batch.add_column(sa.Column("done_at", UTCDateTime(), nullable=True))
-    op.execute("UPDATE callback_requests SET reference = substr(id, 1, 8) "
-               "WHERE reference IS NULL")
+    op.execute("UPDATE callback_requests SET reference = substr(id, 1, 8) WHERE reference IS NULL")
     with op.batch_alter_table("callback_requests") as batch:
         batch.alter_column("reference", existing_type=sa.String(length=12), nullable=False)
         batch.create_unique_constraint("uq_callback_requests_reference", ["reference"])
@@ -41,6 +41,13 @@ def downgrade() -> None:
         batch.drop_index("ix_callback_requests_worker_call_sid")
         batch.drop_index("ix_callback_requests_call_sid")
         batch.drop_constraint("uq_callback_requests_reference", type_="unique")
-        for col in ("done_at", "last_attempt_at", "worker_call_sid", "call_sid",
-                    "max_attempts", "outcome", "reference"):
+        for col in (
+            "done_at",
+            "last_attempt_at",
+            "worker_call_sid",
+            "call_sid",
+            "max_attempts",
+            "outcome",
+            "reference",
+        ):
             batch.drop_column(col)

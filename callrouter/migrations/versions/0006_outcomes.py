@@ -25,10 +25,20 @@ def upgrade() -> None:
         batch.add_column(sa.Column("selected_term", sa.String(length=100), nullable=True))
         batch.create_index("ix_transfers_result", ["result"])
         batch.drop_index("ix_transfers_created_at")
-        batch.create_index("ix_transfers_report", ["created_at", "line_id", "direction",
-                                                   "result", "selected_term",
-                                                   "time_to_answer_s", "accepted_at", "step",
-                                                   "case_id"])
+        batch.create_index(
+            "ix_transfers_report",
+            [
+                "created_at",
+                "line_id",
+                "direction",
+                "result",
+                "selected_term",
+                "time_to_answer_s",
+                "accepted_at",
+                "step",
+                "case_id",
+            ],
+        )
         # The dashboard's reads at a million transfers (see bench/dashboard.py).
         batch.drop_index("ix_transfers_call_id")
         batch.create_index("ix_transfers_call_target", ["call_id", "target_org"])
@@ -53,6 +63,5 @@ def downgrade() -> None:
         batch.drop_index("ix_transfers_call_target")
         batch.create_index("ix_transfers_call_id", ["call_id"])
         batch.drop_index("ix_transfers_result")
-        for col in ("selected_term", "right_line", "right_org", "result_by", "result_at",
-                    "result"):
+        for col in ("selected_term", "right_line", "right_org", "result_by", "result_at", "result"):
             batch.drop_column(col)
