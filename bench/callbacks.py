@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rq import SimpleWorker  # noqa: E402
+from rq import SimpleWorker
 
-from callrouter import callbacks, create_app, redis_conn  # noqa: E402
-from callrouter.models import Call  # noqa: E402
-from callrouter.twilio_adapter import PlacedCall  # noqa: E402
+from callrouter import callbacks, create_app, redis_conn
+from callrouter.models import Call
+from callrouter.twilio_adapter import PlacedCall
 
 
 class InstantAdapter:

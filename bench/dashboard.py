@@ -461,7 +461,7 @@ def _ahead(chunks):
             for chunk in chunks:
                 q.put(chunk)
             q.put(None)
-        except BaseException as exc:  # noqa: BLE001 - handed over to the writer
+        except BaseException as exc:  # handed over to the writer
             q.put(exc)
 
     threading.Thread(target=produce, daemon=True).start()
@@ -836,7 +836,7 @@ def capped_engine(url: str):
     deadline = [math.inf]
 
     @event.listens_for(engine, "connect")
-    def _cap(dbapi_conn, _record):  # noqa: ANN001 - DB-API connection
+    def _cap(dbapi_conn, _record):  # DB-API connection
         if engine.dialect.name == "postgresql":
             with dbapi_conn.cursor() as cur:
                 cur.execute(f"SET statement_timeout = {int(STATEMENT_CAP_S * 1000)}")

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from callrouter import directory as directory_mod  # noqa: E402
-from callrouter.flows import hours, routing  # noqa: E402
+from callrouter import directory as directory_mod
+from callrouter.flows import hours, routing
 
 LINES_PER_ORG = 10
 WORDS = [

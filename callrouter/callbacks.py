@@ -214,7 +214,7 @@ def start_due(line_id: str, wait: float = 20) -> list[str]:
         if lock is not None:
             try:
                 lock.release()
-            except Exception:  # noqa: BLE001 - expired or Redis gone: nothing to release
+            except Exception:  # expired or Redis gone: nothing to release
                 pass
 
 
@@ -645,7 +645,7 @@ def forget_job(request_id: str) -> None:
         )
         job.cancel()
         job.delete()
-    except Exception:  # noqa: BLE001 - no job, or Redis down: the row decides
+    except Exception:  # no job, or Redis down: the row decides
         pass
 
 
@@ -659,7 +659,7 @@ def reschedule(request_id: str, planned: datetime) -> bool:
         req.planned_at, req.updated_at = planned, now()
     try:
         Job.fetch(old, connection=svc.redis).delete()
-    except Exception:  # noqa: BLE001 - nothing queued, or Redis down
+    except Exception:  # nothing queued, or Redis down
         pass
     schedule(request_id)
     return True

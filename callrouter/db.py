@@ -76,7 +76,7 @@ def make_engine(url: str) -> Engine:
             event.listen(engine, "rollback", lambda conn: gate.release())
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DB-API connection
+        def _pragmas(dbapi_conn, _record):  # DB-API connection
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")

@@ -114,7 +114,7 @@ def _redis_running(instance) -> bool:
         return bool(
             redis_conn.connect(f"unix://{redis_conn.socket_path(instance)}", instance).ping()
         )
-    except Exception:  # noqa: BLE001 - not running
+    except Exception:  # not running
         return False
 
 

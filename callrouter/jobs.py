@@ -88,7 +88,7 @@ def run_after_response(response):
                 for func, args in tasks:
                     try:
                         func(*args)
-                    except Exception:  # noqa: BLE001 - the caller has its TwiML already; log it
+                    except Exception:  # the caller has its TwiML already; log it
                         log.exception("deferred %s failed", func.__name__)
 
         response.call_on_close(run)

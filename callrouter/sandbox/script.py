@@ -19,7 +19,7 @@ from pathlib import Path
 import requests
 from werkzeug.serving import make_server
 
-from callrouter.sandbox import SANDBOX_ACCOUNT  # noqa: E402 - re-exported for callers
+from callrouter.sandbox import SANDBOX_ACCOUNT  # re-exported for callers
 from callrouter.sandbox.provider import Sandbox
 from callrouter.signatures import sign
 

@@ -40,7 +40,7 @@ class Driver:
             with self.lock:
                 try:
                     self.tick(time.monotonic())
-                except Exception:  # noqa: BLE001 - a sandbox must keep running for the page
+                except Exception:  # a sandbox must keep running for the page
                     import logging
 
                     logging.getLogger(__name__).exception("sandbox step failed")
