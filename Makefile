@@ -32,5 +32,9 @@ test: install chromium
 bench: install
 	$(PY) bench/run.py
 
+LINTED := callrouter tests bench app.py worker.py
+
 lint: install
-	$(VENV)/bin/ruff check callrouter tests bench app.py worker.py
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy

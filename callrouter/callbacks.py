@@ -309,7 +309,7 @@ def _begin_attempt(request_id: str, number_index: int) -> bool:
                 worker_call_sid=None,
                 number_index=number_index,
             )
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
         if not won:
             return False
         req = s.get(CallbackRequest, request_id)
@@ -416,7 +416,7 @@ def dial_worker(request_id: str, attempt: int) -> None:
                 CallbackRequest.state.in_(("connecting", "connected")),
             )
             .values(worker_call_sid=placed.sid)
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
     if not still:  # the professional left while this request was in flight
         _end_call(placed.sid)
 
@@ -585,7 +585,7 @@ def send_confirmation(request_id: str) -> str | None:
             update(CallbackRequest)
             .where(CallbackRequest.id == request_id, CallbackRequest.confirmed_at.is_(None))
             .values(confirmed_at=now())
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
     if not first:
         return None
     from callrouter.flows.speech import when

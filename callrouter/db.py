@@ -145,10 +145,9 @@ def insert_ignore(conn, table, values: dict) -> bool:
 
 
 def _prepare_insert_ignore(dialect, table, keys: tuple[str, ...]):
-    if dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
     stmt = insert(table).values({k: bindparam(k, type_=table.c[k].type) for k in keys})
     compiled = stmt.on_conflict_do_nothing().compile(dialect=dialect)
     order = tuple(compiled.positiontup) if compiled.positional else None

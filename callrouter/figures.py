@@ -72,7 +72,8 @@ class _LocalDay:
     """The local day of UTC instants, converted once per UTC hour."""
 
     def __init__(self, tz: ZoneInfo):
-        self.tz, self.cache = tz, {}
+        self.tz = tz
+        self.cache: dict[tuple[int, int, int, int], date] = {}
 
     def __call__(self, moment: datetime) -> date:
         key = (moment.year, moment.month, moment.day, moment.hour)
@@ -204,7 +205,7 @@ def case_cells(
     (the dashboard's case scope)."""
     since, until = day_start(first, tz), day_start(last + timedelta(days=1), tz)
     period = (Case.opened_at >= since, Case.opened_at < until)
-    scope = ()
+    scope: tuple = ()
     if org is not None and not all_viewers:
         from callrouter.dashboard.queries import case_scope
 

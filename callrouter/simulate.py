@@ -18,8 +18,9 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
 from callrouter import figures
 from callrouter.directory import Directory, Line
@@ -118,7 +119,9 @@ def simulate(
         figures.forget(conn, last - timedelta(days=days + 1))
     for offset in range(days, 0, -1):
         day = last - timedelta(days=offset)
-        calls, cases, transfers = [], [], []
+        calls: list[dict] = []
+        cases: list[dict] = []
+        transfers: list[dict] = []
         for hour in range(7, 20):
             moment = datetime(day.year, day.month, day.day, hour, 30, tzinfo=tz)
             weight = HOUR_WEIGHT.get(hour, 0.05)
@@ -178,7 +181,7 @@ def simulate(
         with engine.begin() as conn:
             for model, rows in ((Call, calls), (Case, cases), (Transfer, transfers)):
                 if rows:
-                    conn.execute(insert(model.__table__), rows)
+                    conn.execute(insert(cast(Table, model.__table__)), rows)
         for key, rows in (("calls", calls), ("cases", cases), ("transfers", transfers)):
             counts[key] += len(rows)
     return counts

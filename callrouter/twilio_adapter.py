@@ -156,7 +156,7 @@ class TwilioAdapter:
     def hold_participant(
         self, conference_sid: str, call_sid: str, hold: bool, hold_url: str | None = None
     ) -> None:
-        kwargs = {"hold": hold}
+        kwargs: dict[str, object] = {"hold": hold}
         if hold and hold_url:
             kwargs.update(hold_url=hold_url, hold_method="GET")
         self._wrap(

@@ -18,7 +18,7 @@ class Renderer:
         self.voice = voice
 
     def _say(self, node, text: str, loop: int | None = None) -> None:
-        kwargs = {"language": self.language, "voice": self.voice}
+        kwargs: dict[str, object] = {"language": self.language, "voice": self.voice}
         if loop is not None:
             kwargs["loop"] = loop
         node.say(text, **kwargs)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, or_, select, union
+from sqlalchemy import and_, case, exists, false, func, or_, select, union
 
 from callrouter import cases as cases_mod
 from callrouter import figures as figures_mod
@@ -328,7 +328,7 @@ def call_detail(session, org: str | None, call_id: str, directory=None) -> CallD
     cbs = list(session.scalars(select(CallbackRequest).where(CallbackRequest.call_id == call.id)))
     events = session.scalars(
         select(Event)
-        .where(or_(Event.call_id == call.id, Event.transfer_id.in_(ids) if ids else False))
+        .where(or_(Event.call_id == call.id, Event.transfer_id.in_(ids) if ids else false()))
         .order_by(Event.received_at, Event.id)
         .limit(500)
     ).all()

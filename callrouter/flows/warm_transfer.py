@@ -19,8 +19,10 @@ carries out the actions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from callrouter.flows.transfer import (
     TERMINAL,
@@ -344,7 +346,7 @@ def _on_hunt_exhausted(out: _Out, ev: HuntExhausted, now: datetime) -> None:
         out.do(RedirectWorker())
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[_Out, Any, datetime], None]] = {
     LegStatus: _on_leg_status,
     Joined: _on_joined,
     Left: _on_left,

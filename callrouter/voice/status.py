@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import cast
 
 from flask import request
-from sqlalchemy import Integer, bindparam, case, func, literal, literal_column, or_, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Table,
+    bindparam,
+    case,
+    func,
+    literal,
+    literal_column,
+    or_,
+    update,
+)
 
 from callrouter import db, jobs, services
 from callrouter.flows import transfer as tflow
@@ -36,7 +48,7 @@ def _call_status_update(status: str):
     transfer of the call is still ringing. None when the status changes nothing."""
     if status in _STATUS_UPDATES:
         return _STATUS_UPDATES[status]
-    calls = Call.__table__
+    calls = cast(Table, Call.__table__)
     earlier = tflow.earlier_than(status)
     values: dict = {}
     if earlier:  # a late or repeated status never moves the call back
@@ -57,11 +69,11 @@ def _call_status_update(status: str):
     if values:
         # Written out: in RETURNING, SQLAlchemy leaves the updated table's columns unqualified,
         # and an unqualified `id` inside the subquery would mean transfers.id.
-        ringing = literal_column(
+        ringing: ColumnElement[bool] = literal_column(
             "EXISTS (SELECT 1 FROM transfers AS t WHERE "
             "t.call_id = calls.id AND t.state = 'dialling')"
         )
-        talking = literal_column(
+        talking: ColumnElement[bool] = literal_column(
             "EXISTS (SELECT 1 FROM transfers AS t WHERE "
             "t.call_id = calls.id AND t.state = 'connected')"
         )
