@@ -751,6 +751,21 @@ class PendingWorkers:
             log.warning("could not touch %s", self.stamp)
 
 
+def claim_connecting(s, request_id: str, attempt: int, at: datetime) -> bool:
+    """The professional accepted attempt `attempt`: dialling -> connecting, once (a retried
+    webhook or a late acceptance of an earlier attempt wins nothing)."""
+    won = s.execute(
+        update(CallbackRequest)
+        .where(
+            CallbackRequest.id == request_id,
+            CallbackRequest.attempts == attempt,
+            CallbackRequest.state == "dialling",
+        )
+        .values(state="connecting", updated_at=at)
+    ).rowcount
+    return bool(won)
+
+
 def pending_for_worker(worker_hmac: str | None, conn):
     """The worker's next pending request (id, target_org, line_id, planned_at), or None.
     Nearly always answered from the process's set, without a query; `conn` is the incoming

@@ -104,6 +104,16 @@ def step_at(s, case_id: str, position: int) -> CaseStep | None:
     )
 
 
+def last_step_for_line(s, case_id: str, line_id: str) -> CaseStep | None:
+    """The case's latest step on `line_id` (a line may come back in a chain)."""
+    return s.scalar(
+        select(CaseStep)
+        .where(CaseStep.case_id == case_id, CaseStep.line_id == line_id)
+        .order_by(CaseStep.position.desc())
+        .limit(1)
+    )
+
+
 def next_pending(s, case_id: str) -> CaseStep | None:
     return s.scalar(
         select(CaseStep)

@@ -8,32 +8,34 @@ and its unique (transfer, kind, position) key means a repeated job never rings t
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import datetime, timedelta
 
 from flask import g, has_request_context
 from redis.exceptions import RedisError
-from rq import Retry
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from rq import Retry, get_current_job
 
 from callrouter import clock, services
 from callrouter.flows import transfer as tflow
 from callrouter.flows import warm_transfer as wt
-from callrouter.models import Call, Leg, Transfer
+from callrouter.models import Case, Transfer
 from callrouter.privacy import loggable_sid, mask
+from callrouter.store import legs as leg_rows
 from callrouter.store import transfers as store
 from callrouter.twilio_adapter import TelephonyError
 
 log = logging.getLogger(__name__)
 
 
-# A leg row without a call SID this old belongs to a job that died before its REST request.
-LOST_LEG = timedelta(seconds=60)
-
-
 def now() -> datetime:
     return clock.now()
+
+
+def retry_later(exc: TelephonyError) -> bool:
+    """Whether a failed REST request should fail the job: when the failure may pass and this
+    runs as an RQ job, RQ retries it (and keeps it in its failed registry once the retries are
+    used up). Otherwise the caller records the failure as the leg's or the call's outcome:
+    never both."""
+    return exc.transient and get_current_job() is not None
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -121,21 +123,23 @@ def place_leg(transfer_id: str, position: int) -> str | None:
     if leg_id is None:
         carry_out(transfer_id, worker_sid, actions)
         return None
-    if leg_id == LOST:
+    if leg_id == leg_rows.LOST:
         return place_leg(transfer_id, position + 1)
     try:
         placed = svc.telephony.create_call(**request)
-    except TelephonyError:
+    except TelephonyError as exc:
+        retry = retry_later(exc)
         with svc.sessions.begin() as s:
-            leg = s.get(Leg, leg_id)
-            leg.status, leg.outcome, leg.ended_at = "failed", "failed", now()
+            if retry:  # the retry writes the row afresh and places the call then
+                leg_rows.forget(s, leg_id)
+            else:
+                leg_rows.mark_failed(s, leg_id, now())
+        if retry:
+            raise
         log.warning("transfer %s: leg %s could not be placed", transfer_id, position)
         return place_leg(transfer_id, position + 1)
     _leg_placed(transfer_id, leg_id, placed)
     return placed.sid
-
-
-LOST = "lost"  # `_leg_row`: the number's earlier attempt died before its REST request
 
 
 def _numbers(s, tr: Transfer, svc) -> tuple[str, ...]:
@@ -147,43 +151,8 @@ def _numbers(s, tr: Transfer, svc) -> tuple[str, ...]:
 
 
 def _leg_row(s, tr: Transfer, position: int, number: str, svc) -> str | None:
-    """The leg's row, written before its REST request; None when the leg was placed already,
-    LOST when an earlier attempt died between its row and its request (the number then counts
-    as failed and the hunt group moves on)."""
-    leg = Leg(
-        id=uuid.uuid4().hex,
-        transfer_id=tr.id,
-        kind="professional",
-        position=position,
-        number_hmac=svc.pseudonyms.pseudonym(number),
-        number_masked=mask(number),
-        status="queued",
-        created_at=now(),
-    )
-    tr.hunt_position = position
-    try:
-        with s.begin_nested():
-            s.add(leg)
-        return leg.id
-    except IntegrityError:
-        stale = s.scalar(
-            select(Leg.id).where(
-                Leg.transfer_id == tr.id,
-                Leg.kind == "professional",
-                Leg.position == position,
-                Leg.call_sid.is_(None),
-                Leg.status == "queued",
-                Leg.created_at < now() - LOST_LEG,
-            )
-        )
-        if stale is None:
-            return None
-        s.execute(
-            update(Leg)
-            .where(Leg.id == stale)
-            .values(status="failed", outcome="failed", ended_at=now())
-        )
-        return LOST
+    pseudonym, masked = svc.pseudonyms.pseudonym(number), mask(number)
+    return leg_rows.add_professional(s, tr, position, pseudonym, masked, now())
 
 
 def _leg_request(tr: Transfer, number: str, leg_id: str, directory) -> dict:
@@ -227,8 +196,6 @@ WAY_BACK_DEADLINE = timedelta(seconds=WAY_BACK_RING + 45 + 30)
 
 
 def _worker_of_case(s, case_id: str | None, svc) -> tuple[str, ...]:
-    from callrouter.models import Case
-
     case = s.get(Case, case_id) if case_id else None
     number = svc.pseudonyms.decrypt(case.worker_number_enc) if case is not None else None
     return (number,) if number else ()
@@ -273,7 +240,9 @@ def redirect_call(call_sid: str, path: str) -> None:
     svc = services.current()
     try:
         svc.telephony.update_call(call_sid, url=svc.url(path))
-    except TelephonyError:
+    except TelephonyError as exc:
+        if retry_later(exc):
+            raise
         log.warning("call %s could not be redirected", loggable_sid(call_sid))
 
 
@@ -303,15 +272,8 @@ def worker_hung_up(call_id: str) -> None:
     professional and end)."""
     svc = services.current()
     with svc.sessions.begin() as s:
-        ids = list(
-            s.scalars(
-                select(Transfer.id).where(
-                    Transfer.call_id == call_id, Transfer.state.in_(("dialling", "connected"))
-                )
-            )
-        )
         todo = []
-        for tr_id in ids:
+        for tr_id in store.open_ids_for_call(s, call_id):
             loaded = store.load(s, tr_id, svc.directory)
             if loaded is not None:
                 todo.append(
@@ -343,26 +305,17 @@ def end_lonely_conference(transfer_id: str, conference_sid: str) -> None:
     way back into it): end it, so that the worker's Dial action moves the call on."""
     try:
         services.current().telephony.end_conference(conference_sid)
-    except TelephonyError:
+    except TelephonyError as exc:
+        if retry_later(exc):
+            raise
         log.warning("transfer %s: a conference could not be ended", transfer_id)
 
 
 def cancel_legs(transfer_id: str) -> int:
     """Cancel every professional leg still ringing or whispering; returns how many were ended."""
     svc = services.current()
-    with svc.sessions.begin() as s:
-        legs = s.scalars(
-            select(Leg).where(
-                Leg.transfer_id == transfer_id,
-                Leg.kind == "professional",
-                Leg.call_sid.is_not(None),
-            )
-        ).all()
-        live = [
-            (leg.call_sid, leg.status)
-            for leg in legs
-            if leg.status not in tflow.TERMINAL and leg.accepted_at is None
-        ]
+    with svc.sessions() as s:
+        live = leg_rows.professionals_to_cancel(s, transfer_id)
     ended = 0
     for sid, status in live:
         # Twilio: `canceled` ends a call that is queued or ringing, `completed` one in progress.
@@ -371,11 +324,15 @@ def cancel_legs(transfer_id: str) -> int:
             svc.telephony.update_call(sid, status=target)
             ended += 1
         except TelephonyError as exc:
+            if retry_later(exc):
+                raise  # the retry reads the legs again: the ones ended meanwhile are skipped
             if target == "canceled" and exc.status in (400, 409):
                 try:  # it was answered meanwhile
                     svc.telephony.update_call(sid, status="completed")
                     ended += 1
-                except TelephonyError:
+                except TelephonyError as again:
+                    if retry_later(again):
+                        raise
                     log.warning("transfer %s: a leg could not be ended", transfer_id)
     return ended
 
@@ -384,22 +341,18 @@ def hold_professional(transfer_id: str) -> None:
     """Apply the wished hold state: the professional waits (hearing a Dutch message) while the
     worker is in the * menu, and is taken off hold when the worker returns or hands over."""
     svc = services.current()
-    with svc.sessions.begin() as s:
+    with svc.sessions() as s:
         tr = s.get(Transfer, transfer_id)
         hold = bool(tr.hold_wanted) if tr is not None else False
-        leg = s.scalars(
-            select(Leg).where(
-                Leg.transfer_id == transfer_id,
-                Leg.kind == "professional",
-                Leg.accepted_at.is_not(None),
-            )
-        ).first()
+        leg = leg_rows.accepted_professional(s, transfer_id)
         if tr is None or leg is None or not tr.conference_sid or leg.status in tflow.TERMINAL:
             return
         conf, sid = tr.conference_sid, leg.call_sid
     try:
         svc.telephony.hold_participant(conf, sid, hold, svc.url("/voice/hold"))
-    except TelephonyError:
+    except TelephonyError as exc:
+        if retry_later(exc):
+            raise
         log.warning("transfer %s: hold=%s failed", transfer_id, hold)
 
 
@@ -407,14 +360,8 @@ def end_conference(transfer_id: str, who: str = "worker") -> None:
     """Nobody is left with the professional (`who` left last): tell the professional why and
     end their call (which ends the conference; no conference SID is needed for it)."""
     svc = services.current()
-    with svc.sessions.begin() as s:
-        prof = s.scalar(
-            select(Leg).where(
-                Leg.transfer_id == transfer_id,
-                Leg.kind == "professional",
-                Leg.accepted_at.is_not(None),
-            )
-        )
+    with svc.sessions() as s:
+        prof = leg_rows.accepted_professional(s, transfer_id)
         sid = prof.call_sid if prof is not None and prof.status not in tflow.TERMINAL else None
         conf = s.get(Transfer, transfer_id).conference_sid if sid is None else None
     try:
@@ -423,7 +370,9 @@ def end_conference(transfer_id: str, who: str = "worker") -> None:
             svc.telephony.update_call(sid, url=svc.url(path))
         elif conf:
             svc.telephony.end_conference(conf)
-    except TelephonyError:
+    except TelephonyError as exc:
+        if retry_later(exc):
+            raise
         log.warning("transfer %s: the conversation could not be ended", transfer_id)
 
 
@@ -442,14 +391,10 @@ def add_citizen(transfer_id: str, leg_id: str, number: str) -> None:
             status_callback=svc.url(f"/voice/status/leg?tr={transfer_id}&leg={leg_id}"),
         )
     except TelephonyError:
+        # Runs after the response, never as an RQ job (the number is in memory only): no
+        # retry, the leg is recorded as failed and the worker hears it from the leg's status.
         with svc.sessions.begin() as s:
-            leg = s.get(Leg, leg_id)
-            leg.status, leg.outcome, leg.ended_at = "failed", "failed", now()
+            leg_rows.mark_failed(s, leg_id, now())
         return
     with svc.sessions.begin() as s:
-        leg = s.get(Leg, leg_id)
-        leg.call_sid = placed.sid
-
-
-def call_of(session, call_sid: str) -> Call | None:
-    return session.scalar(select(Call).where(Call.call_sid == call_sid))
+        leg_rows.set_call_sid(s, leg_id, placed.sid)

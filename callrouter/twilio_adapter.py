@@ -9,18 +9,36 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlparse
 
 log = logging.getLogger(__name__)
 
 
-class TelephonyError(Exception):
-    """A REST request to the telephony provider failed."""
+# Answers after which the same request may well succeed a little later.
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
-    def __init__(self, message: str, status: int | None = None, code: int | None = None):
+
+class TelephonyError(Exception):
+    """A REST request to the telephony provider failed.
+
+    `transient`: the failure may pass and repeating the request is safe (the provider was
+    unreachable or overloaded, and did not act on it); otherwise it is permanent (a 4xx: the
+    call has ended, the number is invalid) or repeating it could act twice.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        code: int | None = None,
+        *,
+        transient: bool = False,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -74,17 +92,27 @@ class TwilioAdapter:
             self._client.region = None
             self._client.edge = None
 
-    def _wrap(self, what: str, fn, *args, **kwargs):
+    def _wrap(self, what: str, fn, *args, _creates: bool = False, **kwargs):
+        """Call the SDK; its failures as `TelephonyError`. `_creates`: the request makes a new
+        call, so a request that may have reached the provider must not be repeated."""
         from twilio.base.exceptions import TwilioException, TwilioRestException
 
         try:
             return fn(*args, **kwargs)
         except TwilioRestException as exc:
             log.warning("telephony %s failed: HTTP %s, code %s", what, exc.status, exc.code)
-            raise TelephonyError(f"{what} failed: {exc.msg}", exc.status, exc.code) from None
+            raise TelephonyError(
+                f"{what} failed: {exc.msg}",
+                exc.status,
+                exc.code,
+                transient=exc.status in TRANSIENT_STATUSES,
+            ) from None
         except (TwilioException, OSError) as exc:
             log.warning("telephony %s failed: %s", what, type(exc).__name__)
-            raise TelephonyError(f"{what} failed: {type(exc).__name__}") from None
+            transient = _not_sent(exc) if _creates else True
+            raise TelephonyError(
+                f"{what} failed: {type(exc).__name__}", transient=transient
+            ) from None
 
     def create_call(
         self,
@@ -100,6 +128,7 @@ class TwilioAdapter:
             call = self._wrap(
                 "create call",
                 self._client.calls.create,
+                _creates=True,
                 to=to,
                 from_=from_,
                 url=url,
@@ -115,7 +144,7 @@ class TwilioAdapter:
         return PlacedCall(call.sid, call.status)
 
     def update_call(self, sid: str, *, status: str | None = None, url: str | None = None) -> None:
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if status:
             kwargs["status"] = status
         if url:
@@ -137,6 +166,7 @@ class TwilioAdapter:
             p = self._wrap(
                 "add participant",
                 self._client.conferences(conference).participants.create,
+                _creates=True,
                 from_=from_,
                 to=to,
                 status_callback=status_callback,
@@ -156,7 +186,7 @@ class TwilioAdapter:
     def hold_participant(
         self, conference_sid: str, call_sid: str, hold: bool, hold_url: str | None = None
     ) -> None:
-        kwargs: dict[str, object] = {"hold": hold}
+        kwargs: dict[str, Any] = {"hold": hold}
         if hold and hold_url:
             kwargs.update(hold_url=hold_url, hold_method="GET")
         self._wrap(
@@ -198,6 +228,27 @@ class TwilioAdapter:
 
     def send_sms(self, *, to: str, from_: str, body: str) -> str:
         msg = self._wrap(
-            "send message", self._client.messages.create, to=to, from_=from_, body=body
+            "send message",
+            self._client.messages.create,
+            _creates=True,
+            to=to,
+            from_=from_,
+            body=body,
         )
         return msg.sid
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """True when a request certainly never reached the provider: no connection was made
+    (refused, no route, name not found, connect timeout). A read timeout or a dropped
+    connection may come after the provider acted."""
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import ConnectTimeout
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(exc, ConnectTimeout):
+        return True
+    if isinstance(exc, RequestsConnectionError):
+        inner = exc.args[0] if exc.args else None
+        return isinstance(getattr(inner, "reason", inner), NewConnectionError)
+    return False

@@ -234,7 +234,9 @@ class TwilioStub:
         self.conference_updates: list[tuple[str, dict]] = []
         self.messages: list[dict] = []
         self.list_requests: list[str] = []
-        self.fail_create = 0
+        self.fail_create = 0  # the next n calls.create answer `fail_status`
+        self.fail_update = 0  # the next n call updates answer `fail_status`
+        self.fail_status = 400
         base = f"{API}/2010-04-01/Accounts/{ACCOUNT}"
         rsps.add_callback(responses.POST, f"{base}/Calls.json", callback=self._create)
         rsps.add_callback(
@@ -273,14 +275,23 @@ class TwilioStub:
         form = self._form(request)
         if self.fail_create:
             self.fail_create -= 1
-            return 400, {}, '{"code": 21210, "message": "bad from", "status": 400}'
+            return self._failure()
         sid = "CA" + uuid.uuid4().hex
         form["Sid"] = sid
         self.created.append(form)
         return 201, {}, _call_json(sid, form.get("To"), form.get("From"), "queued")
 
+    def _failure(self):
+        if self.fail_status == 400:
+            return 400, {}, '{"code": 21210, "message": "bad from", "status": 400}'
+        body = {"code": 20003 if self.fail_status == 429 else 20500, "status": self.fail_status}
+        return self.fail_status, {}, json.dumps({**body, "message": "try again later"})
+
     def _update(self, request):
         sid = urlparse(request.url).path.rsplit("/", 1)[-1][:-5]
+        if self.fail_update:
+            self.fail_update -= 1
+            return self._failure()
         self.updates.append((sid, self._form(request)))
         return 200, {}, _call_json(sid, "", "", self._form(request).get("Status", "in-progress"))
 
@@ -367,6 +378,18 @@ def twilio():
         yield TwilioStub(rsps)
 
 
+class BurstWorker(SimpleWorker):
+    """RQ's in-process worker for a burst run in a test, without the pub/sub thread that
+    listens for RQ's remote commands (a burst run gets none): after a failed job, stopping
+    that thread waits out its 60 s read."""
+
+    def subscribe(self):
+        self.pubsub_thread = None
+
+    def unsubscribe(self):
+        pass
+
+
 class Phone:
     """Plays Twilio against the app: signed webhooks, TwiML parsed, RQ jobs run for real."""
 
@@ -419,7 +442,7 @@ class Phone:
         """Run every queued job with a real RQ worker (burst mode), inside the app context."""
         svc = self.app.extensions["callrouter"]
         with self.app.app_context():
-            worker = SimpleWorker([svc.queue("calls"), svc.queue("default")], connection=svc.redis)
+            worker = BurstWorker([svc.queue("calls"), svc.queue("default")], connection=svc.redis)
             worker.work(burst=True)
 
 

@@ -73,3 +73,41 @@ def test_voice_handlers_leave_transfer_rows_to_the_store():
         if written.search(p.read_text(encoding="utf-8"))
     )
     assert offenders == []
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """The modules a file imports when it runs (imports under `if TYPE_CHECKING:` left out)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+        for n in ast.walk(node)
+    }
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_voice_handlers_and_jobs_write_no_sql():
+    """Queries live in the store (`callrouter/store/`) and the domain modules beside the
+    models; the webhooks and the jobs call them, and build no statement of their own."""
+    import re
+
+    query = re.compile(r"\b(s|session|conn)\.(execute|scalar|scalars)\(")
+    files = sorted((ROOT / "callrouter" / "voice").glob("*.py")) + [ROOT / "callrouter/jobs.py"]
+    offenders = sorted(
+        str(p.relative_to(ROOT))
+        for p in files
+        if any(m == "sqlalchemy" or m.startswith("sqlalchemy.") for m in _runtime_imports(p))
+        or query.search(p.read_text(encoding="utf-8"))
+    )
+    assert offenders == []

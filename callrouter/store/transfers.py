@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from callrouter import cases
@@ -169,3 +169,38 @@ def _step_state(s: Session, loaded: Loaded, state: str, now: datetime) -> None:
 def reply(actions: list) -> str | None:
     """The kind of the worker's reply among the actions, if the event called for one."""
     return next((a.kind for a in actions if isinstance(a, wt.Reply)), None)
+
+
+OPEN = ("dialling", "connected")
+
+
+def open_for_call(
+    s: Session, call_id: str, line_id: str | None = None, since: datetime | None = None
+) -> Transfer | None:
+    """The call's transfer that is still ringing or talking (to `line_id`, started after
+    `since`): a webhook retried by Twilio finds it instead of starting a second one."""
+    q = select(Transfer).where(Transfer.call_id == call_id, Transfer.state.in_(OPEN))
+    if line_id is not None:
+        q = q.where(Transfer.line_id == line_id)
+    if since is not None:
+        q = q.where(Transfer.created_at >= since)
+    return s.scalar(q.limit(1))
+
+
+def open_ids_for_call(s: Session, call_id: str) -> list[str]:
+    return list(
+        s.scalars(select(Transfer.id).where(Transfer.call_id == call_id, Transfer.state.in_(OPEN)))
+    )
+
+
+def set_result(s: Session, tr_id: str, result: str, at: datetime, **values) -> None:
+    """The worker's answer to "was this the right line?": keep the first real answer;
+    "unknown" (no answer) never overwrites one."""
+    q = update(Transfer).where(Transfer.id == tr_id)
+    if result == "unknown":
+        q = q.where(Transfer.result.is_(None))
+    else:
+        q = q.where(
+            or_(Transfer.result.is_(None), Transfer.result == "unknown", Transfer.result == result)
+        )
+    s.execute(q.values(result=result, result_at=at, result_by="worker", **values))

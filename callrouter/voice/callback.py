@@ -6,7 +6,6 @@ Registered on the voice blueprint, so the same signature check and error handlin
 from __future__ import annotations
 
 from flask import request
-from sqlalchemy import update
 
 from callrouter import callbacks, jobs, services
 from callrouter.flows import callback as cflow
@@ -93,16 +92,7 @@ def callback_answer():
                 return twiml(_whisper(req, plays + 1, s))
             # No acceptance: the leg's final status callback records the attempt as declined.
             return twiml(renderer().say(speech.WHISPER_DECLINED, hangup=True))
-        won = s.execute(
-            update(CallbackRequest)
-            .where(
-                CallbackRequest.id == req.id,
-                CallbackRequest.attempts == attempt,
-                CallbackRequest.state == "dialling",
-            )
-            .values(state="connecting", updated_at=now())
-        ).rowcount
-        if not won:
+        if not callbacks.claim_connecting(s, req.id, attempt, now()):
             return twiml(renderer().say(NOT_NEEDED, hangup=True))
         jobs.dispatch(callbacks.dial_worker, req.id, attempt, job_id=f"cb-dial-{req.id}-{attempt}")
         return twiml(_professional_conference(req.id, attempt))

@@ -7,17 +7,14 @@ and renders the model's reply.
 
 from __future__ import annotations
 
-import uuid
-
 from flask import request
-from sqlalchemy import func, select
 
 from callrouter import jobs, services
 from callrouter.flows import routing, speech
 from callrouter.flows import transfer as tflow
 from callrouter.flows import warm_transfer as wt
-from callrouter.models import Leg
 from callrouter.privacy import mask
+from callrouter.store import legs
 from callrouter.store import transfers as store
 from callrouter.voice.chain import chain_continues
 from callrouter.voice.effects import run
@@ -119,47 +116,11 @@ def citizen():
                 return twiml(ask_citizen(tr_id, tries + 1, speech.CITIZEN_INVALID))
             kind = run(s, loaded, wt.Return())
             return twiml(_reply(s, loaded, kind, speech.CITIZEN_INVALID + " " + speech.RETURNING))
-        leg_id = _citizen_leg(s, loaded, svc.pseudonyms.pseudonym(number), mask(number))
+        pseudonym = svc.pseudonyms.pseudonym(number)
+        leg_id = legs.add_citizen(s, loaded.row, pseudonym, mask(number), now())
         kind = run(s, loaded, wt.Return())
         body = _reply(s, loaded, kind, speech.CITIZEN_CALLING)
     if leg_id is not None:
         # The citizen's number stays in this process's memory: never in a queue or a table.
         jobs.after_response(jobs.add_citizen, tr_id, leg_id, number)
     return twiml(body)
-
-
-def _citizen_leg(s, loaded: store.Loaded, number_hmac: str, masked: str) -> str | None:
-    """A leg row for the citizen; None when that number is being called already (a retried
-    webhook, or the same number keyed again: it rings once)."""
-    tr = loaded.row
-    calling = s.scalar(
-        select(Leg.id).where(
-            Leg.transfer_id == tr.id,
-            Leg.kind == "citizen",
-            Leg.number_hmac == number_hmac,
-            Leg.status.not_in(tflow.TERMINAL),
-        )
-    )
-    if calling is not None:
-        return None
-    position = (
-        s.scalar(
-            select(func.count())
-            .select_from(Leg)
-            .where(Leg.transfer_id == tr.id, Leg.kind == "citizen")
-        )
-        or 0
-    )
-    leg = Leg(
-        id=uuid.uuid4().hex,
-        transfer_id=tr.id,
-        kind="citizen",
-        position=position,
-        number_hmac=number_hmac,
-        number_masked=masked,
-        status="queued",
-        created_at=now(),
-    )
-    s.add(leg)
-    tr.citizen_added_at = tr.citizen_added_at or now()
-    return leg.id

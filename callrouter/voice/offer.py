@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask import request
-from sqlalchemy import select
 
 from callrouter import callbacks, cases, services
 from callrouter.flows import callback as cflow
 from callrouter.flows import routing, speech
-from callrouter.models import Call, Case, CaseStep, Transfer
+from callrouter.models import Call, Case, Transfer
 from callrouter.voice.chain import (
     announce_callback,
     case_callback,
@@ -171,12 +170,7 @@ def _callback_accepted(s, call: Call, line) -> str:
     )
     call.outcome = "callback-requested"
     if call.case_id is not None:
-        step = s.scalar(
-            select(CaseStep)
-            .where(CaseStep.case_id == call.case_id, CaseStep.line_id == line.id)
-            .order_by(CaseStep.position.desc())
-            .limit(1)
-        )
+        step = cases.last_step_for_line(s, call.case_id, line.id)
         if step is not None:
             state = step.state if step.state != "pending" else reason
             cases.set_step(s, step.id, state, at, callback_id=req.id)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import request
-from sqlalchemy import or_, update
 
 from callrouter import services
 from callrouter.flows import routing, speech
 from callrouter.models import Call, Transfer
+from callrouter.store import transfers as store
 from callrouter.voice.chain import chain_next, chain_of
 from callrouter.voice.webhook import arg_id, bp, keyed, now, renderer, transaction, twiml
 
@@ -40,18 +40,6 @@ def go_on(s, tr: Transfer | None, then: str, intro: str = "") -> str:
     return renderer().ask("/voice/again", intro, speech.NEW_TRANSFER, timeout=6)
 
 
-def store_result(s, tr_id: str, result: str, **values) -> None:
-    """Keep the first real answer; "unknown" (no answer) never overwrites one."""
-    q = update(Transfer).where(Transfer.id == tr_id)
-    if result == "unknown":
-        q = q.where(Transfer.result.is_(None))
-    else:
-        q = q.where(
-            or_(Transfer.result.is_(None), Transfer.result == "unknown", Transfer.result == result)
-        )
-    s.execute(q.values(result=result, result_at=now(), result_by="worker", **values))
-
-
 @bp.post("/result")
 def result():
     tr_id, then = arg_id("tr"), then_arg()
@@ -59,7 +47,7 @@ def result():
         return twiml(renderer().say(speech.GOODBYE, hangup=True))
     outcome = RESULTS.get(keyed(1), "unknown")
     with transaction() as s:
-        store_result(s, tr_id, outcome)
+        store.set_result(s, tr_id, outcome, now())
         if outcome == "wrong-line":
             d = services.current().directory
             return twiml(
@@ -95,10 +83,11 @@ def result_right():
     )
     with transaction() as s:
         if choice is not None:
-            store_result(
+            store.set_result(
                 s,
                 tr_id,
                 "wrong-line",
+                now(),
                 right_org=choice.organisation.id,
                 right_line=choice.line.id if choice.line else None,
             )

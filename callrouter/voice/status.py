@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import cast
 
 from flask import request
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    Table,
-    bindparam,
-    case,
-    func,
-    literal,
-    literal_column,
-    or_,
-    update,
-)
 
 from callrouter import db, jobs, services
-from callrouter.flows import transfer as tflow
 from callrouter.flows import warm_transfer as wt
-from callrouter.models import TS as UTC_TS
-from callrouter.models import Call
+from callrouter.store import calls as call_rows
 from callrouter.store import transfers as store
 from callrouter.voice.effects import run
 from callrouter.voice.webhook import (
@@ -39,54 +24,6 @@ from callrouter.voice.webhook import (
     twiml,
 )
 
-_STATUS_UPDATES: dict = {}
-
-
-def _call_status_update(status: str):
-    """The UPDATE for an inbound call's status, built once per status value (Core, bound
-    parameters): moves the status forward only, fills the end once, and returns whether a
-    transfer of the call is still ringing. None when the status changes nothing."""
-    if status in _STATUS_UPDATES:
-        return _STATUS_UPDATES[status]
-    calls = cast(Table, Call.__table__)
-    earlier = tflow.earlier_than(status)
-    values: dict = {}
-    if earlier:  # a late or repeated status never moves the call back
-        values["status"] = case(
-            (
-                or_(calls.c.status.is_(None), *[calls.c.status == e for e in earlier]),
-                literal(status),
-            ),
-            else_=calls.c.status,
-        )
-    if status in tflow.TERMINAL:
-        values["ended_at"] = func.coalesce(calls.c.ended_at, bindparam("now", type_=UTC_TS))
-        values["outcome"] = func.coalesce(calls.c.outcome, literal("abandoned"))
-        values["duration_s"] = func.coalesce(
-            bindparam("duration", type_=Integer), calls.c.duration_s
-        )
-    stmt = None
-    if values:
-        # Written out: in RETURNING, SQLAlchemy leaves the updated table's columns unqualified,
-        # and an unqualified `id` inside the subquery would mean transfers.id.
-        ringing: ColumnElement[bool] = literal_column(
-            "EXISTS (SELECT 1 FROM transfers AS t WHERE "
-            "t.call_id = calls.id AND t.state = 'dialling')"
-        )
-        talking: ColumnElement[bool] = literal_column(
-            "EXISTS (SELECT 1 FROM transfers AS t WHERE "
-            "t.call_id = calls.id AND t.state = 'connected')"
-        )
-        stmt = (
-            update(calls)
-            .where(calls.c.call_sid == bindparam("sid"))
-            .values(**values)
-            .returning(calls.c.id, ringing, talking)
-        )
-    if len(_STATUS_UPDATES) < 64:  # statuses are validated to a short safe alphabet
-        _STATUS_UPDATES[status] = stmt
-    return stmt
-
 
 @bp.post("/status/call")
 def status_call():
@@ -95,24 +32,14 @@ def status_call():
     sid, status = form_sid("CallSid"), SAFE.sub("", request.form.get("CallStatus", ""))[:20]
     if not sid:
         return twiml(EMPTY)
-    live = None
     # No read first: the event (joined to the call by its CallSid) and one conditional update,
     # on the driver's connection (no ORM object is loaded here).
     with db.hot(svc.engine) as s:
         if not record_event(s, "call", sid, status or "-", form_sequence()):
             return twiml(EMPTY)
-        stmt = _call_status_update(status)
-        if stmt is None:
-            return twiml(EMPTY)
         duration = request.form.get("CallDuration", "")
-        params = {
-            "sid": sid,
-            "now": now(),
-            "duration": int(duration) if duration.isdigit() and len(duration) < 9 else None,
-        }
-        row = db.run_prepared(s, stmt, params).first()
-        if row is not None and (row[1] or row[2]) and status in tflow.TERMINAL:
-            live = row[0]
+        seconds = int(duration) if duration.isdigit() and len(duration) < 9 else None
+        live = call_rows.apply_status(s, sid, status, seconds, now())
     if live is not None:
         # The worker hung up with a transfer still ringing or talking: the transfer model
         # decides what that means for each (in a job, so this stays the one transaction).

@@ -6,12 +6,12 @@ import uuid
 from datetime import timedelta
 
 from flask import request
-from sqlalchemy import select
 
 from callrouter import cases, jobs, services
 from callrouter.flows import menu as mflow
 from callrouter.flows import speech
 from callrouter.models import Call, Case, Transfer
+from callrouter.store import transfers as store
 from callrouter.voice.chain import chain_next, step_state
 from callrouter.voice.offer import closed_offer
 from callrouter.voice.prompts import menu_prompt, worker_conference
@@ -94,14 +94,7 @@ def _start_transfer(s, call: Call, case: Case | None, step, org, line, pos, opts
     withdrawn = case is not None and cases.withdrawn(s, case.id, org.id)
     level = mflow.capped_consent(opts.consent_level, withdrawn)
     call.urgent, call.consent = opts.urgent, level != "none"
-    recent = s.scalar(
-        select(Transfer).where(
-            Transfer.call_id == call.id,
-            Transfer.line_id == line.id,
-            Transfer.state.in_(("dialling", "connected")),
-            Transfer.created_at >= at - timedelta(seconds=30),
-        )
-    )
+    recent = store.open_for_call(s, call.id, line.id, since=at - timedelta(seconds=30))
     if recent is not None:
         return recent, level
     tr = Transfer(

@@ -6,13 +6,13 @@ import logging
 import uuid
 
 from flask import request
-from sqlalchemy import select
 
 from callrouter import cases, jobs, services
 from callrouter.flows import reference as refs
 from callrouter.flows import speech
 from callrouter.models import Call, Transfer
 from callrouter.privacy import loggable_sid
+from callrouter.store import transfers as store
 from callrouter.voice.prompts import ask_reference, worker_conference
 from callrouter.voice.webhook import (
     arg_int,
@@ -62,11 +62,7 @@ def _transfer_to_worker(s, call: Call, case, org) -> Transfer:
     line_id = cases.line_for_org(s, case.id, org.id)
     call.case_id, call.target_org, call.line_id = case.id, case.caller_org, line_id
     call.menu_done_at = at
-    recent = s.scalar(
-        select(Transfer).where(
-            Transfer.call_id == call.id, Transfer.state.in_(("dialling", "connected"))
-        )
-    )
+    recent = store.open_for_call(s, call.id)
     if recent is not None:
         return recent
     tr = Transfer(

@@ -12,17 +12,21 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, abort, g, request
-from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from callrouter import clock, db, jobs, services, signatures
+from callrouter import clock, jobs, services, signatures
 from callrouter import twiml as twiml_doc
 from callrouter.flows import speech
-from callrouter.models import Call, Event, Leg, Transfer
+from callrouter.models import Call, Leg, Transfer
 from callrouter.privacy import loggable_sid
+from callrouter.store import calls as call_rows
 from callrouter.twiml import Renderer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -141,21 +145,8 @@ def arg_pos() -> int | None:
 
 
 def record_event(s, source: str, sid: str, event: str, sequence: int, **ids) -> bool:
-    """Keep a webhook once; False when it was seen before (a duplicate delivery)."""
-    return db.insert_ignore(
-        s,
-        Event.__table__,
-        dict(
-            source=source,
-            sid=sid or "-",
-            event=event[:96],
-            sequence=sequence,
-            received_at=now(),
-            detail=detail(),
-            call_id=ids.get("call_id"),
-            transfer_id=ids.get("transfer_id"),
-        ),
-    )
+    """Keep this webhook once; False when it was seen before (a duplicate delivery)."""
+    return call_rows.record_event(s, source, sid, event, sequence, now(), detail(), **ids)
 
 
 # Webhook fields worth keeping with an event; none of them holds a phone number or a name.
@@ -195,7 +186,7 @@ def form_sequence() -> int:
 
 def call_of_request(s) -> Call | None:
     sid = form_sid("CallSid")
-    return jobs.call_of(s, sid) if sid else None
+    return call_rows.by_sid(s, sid) if sid else None
 
 
 def identified_call(s) -> Call | None:
@@ -219,7 +210,4 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def set_outcome(s, call_id: str, outcome: str, only_if_empty: bool = False) -> None:
-    call = s.get(Call, call_id)
-    if call is not None and not (only_if_empty and call.outcome):
-        call.outcome = outcome
+set_outcome = call_rows.set_outcome
