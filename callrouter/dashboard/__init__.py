@@ -16,7 +16,7 @@ def init_app(app: Flask) -> None:
     from callrouter.dashboard import api, views
 
     # CSRF tokens come from Flask-WTF, checked by the dashboard's own before_request
-    # (views.py) only: no app-wide hook, so the voice webhooks (POSTs from Twilio,
+    # (blueprint.py) only: no app-wide hook, so the voice webhooks (POSTs from Twilio,
     # authenticated by their signature) pay nothing for it.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
     settings = app.config["CALLROUTER_SETTINGS"]

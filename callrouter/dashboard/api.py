@@ -12,7 +12,7 @@ from flask import Blueprint, g, jsonify, request
 
 from callrouter import services
 from callrouter.dashboard import auth, queries
-from callrouter.dashboard.views import origin, security_headers
+from callrouter.dashboard.blueprint import origin, security_headers
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.after_request(security_headers)
