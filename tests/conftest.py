@@ -21,10 +21,10 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 import redis as redis_pkg
 import responses
-from rq import SimpleWorker
 
 from callrouter import create_app, redis_conn
 from callrouter.flows.routing import hash_pin
+from callrouter.sandbox.script import BurstWorker
 from callrouter.signatures import sign
 
 PUBLIC = "https://callrouter.example.test"
@@ -376,18 +376,6 @@ def _call_json(sid, to, from_, status):
 def twilio():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield TwilioStub(rsps)
-
-
-class BurstWorker(SimpleWorker):
-    """RQ's in-process worker for a burst run in a test, without the pub/sub thread that
-    listens for RQ's remote commands (a burst run gets none): after a failed job, stopping
-    that thread waits out its 60 s read."""
-
-    def subscribe(self):
-        self.pubsub_thread = None
-
-    def unsubscribe(self):
-        pass
 
 
 class Phone:
