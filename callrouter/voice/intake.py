@@ -11,6 +11,7 @@ from flask import request
 from redis.exceptions import RedisError
 
 from callrouter import callbacks, db, services
+from callrouter.flows import pin as policy
 from callrouter.flows import routing, speech
 from callrouter.models import Call
 from callrouter.privacy import loggable_sid, mask
@@ -28,12 +29,7 @@ from callrouter.voice.webhook import (
     twiml,
 )
 
-PIN_TRIES = 3
-
 log = logging.getLogger(__name__)
-
-
-LOCK_SECONDS = 15 * 60
 
 
 @bp.post("/incoming")
@@ -83,11 +79,15 @@ def incoming():
         if pending is not None:
             return twiml(menu_with_pending(caller, pending))
         return twiml(menu_prompt(0, intro=speech.welcome(caller)))
-    if locked is None:
+    return _pin_reply(policy.on_arrival(locked), 0)
+
+
+def _pin_reply(verdict: str, tries: int):
+    if verdict == policy.UNAVAILABLE:
         return twiml(renderer().say(speech.UNAVAILABLE, hangup=True))
-    if locked:
+    if verdict == policy.LOCKED:
         return twiml(renderer().say(speech.LOCKED, hangup=True))
-    return twiml(ask_code(0))
+    return twiml(ask_code(tries, intro=speech.WRONG_PIN if tries else None))
 
 
 def _staff_incoming(sid: str, number: str, org):
@@ -158,7 +158,7 @@ def _locked(from_hmac: str | None) -> bool:
 
 @bp.post("/intake/code")
 def intake_code():
-    tries = arg_int("try", hi=PIN_TRIES)
+    tries = arg_int("try", hi=policy.TRIES)
     code = keyed().rstrip("#")
     if not code.isdigit():
         with transaction() as s:
@@ -177,18 +177,20 @@ def intake_code():
 @bp.post("/intake/pin")
 def intake_pin():
     svc = services.current()
-    tries = arg_int("try", hi=PIN_TRIES)
+    tries = arg_int("try", hi=policy.TRIES)
     code = "".join(ch for ch in request.args.get("code", "") if ch.isdigit())[:8]
     pin = keyed().rstrip("#")
     with transaction() as s:
         call = call_of_request(s)
         from_hmac = call.from_hmac if call else None
         try:
-            if _locked(from_hmac):
-                return twiml(renderer().say(speech.LOCKED, hangup=True))
+            locked: bool | None = _locked(from_hmac)
         except RedisError:
-            return twiml(renderer().say(speech.UNAVAILABLE, hangup=True))
-        caller = routing.check_pin(svc.directory, code, pin) if code and pin.isdigit() else None
+            locked = None
+        if (verdict := policy.on_arrival(locked)) != policy.ASK:
+            return _pin_reply(verdict, tries)
+        ok = policy.well_formed(code, pin)
+        caller = routing.check_pin(svc.directory, code, pin) if ok else None
         if caller is None or call is None:
             return _pin_failed(s, call, tries)
         call.caller_org, call.identified_by = caller.id, "pin"
@@ -200,22 +202,25 @@ def intake_pin():
 
 
 def _pin_failed(s, call: Call | None, tries: int):
-    """A wrong code or PIN: count it for the caller (by pseudonym); the third locks PIN entry
-    for a quarter of an hour."""
+    """A wrong code or PIN: count it for the caller (by pseudonym); the policy decides."""
     svc = services.current()
     lock, fails = _lock_keys(call.from_hmac if call else None)
     try:
         pipe = svc.redis.pipeline()
         pipe.incr(fails)
-        pipe.expire(fails, LOCK_SECONDS)
-        failed_total = pipe.execute()[0]
-        if tries + 1 >= PIN_TRIES or failed_total >= PIN_TRIES:
-            svc.redis.set(lock, "1", ex=LOCK_SECONDS)
+        pipe.expire(fails, policy.LOCK_SECONDS)
+        failed_total: int | None = pipe.execute()[0]
+    except RedisError:
+        failed_total = None
+    verdict = policy.after_wrong(tries, failed_total)
+    if verdict == policy.LOCKED:
+        try:
+            svc.redis.set(lock, "1", ex=policy.LOCK_SECONDS)
             svc.redis.delete(fails)
+        except RedisError:
+            verdict = policy.UNAVAILABLE
+        else:
             if call is not None:
                 call.outcome = "locked"
             log.info("call %s: PIN entry locked for 15 minutes", loggable_sid(form_sid("CallSid")))
-            return twiml(renderer().say(speech.LOCKED, hangup=True))
-    except RedisError:
-        return twiml(renderer().say(speech.UNAVAILABLE, hangup=True))
-    return twiml(ask_code(tries + 1, intro=speech.WRONG_PIN))
+    return _pin_reply(verdict, tries + 1)
