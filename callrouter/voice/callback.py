@@ -9,8 +9,8 @@ from flask import request
 
 from callrouter import callbacks, jobs, services
 from callrouter.flows import callback as cflow
+from callrouter.flows import callback_leg as leg
 from callrouter.flows import speech
-from callrouter.flows import transfer as tflow
 from callrouter.models import CallbackRequest, Case
 from callrouter.voice.webhook import (
     EMPTY,
@@ -61,14 +61,51 @@ def _whisper(req: CallbackRequest, plays: int, s=None) -> str:
     )
 
 
+# The jobs of the model's `Job` actions (queued on the default queue, beside the call-backs'
+# own scheduling; dialling the worker goes on the calls queue: seconds matter there).
+_JOBS = {
+    "attempt_failed": callbacks.attempt_failed,
+    "professional_left": callbacks.professional_left,
+    "worker_unreachable": callbacks.worker_unreachable,
+    "finished": callbacks.finished,
+}
+
+
+def _carry_out(s, req: CallbackRequest | None, attempt: int, actions: list) -> str:
+    """Carry out the model's actions for the attempt; the TwiML for the professional."""
+    body = EMPTY
+    for action in actions:
+        if isinstance(action, leg.Claim):
+            if not callbacks.claim_connecting(s, req.id, attempt, now()):
+                return renderer().say(NOT_NEEDED, hangup=True)  # taken meanwhile
+        elif isinstance(action, leg.Job) and action.name == "dial_worker":
+            job_id = f"cb-dial-{req.id}-{attempt}"
+            jobs.dispatch(callbacks.dial_worker, req.id, attempt, job_id=job_id)
+        elif isinstance(action, leg.Job):
+            extra = () if action.outcome is None else (action.outcome,)
+            jobs.dispatch(_JOBS[action.name], req.id, attempt, *extra, queue="default")
+        elif isinstance(action, leg.Reply):
+            body = _reply(s, req, attempt, action)
+    return body
+
+
+def _reply(s, req: CallbackRequest | None, attempt: int, reply: leg.Reply) -> str:
+    if reply.kind == "whisper":
+        return _whisper(req, reply.plays, s)
+    if reply.kind == "conference":
+        return _professional_conference(req.id, attempt)
+    if reply.kind == "declined":
+        return renderer().say(speech.WHISPER_DECLINED, hangup=True)
+    return renderer().say(NOT_NEEDED, hangup=True)
+
+
 @bp.post("/callback/whisper")
 def callback_whisper():
     """The professional answered a call-back: say whose request it is and ask to accept."""
     with transaction() as s:
-        req, _ = _request(s)
-        if req is None or req.state != "dialling":
-            return twiml(renderer().say(NOT_NEEDED, hangup=True))
-        return twiml(_whisper(req, 1, s))
+        req, attempt = _request(s)
+        _, actions = leg.step(req.state if req else None, leg.Answered())
+        return twiml(_carry_out(s, req, attempt, actions))
 
 
 @bp.post("/callback/answer")
@@ -77,25 +114,10 @@ def callback_answer():
     plays = arg_int("n", default=1, hi=10)
     with transaction() as s:
         req, attempt = _request(s)
-        if (
-            req is not None
-            and key == "1"
-            and req.state in ("connecting", "connected")
-            and req.call_sid == (form_sid("CallSid") or None)
-        ):
-            # A retried delivery of this very acceptance: answer it the same way again.
-            return twiml(_professional_conference(req.id, attempt))
-        if req is None or req.state != "dialling":
-            return twiml(renderer().say(NOT_NEEDED, hangup=True))
-        if key != "1":
-            if plays < 3:
-                return twiml(_whisper(req, plays + 1, s))
-            # No acceptance: the leg's final status callback records the attempt as declined.
-            return twiml(renderer().say(speech.WHISPER_DECLINED, hangup=True))
-        if not callbacks.claim_connecting(s, req.id, attempt, now()):
-            return twiml(renderer().say(NOT_NEEDED, hangup=True))
-        jobs.dispatch(callbacks.dial_worker, req.id, attempt, job_id=f"cb-dial-{req.id}-{attempt}")
-        return twiml(_professional_conference(req.id, attempt))
+        repeat = req is not None and req.call_sid == (form_sid("CallSid") or None)
+        event = leg.Key(key, plays, repeat=repeat)
+        _, actions = leg.step(req.state if req else None, event)
+        return twiml(_carry_out(s, req, attempt, actions))
 
 
 def _professional_conference(request_id: str, attempt: int) -> str:
@@ -127,17 +149,11 @@ def callback_status():
     """Status of the professional's leg of a call-back attempt."""
     with transaction() as s:
         seen = _leg_event(s, "cb-professional")
-        if seen is None or seen[1] not in tflow.TERMINAL:
+        if seen is None:
             return twiml(EMPTY)
         req, attempt = _request(s)
-        state = req.state if req is not None else None
-        if state == "dialling":  # never accepted: busy, no answer, declined, failed
-            outcome = tflow.leg_outcome(seen[1], answered=False, accepted=False)
-            jobs.dispatch(callbacks.attempt_failed, req.id, attempt, outcome, queue="default")
-        elif state == "connecting":  # hung up while the worker was being dialled
-            jobs.dispatch(callbacks.professional_left, req.id, attempt, queue="default")
-        elif state == "connected":
-            jobs.dispatch(callbacks.finished, req.id, attempt, "connected", queue="default")
+        _, actions = leg.step(req.state if req else None, leg.ProfessionalStatus(seen[1]))
+        _carry_out(s, req, attempt, actions)
         return twiml(EMPTY)
 
 
@@ -152,15 +168,11 @@ def callback_worker_status():
         req, attempt = _request(s)
         if req is None:
             return twiml(EMPTY)
-        if status in ("in-progress", "answered") and req.state == "connecting":
-            req.state, req.updated_at = "connected", now()
+        new, actions = leg.step(req.state, leg.WorkerStatus(status))
+        if new != req.state:
+            req.state, req.updated_at = new, now()
             req.worker_call_sid = req.worker_call_sid or sid or None
-        elif status in tflow.TERMINAL:
-            if req.state == "connecting" and status != "completed":
-                jobs.dispatch(callbacks.worker_unreachable, req.id, attempt, queue="default")
-            elif req.state == "connected" or status == "completed":
-                # Twilio reports `completed` only for an answered call: they did talk.
-                jobs.dispatch(callbacks.finished, req.id, attempt, "connected", queue="default")
+        _carry_out(s, req, attempt, actions)
         return twiml(EMPTY)
 
 

@@ -184,7 +184,7 @@ def intake_pin():
         call = call_of_request(s)
         from_hmac = call.from_hmac if call else None
         try:
-            locked: bool | None = _locked(from_hmac)
+            locked = _locked(from_hmac)
         except RedisError:
             locked = None
         if (verdict := policy.on_arrival(locked)) != policy.ASK:
