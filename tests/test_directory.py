@@ -545,3 +545,42 @@ def test_unquoted_number_is_read_as_written(written):
     """An unquoted phone number is taken as written, not as YAML's integer of it."""
     d = loads(HEAD + org("svb", "3", line("svb-aow", numbers=(written,))), "x.yaml")
     assert d.line("svb-aow").numbers == ("+31883001001",)
+
+
+def test_a_file_without_its_top_level_lists_is_reported_not_hung_on():
+    """Only `organisations` given: every missing list is named, at the top of the file (this
+    once looked for the line of `callers` forever)."""
+    with pytest.raises(DirectoryError) as info:
+        loads("organisations: []\n", "lines.yaml")
+    paths = {(p.path, p.line) for p in info.value.problems}
+    assert ("callers", 1) in paths and ("organisations", 1) in paths
+
+
+def test_an_impossible_date_is_a_problem_with_its_line():
+    text = Path("config/lines.yaml").read_text(encoding="utf-8")
+    broken = text.replace('closed_on: ["2026-12-24", "2026-12-31"]', "closed_on: [2026-13-01]", 1)
+    assert broken != text
+    line = broken[: broken.index("2026-13-01")].count("\n") + 1
+    with pytest.raises(DirectoryError) as info:
+        loads(broken, "lines.yaml")
+    (problem,) = info.value.problems
+    assert problem.line == line and problem.path.endswith("closed_on[0]")
+    assert "is not a date" in problem.message
+
+
+def test_reading_the_directory_keeps_nothing_of_the_file_afterwards():
+    """The reload of a long-running service must not grow: no YAML node outlives a read."""
+    import gc
+
+    import yaml
+
+    def nodes() -> int:
+        gc.collect()
+        return sum(isinstance(o, yaml.Node) for o in gc.get_objects())
+
+    text = Path("config/lines.yaml").read_text(encoding="utf-8")
+    loads(text, "lines.yaml")
+    before = nodes()
+    for _ in range(3):
+        loads(text, "lines.yaml")
+    assert nodes() == before

@@ -18,6 +18,7 @@ class _Located:
         self.lines: dict[str, int] = {}
         self.raw: dict[str, str] = {}  # the source text of every plain scalar
         self.problems: list[Problem] = []
+        self._constructor: yaml.SafeLoader | None = None
 
     def error(self, path: str, message: str, line: int | None = None) -> None:
         if line is None:
@@ -25,10 +26,15 @@ class _Located:
         self.problems.append(Problem(self.file, line, path, message))
 
     def line_of(self, path: str) -> int | None:
+        """The line of `path`, or of the nearest enclosing path that the file has (a key
+        that is missing is reported at its parent; a missing top-level key at the start)."""
         while path:
             if path in self.lines:
                 return self.lines[path]
-            path = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", path)
+            shorter = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", path)
+            if shorter == path:  # a top-level key the file does not have
+                break
+            path = shorter
         return self.lines.get("")
 
     def convert(self, node: yaml.Node, path: str) -> Any:
@@ -51,9 +57,15 @@ class _Located:
             self.raw[path] = node.value
         return self._scalar(node)
 
-    _constructor = yaml.SafeLoader("")
-
     def _scalar(self, node: yaml.Node) -> Any:
         # The safe constructor resolves tags as PyYAML would; odd values (YAML 1.1's `8:30` is
-        # a number) are then caught by validation instead of being silently accepted.
-        return self._constructor.construct_object(node, deep=True)
+        # a number) are then caught by validation instead of being silently accepted. One
+        # constructor per file read: it keeps every object it built until it is dropped.
+        if self._constructor is None:
+            self._constructor = yaml.SafeLoader("")
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (ValueError, yaml.YAMLError):
+            # A plain scalar that YAML reads as an impossible value (`2026-13-01`): kept as
+            # the text it is, for validation to judge where it stands (a date: not a date).
+            return node.value
