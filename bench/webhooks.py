@@ -5,7 +5,11 @@ Measures `POST /voice/incoming` (signed, known caller, call logged in SQLite) an
 `bench/baseline_app.py` returning fixed TwiML. Reports req/s, p50 and p99, and the ratio
 (target >= 0.5). Traffic goes to 127.0.0.1 only; every loop is bounded.
 
-Run: `.venv/bin/python bench/webhooks.py [--requests N] [--concurrency C]`
+With `--against REV` the service at another revision (checked out into a temporary git
+worktree) runs in the same rounds, and the ratio of this checkout to it is reported too: how
+a change moved the hot path, measured side by side on the same machine.
+
+Run: `.venv/bin/python bench/webhooks.py [--requests N] [--concurrency C] [--against REV]`
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(module: str, env: dict, port: int, workers: int, log: Path) -> subprocess.Popen:
+def start(
+    module: str, env: dict, port: int, workers: int, log: Path, cwd: Path = ROOT
+) -> subprocess.Popen:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -52,7 +58,7 @@ def start(module: str, env: dict, port: int, workers: int, log: Path) -> subproc
             "--log-level",
             "warning",
         ],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
@@ -130,95 +136,123 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=9)  # single rounds vary by +-0.07 here
+    ap.add_argument("--against", metavar="REV", help="also run the service at git revision REV")
     args = ap.parse_args()
-    n = args.requests
+    if args.against and os.environ.get("DATABASE_URL"):
+        ap.error("--against needs a fresh database per run: leave DATABASE_URL unset")
     with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO", "CALLROUTER"))}
-        env.update(
-            CALLROUTER_ENV="test",
-            CALLROUTER_INSTANCE=tmp,
-            TWILIO_AUTH_TOKEN=TOKEN,
-            PUBLIC_BASE_URL=PUBLIC,
-            SECRET_KEY="bench-secret-0123456789",
-            CALLROUTER_LINES=str(ROOT / "config/lines.yaml"),
-        )
-        db_url = os.environ.get("DATABASE_URL")  # one round on an external database
-        incoming = requests_for(
-            "/voice/incoming",
-            n,
-            lambda i: {
-                "CallSid": f"CAbench{i:026d}",
-                "From": f"+3130286{i % 10000:04d}",
-                "To": "+31880100100",
-                "CallStatus": "ringing",
-                "AccountSid": "AC" + "0" * 32,
-            },
-        )
-        status = requests_for(
-            "/voice/status/call",
-            n,
-            lambda i: {
-                "CallSid": f"CAbench{i:026d}",
-                "CallStatus": "completed",
-                "CallDuration": "61",
-                "SequenceNumber": "3",
-                "AccountSid": "AC" + "0" * 32,
-            },
-        )
-        runs: dict = {}
-        # Alternate baseline and callrouter, each on a fresh database, and keep the medians:
-        # both share two cores with the load generator, so one run alone is noisy.
-        for rnd in range(args.rounds):
-            for name, module in (("baseline", "bench.baseline_app:app"), ("callrouter", "app:app")):
-                env["DATABASE_URL"] = db_url or f"sqlite:///{tmp}/bench-{rnd}.db"
-                port = free_port()
-                log = Path(tmp) / f"{name}-{rnd}.log"
-                proc = start(module, env, port, args.workers, log)
-                try:
-                    load(port, incoming[:50], args.concurrency)  # warm-up
-                    r_in = load(port, incoming[50:], args.concurrency)
-                    r_st = load(port, status, args.concurrency)
-                finally:
-                    proc.terminate()
-                    proc.wait(timeout=30)
-                problems = [
-                    ln
-                    for ln in log.read_text().splitlines()
-                    if " ERROR " in ln or "Traceback" in ln
-                ]
-                if problems:
-                    print(f"{name}: {len(problems)} errors in the server log: {problems[0]}")
-                    r_in["errors"] += len(problems)
-                runs.setdefault((name, "incoming"), []).append(r_in)
-                runs.setdefault((name, "status"), []).append(r_st)
-                if db_url:
-                    break
-            if db_url:
-                break
-
-        def median(rs, key):
-            return statistics.median(r[key] for r in rs)
-
-        ok = True
-        for ep in ("incoming", "status"):
-            ratios = [
-                o["rps"] / b["rps"]
-                for b, o in zip(runs[("baseline", ep)], runs[("callrouter", ep)], strict=False)
-            ]
-            ratio = statistics.median(ratios)
-            errors = sum(r["errors"] for r in runs[("callrouter", ep)])
-            ok &= ratio >= 0.5 and errors == 0
-            for name in ("baseline", "callrouter"):
-                rs = runs[(name, ep)]
-                print(
-                    f"{ep:9s} {name:10s} {median(rs, 'rps'):8.1f} req/s  "
-                    f"p50 {median(rs, 'p50'):6.1f} ms  p99 {median(rs, 'p99'):6.1f} ms  "
-                    f"errors {sum(r['errors'] for r in rs)}"
+        apps = [("baseline", "bench.baseline_app:app", ROOT), ("callrouter", "app:app", ROOT)]
+        if args.against:
+            other = Path(tmp) / "against"
+            subprocess.run(
+                ["git", "worktree", "add", "--detach", "--quiet", str(other), args.against],
+                cwd=ROOT,
+                check=True,
+            )
+            apps.append((args.against[:12], "app:app", other))
+        try:
+            return _measure(args, Path(tmp), apps)
+        finally:
+            if args.against:
+                subprocess.run(
+                    ["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=False
                 )
+
+
+def _measure(args, tmp: Path, apps: list[tuple[str, str, Path]]) -> int:
+    n = args.requests
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO", "CALLROUTER"))}
+    env.update(
+        CALLROUTER_ENV="test",
+        CALLROUTER_INSTANCE=str(tmp),
+        TWILIO_AUTH_TOKEN=TOKEN,
+        PUBLIC_BASE_URL=PUBLIC,
+        SECRET_KEY="bench-secret-0123456789",
+        CALLROUTER_LINES=str(ROOT / "config/lines.yaml"),
+    )
+    db_url = os.environ.get("DATABASE_URL")  # one round on an external database
+    incoming = requests_for(
+        "/voice/incoming",
+        n,
+        lambda i: {
+            "CallSid": f"CAbench{i:026d}",
+            "From": f"+3130286{i % 10000:04d}",
+            "To": "+31880100100",
+            "CallStatus": "ringing",
+            "AccountSid": "AC" + "0" * 32,
+        },
+    )
+    status = requests_for(
+        "/voice/status/call",
+        n,
+        lambda i: {
+            "CallSid": f"CAbench{i:026d}",
+            "CallStatus": "completed",
+            "CallDuration": "61",
+            "SequenceNumber": "3",
+            "AccountSid": "AC" + "0" * 32,
+        },
+    )
+    runs: dict = {}
+    # Alternate baseline and callrouter, each on a fresh database, and keep the medians:
+    # both share two cores with the load generator, so one run alone is noisy.
+    for rnd in range(args.rounds):
+        for name, module, cwd in apps:
+            env["DATABASE_URL"] = db_url or f"sqlite:///{tmp}/bench-{rnd}-{name}.db"
+            port = free_port()
+            log = Path(tmp) / f"{name}-{rnd}.log"
+            proc = start(module, env, port, args.workers, log, cwd)
+            try:
+                load(port, incoming[:50], args.concurrency)  # warm-up
+                r_in = load(port, incoming[50:], args.concurrency)
+                r_st = load(port, status, args.concurrency)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            problems = [
+                ln for ln in log.read_text().splitlines() if " ERROR " in ln or "Traceback" in ln
+            ]
+            if problems:
+                print(f"{name}: {len(problems)} errors in the server log: {problems[0]}")
+                r_in["errors"] += len(problems)
+            runs.setdefault((name, "incoming"), []).append(r_in)
+            runs.setdefault((name, "status"), []).append(r_st)
+        if db_url:
+            break
+
+    def median(rs, key):
+        return statistics.median(r[key] for r in rs)
+
+    ok = True
+    for ep in ("incoming", "status"):
+        ratios = [
+            o["rps"] / b["rps"]
+            for b, o in zip(runs[("baseline", ep)], runs[("callrouter", ep)], strict=False)
+        ]
+        ratio = statistics.median(ratios)
+        errors = sum(r["errors"] for r in runs[("callrouter", ep)])
+        ok &= ratio >= 0.5 and errors == 0
+        for name, _, _ in apps:
+            rs = runs[(name, ep)]
             print(
-                f"{ep:9s} ratio callrouter/baseline: median {ratio:.2f} of "
-                f"{', '.join(f'{r:.2f}' for r in ratios)} (target >= 0.5) "
-                f"{'OK' if ratio >= 0.5 else 'UNDER TARGET'}"
+                f"{ep:9s} {name:10s} {median(rs, 'rps'):8.1f} req/s  "
+                f"p50 {median(rs, 'p50'):6.1f} ms  p99 {median(rs, 'p99'):6.1f} ms  "
+                f"errors {sum(r['errors'] for r in rs)}"
+            )
+        print(
+            f"{ep:9s} ratio callrouter/baseline: median {ratio:.2f} of "
+            f"{', '.join(f'{r:.2f}' for r in ratios)} (target >= 0.5) "
+            f"{'OK' if ratio >= 0.5 else 'UNDER TARGET'}"
+        )
+        if len(apps) == 3:
+            name = apps[2][0]
+            versus = [
+                o["rps"] / a["rps"]
+                for a, o in zip(runs[(name, ep)], runs[("callrouter", ep)], strict=False)
+            ]
+            print(
+                f"{ep:9s} ratio this checkout/{name}: median {statistics.median(versus):.2f}"
+                f" of {', '.join(f'{r:.2f}' for r in versus)}"
             )
     return 0 if ok else 1
 
