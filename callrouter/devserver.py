@@ -14,7 +14,7 @@ import threading
 import time
 
 from callrouter import create_app, redis_conn
-from callrouter.settings import from_env
+from callrouter.settings import Settings, from_env
 
 
 def main() -> int:
@@ -28,42 +28,73 @@ def main() -> int:
     sandbox_note = ""
     if not os.environ.get("TWILIO_ACCOUNT_SID"):
         # No Twilio account: the sandbox is the telephone network (`/sandbox` in a browser).
-        from werkzeug.serving import make_server
-
-        from callrouter.sandbox.script import SANDBOX_ACCOUNT
-        from callrouter.sandbox.server import create_sandbox_app, service_call_log
-
-        sandbox_bind = os.environ.get("CALLROUTER_SANDBOX_BIND", "127.0.0.1:8001")
-        host, port = sandbox_bind.rsplit(":", 1)
-        env.update(
-            TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
-            TWILIO_API_BASE_URL=f"http://{sandbox_bind}/sandbox/api",
-        )
-        # Every run starts on real time; a trainer may move the clock forward from the page.
-        (settings.instance_path / "sandbox-clock").unlink(missing_ok=True)
-        service = create_app(environ=env)  # checks the directory, migrates the database
-        svc = service.extensions["callrouter"]
-
-        def after_clock():
-            from callrouter import callbacks
-
-            svc.queue("default").enqueue(callbacks.sweep)
-
-        sandbox = create_sandbox_app(
-            settings.public_base_url,
-            svc.settings.twilio_auth_token,
-            SANDBOX_ACCOUNT,
-            svc.directory,
-            clock_file=svc.settings.instance_path / "sandbox-clock",
-            after_clock=after_clock,
-            call_log=service_call_log(svc),
-        )
-        server = make_server(host, int(port), sandbox, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        sandbox_note = f" Sandbox phones: http://{sandbox_bind}/sandbox"
+        sandbox_note = _start_sandbox(settings, env)
     else:
         create_app()  # checks the directory and migrates the database before the children
-    procs = [
+    procs = _start_children(bind, env)
+    print(
+        f"callrouter: web on http://{bind} (webhooks under /voice), worker running."
+        f"{sandbox_note} Ctrl-C stops all.",
+        flush=True,
+    )
+
+    def stop(*_):
+        _terminate(procs)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    finally:
+        stop()
+        _reap(procs)
+        if started_redis:
+            redis_conn.stop_embedded(settings.instance_path)
+    return max((p.returncode or 0) for p in procs)
+
+
+def _start_sandbox(settings: Settings, env: dict) -> str:
+    """Serve the sandbox beside the service and point `env` (the children's environment)
+    at it; returns the sentence that tells where its phones are."""
+    from werkzeug.serving import make_server
+
+    from callrouter.sandbox.script import SANDBOX_ACCOUNT
+    from callrouter.sandbox.server import create_sandbox_app, service_call_log
+
+    sandbox_bind = os.environ.get("CALLROUTER_SANDBOX_BIND", "127.0.0.1:8001")
+    host, port = sandbox_bind.rsplit(":", 1)
+    env.update(
+        TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
+        TWILIO_API_BASE_URL=f"http://{sandbox_bind}/sandbox/api",
+    )
+    # Every run starts on real time; a trainer may move the clock forward from the page.
+    (settings.instance_path / "sandbox-clock").unlink(missing_ok=True)
+    service = create_app(environ=env)  # checks the directory, migrates the database
+    svc = service.extensions["callrouter"]
+
+    def after_clock():
+        from callrouter import callbacks
+
+        svc.queue("default").enqueue(callbacks.sweep)
+
+    sandbox = create_sandbox_app(
+        settings.public_base_url,
+        svc.settings.twilio_auth_token,
+        SANDBOX_ACCOUNT,
+        svc.directory,
+        clock_file=svc.settings.instance_path / "sandbox-clock",
+        after_clock=after_clock,
+        call_log=service_call_log(svc),
+    )
+    server = make_server(host, int(port), sandbox, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f" Sandbox phones: http://{sandbox_bind}/sandbox"
+
+
+def _start_children(bind: str, env: dict) -> list[subprocess.Popen]:
+    """The web service (gunicorn) and the RQ worker."""
+    return [
         subprocess.Popen(
             [
                 sys.executable,
@@ -81,32 +112,22 @@ def main() -> int:
         ),
         subprocess.Popen([sys.executable, "worker.py"], env=env),
     ]
-    print(
-        f"callrouter: web on http://{bind} (webhooks under /voice), worker running."
-        f"{sandbox_note} Ctrl-C stops all.",
-        flush=True,
-    )
 
-    def stop(*_):
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-    finally:
-        stop()
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if started_redis:
-            redis_conn.stop_embedded(settings.instance_path)
-    return max((p.returncode or 0) for p in procs)
+def _terminate(procs: list[subprocess.Popen]) -> None:
+    """Ask every child still running to stop (SIGTERM)."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+
+
+def _reap(procs: list[subprocess.Popen]) -> None:
+    """Wait for every child to exit; one that takes longer than 15 s is killed."""
+    for p in procs:
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 def _redis_running(instance) -> bool:

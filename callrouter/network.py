@@ -53,7 +53,6 @@ def collect(
     """The report over [since, until): a few grouped scans of the period's transfers, and
     small look-ups for the calls that met a wrong line and the cases with several steps."""
     t = thresholds or nflow.Thresholds()
-    tz = directory.tz
     # The scans below read only columns of ix_transfers_report (a covering index): a year of
     # transfers comes from that narrow index, never from the wide rows.
     period = and_(
@@ -63,15 +62,37 @@ def collect(
         _scope(org),
     )
     lines: dict[str, nflow.LineStats] = {}
-
-    def line(line_id):
-        stats = lines.get(line_id)
-        if stats is None:
-            stats = lines[line_id] = nflow.LineStats(line_id)
-        return stats
-
     # Calls whose line speech chose, by the directory term (a call precedes its transfers).
     conn = session.connection()
+    _count_hours(session, conn, period, directory.tz, lines)
+    terms = _count_results(session, conn, period, lines)
+    _count_after_wrong_line(conn, since, until, org, lines, terms)
+    org_of = {ln.id: ln.organisation_id for ln in directory.lines}
+    together, multi_cases = nflow.combos(_case_lines(conn, period), org_of)
+    report = nflow.Report(
+        since=since.isoformat(),
+        until=until.isoformat(),
+        lines=lines,
+        terms=sorted(terms.values(), key=lambda x: (-x.wrong, x.term)),
+        combinations=together.most_common(),
+        multi_cases=multi_cases,
+    )
+    keywords = {ln.id: tuple(k.lower() for k in ln.keywords) for ln in directory.lines}
+    existing = [tuple(st.line_id for st in e.steps) for e in directory.life_events]
+    report.suggestions = nflow.suggest(report, t, keywords, existing)
+    return report
+
+
+def _line(lines: dict[str, nflow.LineStats], line_id: str) -> nflow.LineStats:
+    """The line's figures so far (new, empty ones for a line not seen yet)."""
+    stats = lines.get(line_id)
+    if stats is None:
+        stats = lines[line_id] = nflow.LineStats(line_id)
+    return stats
+
+
+def _count_hours(session, conn, period, tz, lines: dict[str, nflow.LineStats]) -> None:
+    """Transfers and answered transfers per line, in total and per local weekday and hour."""
     # Grouped by the database (plain driver rows: a few thousand groups, no conversion);
     # UTC hours are folded into local weekdays and hours here (DST-safe).
     hour = _hour_expr(session, Transfer.created_at)
@@ -87,13 +108,19 @@ def collect(
         if slot_key is None:
             local = datetime.strptime(h, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(tz)
             slot_key = local_of[h] = (local.weekday(), local.hour)
-        stats = line(line_id)
+        stats = _line(lines, line_id)
         slot = stats.slots.setdefault(slot_key, [0, 0])
         n, a = int(n), int(a or 0)
         slot[0] += n
         slot[1] += a
         stats.transfers += n
         stats.answered += a
+
+
+def _count_results(
+    session, conn, period, lines: dict[str, nflow.LineStats]
+) -> dict[tuple[str, str], nflow.TermStats]:
+    """Answer times and results per line; per (speech term, line) how often it was wrong."""
     secs = whole_seconds(session, Transfer.time_to_answer_s)
     terms: dict[tuple[str, str], nflow.TermStats] = {}
     for line_id, term, sec, result, n in db.run_raw(
@@ -103,7 +130,7 @@ def collect(
         .group_by(Transfer.line_id, Transfer.selected_term, secs, Transfer.result),
     ).cursor.fetchall():
         n = int(n)
-        stats = line(line_id)
+        stats = _line(lines, line_id)
         if sec is not None:
             stats.answer_times[int(sec)] += n
         stats.results[result or "unknown"] += n
@@ -117,7 +144,18 @@ def collect(
             ts.known += n
             if result == "wrong-line":
                 ts.wrong += n
+    return terms
 
+
+def _count_after_wrong_line(
+    conn,
+    since: datetime,
+    until: datetime,
+    org: str | None,
+    lines: dict[str, nflow.LineStats],
+    terms: dict[tuple[str, str], nflow.TermStats],
+) -> None:
+    """Where calls went after a wrong line, for the line and for the term that chose it."""
     # After "verkeerde lijn": the line named as the right one, or else the next transfer of
     # the same call (where the worker went next); for the line and for the term that chose it.
     # Few transfers met a wrong line: found by the result's index (the period is compared as
@@ -158,6 +196,9 @@ def collect(
             if term is not None and (term, line_id) in terms:
                 terms[(term, line_id)].resolved_at[went] += int(n)
 
+
+def _case_lines(conn, period) -> dict[str, set[str]]:
+    """The lines of every case with more than one step that is not a life event already."""
     # Lines together in cases that are not a life event already. Only a case with more than
     # one step has a transfer past its first step, so few rows are read; a transfer that
     # turned out to be the wrong line is no need of the case and does not count.
@@ -179,20 +220,7 @@ def collect(
         ),
     ).cursor.fetchall():
         case_lines.setdefault(case_id, set()).add(line_id)
-    org_of = {ln.id: ln.organisation_id for ln in directory.lines}
-    together, multi_cases = nflow.combos(case_lines, org_of)
-    report = nflow.Report(
-        since=since.isoformat(),
-        until=until.isoformat(),
-        lines=lines,
-        terms=sorted(terms.values(), key=lambda x: (-x.wrong, x.term)),
-        combinations=together.most_common(),
-        multi_cases=multi_cases,
-    )
-    keywords = {ln.id: tuple(k.lower() for k in ln.keywords) for ln in directory.lines}
-    existing = [tuple(st.line_id for st in e.steps) for e in directory.life_events]
-    report.suggestions = nflow.suggest(report, t, keywords, existing)
-    return report
+    return case_lines
 
 
 # --------------------------------------------------------------------------- rendering

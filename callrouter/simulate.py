@@ -105,86 +105,30 @@ def simulate(
     """Write `days` days of traffic ending yesterday (or before `until`); returns counts."""
     rng = random.Random(seed)
     tz = directory.tz
-    lines = list(directory.lines)
-    if not lines or not directory.callers:
+    if not directory.lines or not directory.callers:
         return {"calls": 0, "transfers": 0, "cases": 0}
-    p = plan(directory)
-    plants = set(plants)
-    popularity = {ln.id: rng.uniform(0.5, 1.5) for ln in lines}
-    terms = {ln.id: [_squeeze(t).strip() for t in (ln.topic, *ln.keywords)] for ln in lines}
-    org_wait = {o.id: o.public_wait_minutes for o in directory.organisations}
+    traffic = _Traffic(rng, directory, plants)
     last = until or datetime.now(tz).date()
     counts = {"calls": 0, "transfers": 0, "cases": 0}
     with engine.begin() as conn:  # stored figures of these days would miss this traffic
         figures.forget(conn, last - timedelta(days=days + 1))
     for offset in range(days, 0, -1):
         day = last - timedelta(days=offset)
-        calls: list[dict] = []
-        cases: list[dict] = []
-        transfers: list[dict] = []
         for hour in range(7, 20):
-            moment = datetime(day.year, day.month, day.day, hour, 30, tzinfo=tz)
-            weight = HOUR_WEIGHT.get(hour, 0.05)
-            for line in lines:
-                if not hours.is_open(directory, line, moment):
-                    continue
-                n = _poisson(rng, 1.2 * weight * popularity[line.id] * scale)
-                for _ in range(n):
-                    _traffic(
-                        rng,
-                        directory,
-                        p,
-                        plants,
-                        line,
-                        moment,
-                        terms,
-                        org_wait,
-                        calls,
-                        cases,
-                        transfers,
-                    )
-                if "phrase" in plants and line is p.phrase_line and rng.random() < 0.25:
-                    _traffic(
-                        rng,
-                        directory,
-                        p,
-                        plants,
-                        line,
-                        moment,
-                        terms,
-                        org_wait,
-                        calls,
-                        cases,
-                        transfers,
-                        planted_phrase=True,
-                    )
-            if (
-                "together" in plants
-                and p.together
-                and rng.random() < 0.2
-                and all(hours.is_open(directory, ln, moment) for ln in p.together)
-            ):
-                _traffic(
-                    rng,
-                    directory,
-                    p,
-                    plants,
-                    p.together[0],
-                    moment,
-                    terms,
-                    org_wait,
-                    calls,
-                    cases,
-                    transfers,
-                    chain=p.together[1:],
-                )
-        with engine.begin() as conn:
-            for model, rows in ((Call, calls), (Case, cases), (Transfer, transfers)):
-                if rows:
-                    conn.execute(insert(cast(Table, model.__table__)), rows)
-        for key, rows in (("calls", calls), ("cases", cases), ("transfers", transfers)):
-            counts[key] += len(rows)
+            traffic.hour(datetime(day.year, day.month, day.day, hour, 30, tzinfo=tz), scale)
+        rows = traffic.take_day()
+        _insert_day(engine, rows)
+        for key in counts:
+            counts[key] += len(rows[key])
     return counts
+
+
+def _insert_day(engine, rows: dict[str, list[dict]]) -> None:
+    """A day's rows in bulk, in one transaction (calls before the rows that refer to them)."""
+    with engine.begin() as conn:
+        for model, key in ((Call, "calls"), (Case, "cases"), (Transfer, "transfers")):
+            if rows[key]:
+                conn.execute(insert(cast(Table, model.__table__)), rows[key])
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -196,32 +140,76 @@ def _poisson(rng: random.Random, lam: float) -> int:
     return k
 
 
-def _traffic(
-    rng,
-    directory,
-    p: Plan,
-    plants,
-    line: Line,
-    moment: datetime,
-    terms,
-    org_wait,
-    calls,
-    cases,
-    transfers,
-    planted_phrase=False,
-    chain=(),
-):
-    """One call with its case and its transfer(s)."""
-    at = moment + timedelta(seconds=rng.randrange(-1800, 1800))
-    caller = rng.choice(directory.callers)
-    call_id, case_id = uuid.uuid4().hex, uuid.uuid4().hex
-    by_speech = planted_phrase or rng.random() < 0.4
-    term = p.phrase_term if planted_phrase else (rng.choice(terms[line.id]) if by_speech else None)
-    calls.append(
-        dict(
-            id=call_id,
+class _Traffic:
+    """Simulated calls, each with its case and its transfer(s), drawn from one Random and
+    gathered as rows a day at a time."""
+
+    def __init__(self, rng: random.Random, directory: Directory, plants=()):
+        self.rng = rng
+        self.directory = directory
+        self.lines = list(directory.lines)
+        self.plan = plan(directory)
+        self.plants = set(plants)
+        self.popularity = {ln.id: rng.uniform(0.5, 1.5) for ln in self.lines}
+        self.terms = {
+            ln.id: [_squeeze(t).strip() for t in (ln.topic, *ln.keywords)] for ln in self.lines
+        }
+        self.org_wait = {o.id: o.public_wait_minutes for o in directory.organisations}
+        self.calls: list[dict] = []
+        self.cases: list[dict] = []
+        self.transfers: list[dict] = []
+
+    def take_day(self) -> dict[str, list[dict]]:
+        """The rows made since the last day was taken (and a fresh start for the next)."""
+        rows = {"calls": self.calls, "cases": self.cases, "transfers": self.transfers}
+        self.calls, self.cases, self.transfers = [], [], []
+        return rows
+
+    def hour(self, moment: datetime, scale: float) -> None:
+        """The calls around `moment` (half past an hour) to every line open then, and the
+        planted patterns' calls."""
+        rng, p = self.rng, self.plan
+        weight = HOUR_WEIGHT.get(moment.hour, 0.05)
+        for line in self.lines:
+            if not hours.is_open(self.directory, line, moment):
+                continue
+            n = _poisson(rng, 1.2 * weight * self.popularity[line.id] * scale)
+            for _ in range(n):
+                self.call(line, moment)
+            if "phrase" in self.plants and line is p.phrase_line and rng.random() < 0.25:
+                self.call(line, moment, planted_phrase=True)
+        if (
+            "together" in self.plants
+            and p.together
+            and rng.random() < 0.2
+            and all(hours.is_open(self.directory, ln, moment) for ln in p.together)
+        ):
+            self.call(p.together[0], moment, chain=p.together[1:])
+
+    def call(self, line: Line, moment: datetime, planted_phrase: bool = False, chain=()) -> None:
+        """One call with its case and its transfer(s)."""
+        rng = self.rng
+        at = moment + timedelta(seconds=rng.randrange(-1800, 1800))
+        caller = rng.choice(self.directory.callers)
+        by_speech = planted_phrase or rng.random() < 0.4
+        if planted_phrase:
+            term = self.plan.phrase_term
+        else:
+            term = rng.choice(self.terms[line.id]) if by_speech else None
+        call = self._call_row(caller.id, line, at, by_speech, term)
+        self.calls.append(call)
+        self.cases.append(self._case_row(call))
+        sequence = self._sequence(line, chain, planted_phrase)
+        start = at + timedelta(seconds=12)
+        call["outcome"] = self._transfers(call, sequence, start, planted_phrase)
+
+    def _call_row(
+        self, caller_org: str, line: Line, at: datetime, by_speech: bool, term: str | None
+    ) -> dict:
+        return dict(
+            id=uuid.uuid4().hex,
             call_sid="CAsim" + uuid.uuid4().hex[:27],
-            caller_org=caller.id,
+            caller_org=caller_org,
             identified_by="number",
             from_hmac=None,
             from_masked=None,
@@ -231,96 +219,125 @@ def _traffic(
             line_id=line.id,
             selected_by="speech" if by_speech else "digits",
             selected_term=term,
-            urgent=rng.random() < 0.05,
-            consent=rng.random() < 0.6,
+            urgent=self.rng.random() < 0.05,
+            consent=self.rng.random() < 0.6,
             outcome=None,
             status="completed",
             duration_s=None,
-            case_id=case_id,
+            case_id=uuid.uuid4().hex,
         )
-    )
-    cases.append(
-        dict(
-            id=case_id,
-            reference=new_reference(f"{rng.randrange(10**6):06d}"),
-            caller_org=caller.id,
-            call_id=call_id,
+
+    def _case_row(self, call: dict) -> dict:
+        return dict(
+            id=call["case_id"],
+            reference=new_reference(f"{self.rng.randrange(10**6):06d}"),
+            caller_org=call["caller_org"],
+            call_id=call["id"],
             life_event=None,
             state="closed",
-            opened_at=at,
+            opened_at=call["received_at"],
             closed_at=None,
-            updated_at=at,
+            updated_at=call["received_at"],
         )
-    )
-    start = at + timedelta(seconds=12)
-    sequence = [line, *chain]
-    if not chain and not planted_phrase and rng.random() < 0.08:  # noise: a second org
-        other = rng.choice(list(directory.lines))
-        if other.organisation_id != line.organisation_id:
-            sequence.append(other)
-    outcome = None
-    for i, ln in enumerate(sequence):
-        lunch = (
-            "lunch" in plants
-            and ln is p.lunch_line
-            and start.astimezone(directory.tz).weekday() < 5
-            and start.astimezone(directory.tz).hour == 12
-        )
-        answered = rng.random() < (0.1 if lunch else 0.88)
-        result = right = None
-        tta = round(rng.uniform(5, 40), 1) if answered else None
-        if answered:
-            if planted_phrase and i == 0 and rng.random() < 0.7:
+
+    def _sequence(self, line: Line, chain, planted_phrase: bool) -> list[Line]:
+        """The lines the call is transferred to, in order: the line and the chain after it,
+        now and then (noise) a line of a second organisation."""
+        sequence = [line, *chain]
+        if not chain and not planted_phrase and self.rng.random() < 0.08:  # noise: a second org
+            other = self.rng.choice(list(self.directory.lines))
+            if other.organisation_id != line.organisation_id:
+                sequence.append(other)
+        return sequence
+
+    def _transfers(
+        self, call: dict, sequence: list[Line], start: datetime, planted_phrase: bool
+    ) -> str:
+        """The call's transfers along `sequence` (which a planted wrong line extends to the
+        right one); returns the call's outcome."""
+        rng, p = self.rng, self.plan
+        outcome = None
+        for i, ln in enumerate(sequence):
+            answered = rng.random() < (0.1 if self._lunch_hour(ln, start) else 0.88)
+            tta = round(rng.uniform(5, 40), 1) if answered else None
+            result = right = None
+            if answered and planted_phrase and i == 0 and rng.random() < 0.7:
                 result, right = "wrong-line", p.phrase_to.id
                 if len(sequence) == 1:
                     sequence.append(p.phrase_to)
-            else:
-                r = rng.random()
-                result = (
-                    "resolved"
-                    if r < 0.6
-                    else "partial"
-                    if r < 0.8
-                    else "unresolved"
-                    if r < 0.88
-                    else "wrong-line"
-                    if r < 0.93
-                    else "unknown"
-                )
-                if result == "wrong-line":
-                    right = rng.choice(list(directory.lines)).id
-        accepted = start + timedelta(seconds=tta) if answered else None
-        wait = org_wait.get(ln.organisation_id, 0)
-        transfers.append(
-            dict(
-                id=uuid.uuid4().hex,
-                call_id=call_id,
-                caller_org=caller.id,
-                target_org=ln.organisation_id,
-                line_id=ln.id,
-                urgent=False,
-                consent=True,
-                state="ended",
-                outcome="connected" if answered else "no-answer",
-                hunt_position=0,
-                created_at=start,
-                ringing_at=start + timedelta(seconds=1),
-                accepted_at=accepted,
-                ended_at=(accepted or start) + timedelta(minutes=rng.randint(1, 12)),
-                time_to_answer_s=tta,
-                duration_s=None,
-                minutes_saved=max(0.0, wait - (tta or 0) / 60) if answered else None,
-                case_id=case_id,
-                step=i,
-                consent_level="case",
-                result=result,
-                selected_term=term if i == 0 else None,
-                result_at=accepted,
-                result_by="worker" if result else None,
-                right_org=directory.line(right).organisation_id if right else None,
-                right_line=right,
-            )
+            elif answered:
+                result, right = self._verdict()
+            self.transfers.append(self._transfer_row(call, ln, i, start, tta, result, right))
+            outcome = outcome or ("connected" if answered else None)
+            start += timedelta(minutes=rng.randint(3, 15))
+        return outcome or "no-answer"
+
+    def _lunch_hour(self, ln: Line, start: datetime) -> bool:
+        """The planted `lunch` pattern: its line, on a weekday between 12:00 and 13:00."""
+        local = start.astimezone(self.directory.tz)
+        return (
+            "lunch" in self.plants
+            and ln is self.plan.lunch_line
+            and local.weekday() < 5
+            and local.hour == 12
         )
-        outcome = outcome or ("connected" if answered else None)
-        start += timedelta(minutes=rng.randint(3, 15))
-    calls[-1]["outcome"] = outcome or "no-answer"
+
+    def _verdict(self) -> tuple[str, str | None]:
+        """The worker's result for an answered transfer, and the right line if it was wrong."""
+        r = self.rng.random()
+        result = (
+            "resolved"
+            if r < 0.6
+            else "partial"
+            if r < 0.8
+            else "unresolved"
+            if r < 0.88
+            else "wrong-line"
+            if r < 0.93
+            else "unknown"
+        )
+        right = self.rng.choice(list(self.directory.lines)).id if result == "wrong-line" else None
+        return result, right
+
+    def _transfer_row(
+        self,
+        call: dict,
+        ln: Line,
+        step: int,
+        start: datetime,
+        tta: float | None,
+        result: str | None,
+        right: str | None,
+    ) -> dict:
+        """One transfer of `call` to line `ln`; `tta` (time to answer) is None if unanswered."""
+        answered = tta is not None
+        accepted = start + timedelta(seconds=tta) if answered else None
+        wait = self.org_wait.get(ln.organisation_id, 0)
+        return dict(
+            id=uuid.uuid4().hex,
+            call_id=call["id"],
+            caller_org=call["caller_org"],
+            target_org=ln.organisation_id,
+            line_id=ln.id,
+            urgent=False,
+            consent=True,
+            state="ended",
+            outcome="connected" if answered else "no-answer",
+            hunt_position=0,
+            created_at=start,
+            ringing_at=start + timedelta(seconds=1),
+            accepted_at=accepted,
+            ended_at=(accepted or start) + timedelta(minutes=self.rng.randint(1, 12)),
+            time_to_answer_s=tta,
+            duration_s=None,
+            minutes_saved=max(0.0, wait - (tta or 0) / 60) if answered else None,
+            case_id=call["case_id"],
+            step=step,
+            consent_level="case",
+            result=result,
+            selected_term=call["selected_term"] if step == 0 else None,
+            result_at=accepted,
+            result_by="worker" if result else None,
+            right_org=self.directory.line(right).organisation_id if right else None,
+            right_line=right,
+        )

@@ -17,67 +17,32 @@ the status and conference callbacks it would send go into an outbox, and `run()`
 them in a random order, interleaved with the calls' own steps (and, through `between`, with
 the service's jobs), now and then twice; `run()` returns only when the outbox is empty. The
 same seed gives the same order.
+
+The parts live beside this module: the state as plain values (`state.py`), the conferences
+(`conference.py`), the callback outbox and its shuffle mode (`outbox.py`) and the reading of
+TwiML documents (`verbs.py`); `Sandbox` ties them together and runs the calls.
 """
 
 from __future__ import annotations
 
 import random
-import uuid
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-# (method, url, params) -> (status, body): how the provider reaches the service's webhooks.
-Fetch = Callable[[str, str, dict], tuple[int, str]]
+from callrouter.sandbox import verbs
+from callrouter.sandbox.conference import Conferences, dial_flags, participant_flags
+from callrouter.sandbox.outbox import Outbox, run_shuffled, shuffler
+from callrouter.sandbox.state import (
+    TERMINAL,
+    Fetch,
+    Phone,
+    SimCall,
+    SimConference,
+    new_sid,
+)
 
-TERMINAL = ("completed", "busy", "no-answer", "failed", "canceled")
-
-
-def _sid(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex
-
-
-@dataclass
-class Phone:
-    """What a party does: keys/phrases for successive prompts, and how to answer a ring."""
-
-    inputs: deque = field(default_factory=deque)  # "31", "say:de SVB", "*", "" (silence)
-    answer: str = "answer"  # answer | busy | no-answer | reject | ask (a person decides)
-
-
-@dataclass
-class SimCall:
-    sid: str
-    from_: str
-    to: str
-    direction: str  # inbound | outbound-api
-    label: str
-    url: str | None = None
-    status: str = "queued"
-    status_callback: str | None = None
-    status_events: tuple[str, ...] = ()
-    sequence: int = 0
-    verbs: deque = field(default_factory=deque)
-    pending: tuple[str, str, dict] | None = None  # (method, url, extra params) to fetch next
-    conference: str | None = None
-    dial_action: str | None = None
-    hangup_on_star: bool = False
-    timeout: int = 60
-    ended: bool = False
-    after_load: list = field(default_factory=list)
-
-
-@dataclass
-class SimConference:
-    name: str
-    sid: str
-    status_callback: str | None = None
-    events: tuple[str, ...] = ()
-    started: bool = False
-    ended: bool = False
-    sequence: int = 0
-    members: dict = field(default_factory=dict)  # call sid -> flags
+__all__ = ["TERMINAL", "Fetch", "Phone", "Sandbox", "SimCall", "SimConference"]
 
 
 class Sandbox:
@@ -96,21 +61,18 @@ class Sandbox:
         runner runs the service's queued jobs there, as a worker process would meanwhile)."""
         self.fetch = fetch
         self.account_sid = account_sid
-        self.rng = (
-            shuffle
-            if isinstance(shuffle, random.Random)
-            else random.Random(shuffle)
-            if shuffle is not None
-            else None
-        )
-        self.duplicates = duplicates
+        self.outbox = Outbox(fetch, shuffler(shuffle), duplicates)
         self.between = between
-        self.outbox: list[tuple[str, dict]] = []
         self.calls: dict[str, SimCall] = {}
-        self.conferences: dict[str, SimConference] = {}
+        self.rooms = Conferences(account_sid, self.calls, self.outbox.send, self._end)
         self.phones: dict[str, Phone] = {}
         self.messages: list[dict] = []
         self.transcript: list[tuple[str, str]] = []
+
+    @property
+    def conferences(self) -> dict[str, SimConference]:
+        """The conferences by FriendlyName."""
+        return self.rooms.by_name
 
     # ------------------------------------------------------------------ phones
 
@@ -127,7 +89,7 @@ class Sandbox:
     ) -> str:
         """A phone calls a number whose Voice URL is `url` (the internal number)."""
         call = SimCall(
-            _sid("CA"),
+            new_sid("CA"),
             from_,
             to,
             "inbound",
@@ -148,12 +110,46 @@ class Sandbox:
         if call is not None and not call.ended:
             self._end(call, "completed", caller_hung_up=True)
 
+    def timeout(self, sid: str) -> bool:
+        """A person waiting at a prompt says nothing: the Gather times out."""
+        call = self.calls.get(sid)
+        if call is None or call.ended or not call.verbs:
+            return False
+        if not verbs.is_gather(call.verbs[0]):
+            return False
+        self.phone(call.from_ if call.direction == "inbound" else call.to).inputs.append("")
+        return True
+
+    def press_star(self, sid: str) -> bool:
+        """A party in a conference presses * (leaves it when the Dial has hangupOnStar)."""
+        call = self.calls.get(sid)
+        if call is None or call.conference is None or not call.hangup_on_star:
+            return False
+        self.rooms.leave(call, run_action=True)
+        return True
+
+    def answer(self, sid: str, how: str = "answer") -> bool:
+        """A ringing phone is answered, rejected (busy), or left ringing until no-answer."""
+        call = self.calls.get(sid)
+        if call is None or call.ended or call.status != "ringing":
+            return False
+        if how in ("busy", "no-answer", "reject"):
+            self._end(call, "busy" if how in ("busy", "reject") else "no-answer")
+            return True
+        self._status(call, "in-progress")
+        if call.url:
+            queued = list(call.verbs)  # a queued bridge join runs after the whisper
+            call.verbs.clear()
+            call.pending = ("POST", call.url, {})
+            call.after_load = queued
+        return True
+
     # ------------------------------------------------------------------ REST subset
 
     def create_call(self, form: dict) -> SimCall:
         to, from_ = form.get("To", ""), form.get("From", "")
         call = SimCall(
-            _sid("CA"),
+            new_sid("CA"),
             from_,
             to,
             "outbound-api",
@@ -177,7 +173,7 @@ class Sandbox:
             if status == "completed" or call.status in ("queued", "initiated", "ringing"):
                 self._end(call, status if call.status != "in-progress" else "completed")
         elif form.get("Url") and not call.ended:
-            self._leave_conference(call, run_action=False)
+            self.rooms.leave(call, run_action=False)
             call.verbs.clear()
             call.pending = (form.get("Method", "POST"), form["Url"], {})
         return call
@@ -185,7 +181,7 @@ class Sandbox:
     def add_participant(self, conference: str, form: dict) -> SimCall:
         """Dial a number into a conference (by FriendlyName, as only creation allows)."""
         call = SimCall(
-            _sid("CA"),
+            new_sid("CA"),
             form.get("From", ""),
             form.get("To", ""),
             "outbound-api",
@@ -195,41 +191,32 @@ class Sandbox:
             timeout=int(form.get("Timeout") or 60),
         )
         self.calls[call.sid] = call
-        flags = {
-            "start": form.get("StartConferenceOnEnter", "true") == "true",
-            "end": form.get("EndConferenceOnExit", "false") == "true",
-            "hold": False,
-        }
-        call.verbs.append(("join", conference, flags))
+        call.verbs.append(("join", conference, participant_flags(form)))
         self._ring(call, then_join=True)
         return call
 
     def update_participant(self, conference_sid: str, call_sid: str, form: dict) -> bool:
-        conf = next((c for c in self.conferences.values() if c.sid == conference_sid), None)
+        conf = self.rooms.by_sid(conference_sid)
         if conf is None or call_sid not in conf.members:
             return False
         hold = form.get("Hold")
         if hold is not None:
-            conf.members[call_sid]["hold"] = hold.lower() == "true"
-            self._conf_event(
-                conf,
-                "participant-hold" if conf.members[call_sid]["hold"] else "participant-unhold",
-                call_sid,
-            )
-            if conf.members[call_sid]["hold"] and form.get("HoldUrl"):
+            on_hold = hold.lower() == "true"
+            self.rooms.hold(conf, call_sid, on_hold)
+            if on_hold and form.get("HoldUrl"):
                 self._hear(self.calls[call_sid], "GET", form["HoldUrl"])
         return True
 
     def end_conference(self, conference_sid: str) -> bool:
-        conf = next((c for c in self.conferences.values() if c.sid == conference_sid), None)
+        conf = self.rooms.by_sid(conference_sid)
         if conf is None:
             return False
-        self._finish_conference(conf)
+        self.rooms.finish(conf)
         return True
 
     def send_message(self, form: dict) -> dict:
         msg = {
-            "sid": _sid("SM"),
+            "sid": new_sid("SM"),
             "to": form.get("To"),
             "from": form.get("From"),
             "body": form.get("Body"),
@@ -243,8 +230,8 @@ class Sandbox:
 
     def run(self, max_steps: int = 2000) -> int:
         """Advance every call until all wait for a person; returns the number of steps."""
-        if self.rng is not None:
-            return self._run_shuffled(max_steps)
+        if self.outbox.rng is not None:
+            return run_shuffled(self.outbox, self.between, self._move_a_call, max_steps)
         steps = 0
         progressed = True
         while progressed and steps < max_steps:
@@ -257,42 +244,14 @@ class Sandbox:
                     steps += 1
         return steps
 
-    def _run_shuffled(self, max_steps: int) -> int:
-        """One random move at a time: deliver a waiting callback, let the service's jobs run,
-        or advance one call; until no call can move, the outbox is empty and no job ran."""
-        rng, steps = self.rng, 0
-        while steps < max_steps:
-            steps += 1
-            roll = rng.random()
-            if self.outbox and roll < 0.4:
-                self._deliver()
-                continue
-            if self.between is not None and roll < 0.5 and self.between():
-                continue
-            calls = [c for c in self.calls.values() if not c.ended]
-            rng.shuffle(calls)
-            if any(self._step(call) for call in calls):
-                continue
-            if self.outbox:
-                self._deliver()
-            elif self.between is None or not self.between():
-                return steps - 1
-        return steps
-
-    def _deliver(self) -> None:
-        url, params = self.outbox.pop(self.rng.randrange(len(self.outbox)))
-        self.fetch("POST", url, params)
-
-    def _callback(self, url: str, params: dict) -> None:
-        """Send an asynchronous callback: at once, or (shuffled) later, maybe twice."""
-        if self.rng is None:
-            self.fetch("POST", url, params)
-            return
-        self.outbox.append((url, params))
-        if self.rng.random() < self.duplicates:
-            self.outbox.append((url, dict(params)))
+    def _move_a_call(self, rng: random.Random) -> bool:
+        """Advance one call that can move, trying them in a random order."""
+        calls = [c for c in self.calls.values() if not c.ended]
+        rng.shuffle(calls)
+        return any(self._step(call) for call in calls)
 
     def _step(self, call: SimCall) -> bool:
+        """Fetch the call's next document, or carry out its next verb; False: it waits."""
         if call.pending is not None:
             method, url, extra = call.pending
             call.pending = None
@@ -310,10 +269,17 @@ class Sandbox:
             call.verbs.popleft()
             self._join(call, verb[1], verb[2], label="deelnemer")
             return True
-        tag = verb.tag
-        if tag == "Gather":
+        if verb.tag == "Gather":
             return self._gather(call, verb)
         call.verbs.popleft()
+        self._carry_out(call, verb)
+        return True
+
+    # ------------------------------------------------------------------ TwiML verbs
+
+    def _carry_out(self, call: SimCall, verb: ET.Element) -> None:
+        """Carry out a verb that needs nobody: Say, Play, Pause, Redirect, Hangup, Dial."""
+        tag = verb.tag
         if tag == "Say":
             self._say(call, verb.text)
         elif tag in ("Play", "Pause"):
@@ -323,33 +289,7 @@ class Sandbox:
         elif tag == "Hangup":
             self._end(call, "completed")
         elif tag == "Dial":
-            conf = verb.find("Conference")
-            number = verb.find("Number")
-            if conf is None and number is not None:
-                self._dial_number(call, verb, number)
-                return True
-            if conf is None:  # Client, Sip, Queue ...: not part of this sandbox
-                self._say(call, "[niet ondersteund in de sandbox: Dial zonder Conference/Number]")
-                self._end(call, "completed")
-                return True
-            call.dial_action = verb.get("action")
-            call.hangup_on_star = verb.get("hangupOnStar") == "true"
-            flags = {
-                "start": conf.get("startConferenceOnEnter", "true") == "true",
-                "end": conf.get("endConferenceOnExit", "false") == "true",
-                "hold": False,
-                "wait": conf.get("waitUrl"),
-                "wait_method": conf.get("waitMethod", "POST"),
-                "callback": conf.get("statusCallback"),
-                "events": tuple((conf.get("statusCallbackEvent") or "").split()),
-            }
-            self._join(
-                call,
-                (conf.text or "").strip(),
-                flags,
-                label=conf.get("participantLabel") or call.label,
-            )
-        return True
+            self._dial(call, verb)
 
     def _gather(self, call: SimCall, verb: ET.Element) -> bool:
         for child in list(verb):
@@ -361,15 +301,29 @@ class Sandbox:
             return False  # waits for a person (the page) or for the script's timeout
         given = phone.inputs.popleft()
         call.verbs.popleft()
-        params: dict = {}
-        if given.startswith("say:"):
-            params.update(SpeechResult=given[4:], Confidence="0.9")
-        else:
-            params["Digits"] = given
         if not given and verb.get("actionOnEmptyResult") != "true":
             return True  # Twilio goes on with the next verb when nothing was entered
-        call.pending = (verb.get("method", "POST"), verb.get("action"), params)
+        call.pending = (verb.get("method", "POST"), verb.get("action"), verbs.gathered(given))
         return True
+
+    def _dial(self, call: SimCall, verb: ET.Element) -> None:
+        conf = verb.find("Conference")
+        number = verb.find("Number")
+        if conf is None and number is not None:
+            self._dial_number(call, verb, number)
+            return
+        if conf is None:  # Client, Sip, Queue ...: not part of this sandbox
+            self._say(call, "[niet ondersteund in de sandbox: Dial zonder Conference/Number]")
+            self._end(call, "completed")
+            return
+        call.dial_action = verb.get("action")
+        call.hangup_on_star = verb.get("hangupOnStar") == "true"
+        self._join(
+            call,
+            (conf.text or "").strip(),
+            dial_flags(conf),
+            label=conf.get("participantLabel") or call.label,
+        )
 
     def _dial_number(self, call: SimCall, verb: ET.Element, number: ET.Element) -> None:
         """<Dial><Number url=...>: ring the number; on answer its `url` TwiML (a whisper) runs
@@ -379,7 +333,7 @@ class Sandbox:
         call.dial_action = verb.get("action")
         call.hangup_on_star = verb.get("hangupOnStar") == "true"
         child = SimCall(
-            _sid("CA"),
+            new_sid("CA"),
             call.to,
             (number.text or "").strip(),
             "outbound-dial",
@@ -395,26 +349,13 @@ class Sandbox:
         child.verbs.append(("join", bridge, flags))
         self._ring(child, then_join=True)
         if child.ended:  # busy or not answered: the caller's Dial ends
-            self._leave_conference(call, run_action=True)
+            self.rooms.leave(call, run_action=True)
 
-    def timeout(self, sid: str) -> bool:
-        """A person waiting at a prompt says nothing: the Gather times out."""
-        call = self.calls.get(sid)
-        if call is None or call.ended or not call.verbs:
-            return False
-        verb = call.verbs[0]
-        if isinstance(verb, tuple) or verb.tag != "Gather":
-            return False
-        self.phone(call.from_ if call.direction == "inbound" else call.to).inputs.append("")
-        return True
-
-    def press_star(self, sid: str) -> bool:
-        """A party in a conference presses * (leaves it when the Dial has hangupOnStar)."""
-        call = self.calls.get(sid)
-        if call is None or call.conference is None or not call.hangup_on_star:
-            return False
-        self._leave_conference(call, run_action=True)
-        return True
+    def _join(self, call: SimCall, name: str, flags: dict, label: str) -> None:
+        """Enter a conference; until it starts, its wait URL (a Dial's) plays."""
+        conf = self.rooms.join(call, name, flags, label)
+        if not conf.started and flags.get("wait"):
+            self._hear(call, flags.get("wait_method", "POST"), flags["wait"])
 
     # ------------------------------------------------------------------ internals
 
@@ -437,10 +378,7 @@ class Sandbox:
 
     def _load(self, call: SimCall, method: str, url: str, extra: dict) -> None:
         status, body = self.fetch(method, url, {**self._params(call), **extra})
-        try:
-            root = ET.fromstring(body) if status == 200 else None
-        except ET.ParseError:
-            root = None
+        root = verbs.parse(status, body)
         if root is None or root.tag != "Response":
             # Twilio would request the Fallback URL here; the sandbox says it and hangs up.
             self.transcript.append((call.label, f"[toepassingsfout: HTTP {status}]"))
@@ -452,10 +390,7 @@ class Sandbox:
     def _hear(self, call: SimCall, method: str, url: str) -> None:
         """Play wait or hold TwiML once (Say only) into the transcript; never breaks a call."""
         status, body = self.fetch(method, url, self._params(call))
-        try:
-            root = ET.fromstring(body) if status == 200 else None
-        except ET.ParseError:
-            root = None
+        root = verbs.parse(status, body)
         for say in root.iter("Say") if root is not None else ():
             self._say(call, say.text)
 
@@ -467,7 +402,7 @@ class Sandbox:
         if not call.status_callback or event not in call.status_events:
             return
         call.sequence += 1
-        self._callback(
+        self.outbox.send(
             call.status_callback,
             {
                 **self._params(call),
@@ -485,98 +420,16 @@ class Sandbox:
             return  # it rings until a person answers or rejects it (or it times out)
         self.answer(call.sid, phone.answer)
 
-    def answer(self, sid: str, how: str = "answer") -> bool:
-        """A ringing phone is answered, rejected (busy), or left ringing until no-answer."""
-        call = self.calls.get(sid)
-        if call is None or call.ended or call.status != "ringing":
-            return False
-        if how in ("busy", "no-answer", "reject"):
-            self._end(call, "busy" if how in ("busy", "reject") else "no-answer")
-            return True
-        self._status(call, "in-progress")
-        if call.url:
-            queued = list(call.verbs)  # a queued bridge join runs after the whisper
-            call.verbs.clear()
-            call.pending = ("POST", call.url, {})
-            call.after_load = queued
-        return True
-
-    def _join(self, call: SimCall, name: str, flags: dict, label: str) -> None:
-        conf = self.conferences.get(name)
-        if conf is None or conf.ended:
-            conf = SimConference(name, _sid("CF"), flags.get("callback"), flags.get("events", ()))
-            self.conferences[name] = conf
-        if flags.get("callback") and not conf.status_callback:
-            conf.status_callback, conf.events = flags["callback"], flags.get("events", ())
-        conf.members[call.sid] = flags
-        call.conference = name
-        self._conf_event(conf, "participant-join", call.sid, label)
-        if flags.get("start") and not conf.started:
-            conf.started = True
-            self._conf_event(conf, "conference-start", "")
-        elif not conf.started and flags.get("wait"):
-            self._hear(call, flags.get("wait_method", "POST"), flags["wait"])
-
-    def _leave_conference(self, call: SimCall, run_action: bool) -> None:
-        name = call.conference
-        if name is None:
-            return
-        conf = self.conferences[name]
-        flags = conf.members.pop(call.sid, {})
-        call.conference = None
-        self._conf_event(conf, "participant-leave", call.sid)
-        if run_action and call.dial_action and not call.ended:
-            call.verbs.clear()
-            call.pending = ("POST", call.dial_action, {"DialCallStatus": "completed"})
-        if (flags.get("end") and conf.started) or not conf.members:
-            self._finish_conference(conf)
-
-    def _finish_conference(self, conf: SimConference) -> None:
-        if conf.ended:
-            return
-        conf.ended = True
-        for sid in list(conf.members):
-            member = self.calls[sid]
-            conf.members.pop(sid)
-            member.conference = None
-            self._conf_event(conf, "participant-leave", sid)
-            if member.dial_action:
-                member.verbs.clear()
-                member.pending = ("POST", member.dial_action, {"DialCallStatus": "completed"})
-            elif not member.ended:
-                self._end(member, "completed")
-        self._conf_event(conf, "conference-end", "")
-
-    def _conf_event(
-        self, conf: SimConference, event: str, call_sid: str, label: str | None = None
-    ) -> None:
-        short = event.split("-", 1)[-1]  # statusCallbackEvent names: start end join leave ...
-        if not conf.status_callback or short not in conf.events:
-            return
-        conf.sequence += 1
-        params = {
-            "ConferenceSid": conf.sid,
-            "FriendlyName": conf.name,
-            "AccountSid": self.account_sid,
-            "StatusCallbackEvent": event,
-            "SequenceNumber": str(conf.sequence),
-        }
-        if call_sid:
-            params["CallSid"] = call_sid
-        if label:
-            params["ParticipantLabel"] = label
-        self._callback(conf.status_callback, params)
-
     def _end(self, call: SimCall, status: str, caller_hung_up: bool = False) -> None:
         if call.ended:
             return
         call.ended = True
         if call.conference is not None:
-            self._leave_conference(call, run_action=False)
+            self.rooms.leave(call, run_action=False)
         if caller_hung_up and call.dial_action:
             # Twilio requests the Dial action when the caller hangs up during a Dial (nobody
             # hears its answer: as late as any callback).
-            self._callback(
+            self.outbox.send(
                 call.dial_action,
                 {**self._params(call), "CallStatus": "completed", "DialCallStatus": "completed"},
             )

@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 import requests
 from flask import Flask, jsonify, render_template, request
 
-from callrouter.sandbox import api
-from callrouter.sandbox.provider import Sandbox
+from callrouter.sandbox import api, verbs
+from callrouter.sandbox.provider import Fetch, Sandbox
 from callrouter.signatures import sign
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -51,13 +51,7 @@ class Driver:
         for call in self.sandbox.calls.values():
             if call.ended:
                 continue
-            gather = (
-                call.verbs[0]
-                if call.verbs
-                and not isinstance(call.verbs[0], tuple)
-                and call.verbs[0].tag == "Gather"
-                else None
-            )
+            gather = call.verbs[0] if call.verbs and verbs.is_gather(call.verbs[0]) else None
             if gather is None:
                 self.waiting_since.pop(call.sid, None)
             else:
@@ -112,6 +106,26 @@ def create_sandbox_app(
     called after the clock moved (it queues the service's sweep, which starts what is due);
     `call_log()` returns the service's newest call-log rows for the page."""
     app = Flask(__name__)
+    sandbox = Sandbox(signed_fetch(token), account_sid)
+    lock = threading.Lock()
+    app.extensions["callrouter.sandbox"] = sandbox
+    app.extensions["callrouter.sandbox.lock"] = lock
+    app.extensions["callrouter.sandbox.auth"] = (account_sid, token)
+    for line in directory.lines:  # professionals decide themselves on the page
+        for number in (*line.numbers, *line.urgent_numbers):
+            sandbox.phone(number).answer = "ask"
+    app.register_blueprint(api.bp)
+    driver = Driver(sandbox, lock, ring_timeout)
+    app.extensions["callrouter.sandbox.driver"] = driver
+    threading.Thread(target=driver.loop, daemon=True, name="sandbox-driver").start()
+    _add_page_routes(app, sandbox, lock, directory, call_log)
+    _add_phone_routes(app, sandbox, lock, directory, service_base)
+    _add_clock_route(app, directory, clock_file, after_clock)
+    return app
+
+
+def signed_fetch(token: str) -> Fetch:
+    """How the sandbox requests the service's webhooks: over HTTP, signed as Twilio signs."""
     http = requests.Session()
 
     def fetch(method: str, url: str, params: dict) -> tuple[int, str]:
@@ -127,47 +141,42 @@ def create_sandbox_app(
             )
         return resp.status_code, resp.text
 
-    sandbox = Sandbox(fetch, account_sid)
-    lock = threading.Lock()
-    app.extensions["callrouter.sandbox"] = sandbox
-    app.extensions["callrouter.sandbox.lock"] = lock
-    app.extensions["callrouter.sandbox.auth"] = (account_sid, token)
-    for line in directory.lines:  # professionals decide themselves on the page
-        for number in (*line.numbers, *line.urgent_numbers):
-            sandbox.phone(number).answer = "ask"
-    app.register_blueprint(api.bp)
-    driver = Driver(sandbox, lock, ring_timeout)
-    app.extensions["callrouter.sandbox.driver"] = driver
-    threading.Thread(target=driver.loop, daemon=True, name="sandbox-driver").start()
+    return fetch
 
-    def state():
-        calls = []
-        for c in sandbox.calls.values():
-            waiting = (
-                bool(c.verbs) and not isinstance(c.verbs[0], tuple) and c.verbs[0].tag == "Gather"
-            )
-            calls.append(
-                {
-                    "sid": c.sid,
-                    "label": c.label,
-                    "from": c.from_,
-                    "to": c.to,
-                    "direction": c.direction,
-                    "status": c.status,
-                    "ended": c.ended,
-                    "conference": c.conference,
-                    "waiting": waiting,
-                }
-            )
-        return {
-            "calls": calls,
-            "transcript": [{"who": w, "text": t} for w, t in sandbox.transcript],
-            "conferences": [
-                {"name": c.name, "started": c.started, "ended": c.ended, "members": len(c.members)}
-                for c in sandbox.conferences.values()
-            ],
-            "log": call_log() if call_log is not None else [],
-        }
+
+def page_state(sandbox: Sandbox, call_log=None) -> dict:
+    """What the page shows: the calls, the transcript, the conferences and the service's log."""
+    calls = []
+    for c in sandbox.calls.values():
+        waiting = bool(c.verbs) and verbs.is_gather(c.verbs[0])
+        calls.append(
+            {
+                "sid": c.sid,
+                "label": c.label,
+                "from": c.from_,
+                "to": c.to,
+                "direction": c.direction,
+                "status": c.status,
+                "ended": c.ended,
+                "conference": c.conference,
+                "waiting": waiting,
+            }
+        )
+    return {
+        "calls": calls,
+        "transcript": [{"who": w, "text": t} for w, t in sandbox.transcript],
+        "conferences": [
+            {"name": c.name, "started": c.started, "ended": c.ended, "members": len(c.members)}
+            for c in sandbox.conferences.values()
+        ],
+        "log": call_log() if call_log is not None else [],
+    }
+
+
+def _add_page_routes(
+    app: Flask, sandbox: Sandbox, lock: threading.Lock, directory, call_log
+) -> None:
+    """The page itself, its style sheets, and the state it polls."""
 
     @app.get("/sandbox/assets/<name>")
     def assets(name):
@@ -194,7 +203,13 @@ def create_sandbox_app(
     @app.get("/sandbox/state")
     def get_state():
         with lock:
-            return jsonify(state())
+            return jsonify(page_state(sandbox, call_log))
+
+
+def _add_phone_routes(
+    app: Flask, sandbox: Sandbox, lock: threading.Lock, directory, service_base: str
+) -> None:
+    """What the people on the page do: dial in, press keys or speak, answer, hang up."""
 
     @app.post("/sandbox/dial")
     def dial():
@@ -228,6 +243,16 @@ def create_sandbox_app(
         with lock:
             return jsonify(ok=sandbox.answer(sid, how))
 
+    @app.post("/sandbox/hangup")
+    def hangup():
+        with lock:
+            sandbox.hang_up(request.form.get("sid", ""))
+        return jsonify(ok=True)
+
+
+def _add_clock_route(app: Flask, directory, clock_file, after_clock) -> None:
+    """A trainer moves the service's sandbox clock forward."""
+
     @app.post("/sandbox/clock")
     def move_clock():
         from datetime import datetime
@@ -246,11 +271,3 @@ def create_sandbox_app(
         if after_clock is not None:
             after_clock()
         return jsonify(ok=True, shift_seconds=shift.total_seconds())
-
-    @app.post("/sandbox/hangup")
-    def hangup():
-        with lock:
-            sandbox.hang_up(request.form.get("sid", ""))
-        return jsonify(ok=True)
-
-    return app
