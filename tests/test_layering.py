@@ -111,3 +111,25 @@ def test_voice_handlers_and_jobs_write_no_sql():
         or query.search(p.read_text(encoding="utf-8"))
     )
     assert offenders == []
+
+
+def test_modules_and_functions_stay_small():
+    """No module of the package is longer than 500 lines and no function longer than 80
+    (tests, benchmarks and the generated migrations aside): a module that grows past it has
+    two subjects, a function that does, several steps with names of their own."""
+    import ast
+
+    long_modules, long_functions = [], []
+    for path in sorted((ROOT / "callrouter").rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        name = str(path.relative_to(ROOT))
+        if text.count("\n") > 500:
+            long_modules.append((name, text.count("\n")))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > 80:
+                    long_functions.append((name, node.name, length))
+    assert long_modules == [] and long_functions == []
