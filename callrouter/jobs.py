@@ -30,12 +30,26 @@ def now() -> datetime:
     return clock.now()
 
 
-def retry_later(exc: TelephonyError) -> bool:
-    """Whether a failed REST request should fail the job: when the failure may pass and this
-    runs as an RQ job, RQ retries it (and keeps it in its failed registry once the retries are
-    used up). Otherwise the caller records the failure as the leg's or the call's outcome:
-    never both."""
-    return exc.transient and get_current_job() is not None
+def retry_later(exc: TelephonyError, func, *args) -> bool:
+    """Whether a failed REST request should fail the job `func(*args)`: only when the failure
+    may pass, `func(*args)` is itself the RQ job running (not work it called, nor work run in
+    place of a job), and RQ has a retry left for it. Otherwise the caller records the failure
+    as the leg's or the call's outcome and the call moves on: never both. A job whose retries
+    are used up fails with its last error and stays in RQ's failed registry."""
+    if not exc.transient:
+        return False
+    job = get_current_job()
+    return (
+        job is not None
+        and job.func_name == f"{func.__module__}.{func.__qualname__}"
+        and tuple(job.args) == args
+        and job.should_retry
+    )
+
+
+def _next_number(transfer_id: str, position: int) -> None:
+    """Go on with the hunt group: each number its own job (its own retries)."""
+    dispatch(place_leg, transfer_id, position, job_id=f"leg-{transfer_id}-{position}")
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -124,11 +138,12 @@ def place_leg(transfer_id: str, position: int) -> str | None:
         carry_out(transfer_id, worker_sid, actions)
         return None
     if leg_id == leg_rows.LOST:
-        return place_leg(transfer_id, position + 1)
+        _next_number(transfer_id, position + 1)
+        return None
     try:
         placed = svc.telephony.create_call(**request)
     except TelephonyError as exc:
-        retry = retry_later(exc)
+        retry = retry_later(exc, place_leg, transfer_id, position)
         with svc.sessions.begin() as s:
             if retry:  # the retry writes the row afresh and places the call then
                 leg_rows.forget(s, leg_id)
@@ -137,7 +152,8 @@ def place_leg(transfer_id: str, position: int) -> str | None:
         if retry:
             raise
         log.warning("transfer %s: leg %s could not be placed", transfer_id, position)
-        return place_leg(transfer_id, position + 1)
+        _next_number(transfer_id, position + 1)
+        return None
     _leg_placed(transfer_id, leg_id, placed)
     return placed.sid
 
@@ -188,7 +204,7 @@ def _leg_placed(transfer_id: str, leg_id: str, placed) -> None:
     carry_out(transfer_id, worker_sid, actions)
     if not still_wanted:
         # The worker left while the request was in flight: take the call back at once.
-        cancel_legs(transfer_id)
+        dispatch(cancel_legs, transfer_id)
 
 
 WAY_BACK_RING = 25  # seconds the worker's phone rings when a professional calls back
@@ -241,7 +257,7 @@ def redirect_call(call_sid: str, path: str) -> None:
     try:
         svc.telephony.update_call(call_sid, url=svc.url(path))
     except TelephonyError as exc:
-        if retry_later(exc):
+        if retry_later(exc, redirect_call, call_sid, path):
             raise
         log.warning("call %s could not be redirected", loggable_sid(call_sid))
 
@@ -306,7 +322,7 @@ def end_lonely_conference(transfer_id: str, conference_sid: str) -> None:
     try:
         services.current().telephony.end_conference(conference_sid)
     except TelephonyError as exc:
-        if retry_later(exc):
+        if retry_later(exc, end_lonely_conference, transfer_id, conference_sid):
             raise
         log.warning("transfer %s: a conference could not be ended", transfer_id)
 
@@ -324,14 +340,14 @@ def cancel_legs(transfer_id: str) -> int:
             svc.telephony.update_call(sid, status=target)
             ended += 1
         except TelephonyError as exc:
-            if retry_later(exc):
-                raise  # the retry reads the legs again: the ones ended meanwhile are skipped
+            if retry_later(exc, cancel_legs, transfer_id):
+                raise  # the retry ends them all again (an ended one answers 4xx: logged)
             if target == "canceled" and exc.status in (400, 409):
                 try:  # it was answered meanwhile
                     svc.telephony.update_call(sid, status="completed")
                     ended += 1
                 except TelephonyError as again:
-                    if retry_later(again):
+                    if retry_later(again, cancel_legs, transfer_id):
                         raise
                     log.warning("transfer %s: a leg could not be ended", transfer_id)
     return ended
@@ -351,7 +367,7 @@ def hold_professional(transfer_id: str) -> None:
     try:
         svc.telephony.hold_participant(conf, sid, hold, svc.url("/voice/hold"))
     except TelephonyError as exc:
-        if retry_later(exc):
+        if retry_later(exc, hold_professional, transfer_id):
             raise
         log.warning("transfer %s: hold=%s failed", transfer_id, hold)
 
@@ -371,7 +387,7 @@ def end_conference(transfer_id: str, who: str = "worker") -> None:
         elif conf:
             svc.telephony.end_conference(conf)
     except TelephonyError as exc:
-        if retry_later(exc):
+        if retry_later(exc, end_conference, transfer_id, who):
             raise
         log.warning("transfer %s: the conversation could not be ended", transfer_id)
 

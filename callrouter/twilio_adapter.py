@@ -15,8 +15,11 @@ from urllib.parse import urlparse
 log = logging.getLogger(__name__)
 
 
-# Answers after which the same request may well succeed a little later.
+# Answers after which the same request may well succeed a little later. A request that makes
+# a new call is repeated only after 429 (refused for the rate, not acted on): after a 5xx or a
+# 408 the call may exist all the same, and a second request would ring a second phone.
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+TRANSIENT_CREATE_STATUSES = frozenset({429})
 
 
 class TelephonyError(Exception):
@@ -101,11 +104,12 @@ class TwilioAdapter:
             return fn(*args, **kwargs)
         except TwilioRestException as exc:
             log.warning("telephony %s failed: HTTP %s, code %s", what, exc.status, exc.code)
+            passing = TRANSIENT_CREATE_STATUSES if _creates else TRANSIENT_STATUSES
             raise TelephonyError(
                 f"{what} failed: {exc.msg}",
                 exc.status,
                 exc.code,
-                transient=exc.status in TRANSIENT_STATUSES,
+                transient=exc.status in passing,
             ) from None
         except (TwilioException, OSError) as exc:
             log.warning("telephony %s failed: %s", what, type(exc).__name__)

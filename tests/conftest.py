@@ -237,6 +237,7 @@ class TwilioStub:
         self.fail_create = 0  # the next n calls.create answer `fail_status`
         self.fail_update = 0  # the next n call updates answer `fail_status`
         self.fail_status = 400
+        self.create_failures: list[int] = []  # the statuses the next calls.create answer
         base = f"{API}/2010-04-01/Accounts/{ACCOUNT}"
         rsps.add_callback(responses.POST, f"{base}/Calls.json", callback=self._create)
         rsps.add_callback(
@@ -273,6 +274,8 @@ class TwilioStub:
 
     def _create(self, request):
         form = self._form(request)
+        if self.create_failures:
+            return self._failure(self.create_failures.pop(0))
         if self.fail_create:
             self.fail_create -= 1
             return self._failure()
@@ -281,11 +284,12 @@ class TwilioStub:
         self.created.append(form)
         return 201, {}, _call_json(sid, form.get("To"), form.get("From"), "queued")
 
-    def _failure(self):
-        if self.fail_status == 400:
+    def _failure(self, status: int | None = None):
+        status = status or self.fail_status
+        if status == 400:
             return 400, {}, '{"code": 21210, "message": "bad from", "status": 400}'
-        body = {"code": 20003 if self.fail_status == 429 else 20500, "status": self.fail_status}
-        return self.fail_status, {}, json.dumps({**body, "message": "try again later"})
+        body = {"code": 20429 if status == 429 else 20500, "status": status}
+        return status, {}, json.dumps({**body, "message": "try again later"})
 
     def _update(self, request):
         sid = urlparse(request.url).path.rsplit("/", 1)[-1][:-5]

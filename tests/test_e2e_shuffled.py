@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 from flask import Flask
-from rq import Queue
-from rq.registry import StartedJobRegistry
+from rq import Queue, Worker
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -137,11 +137,19 @@ class Network:
     # ------------------------------------------------------------------ the worker process
 
     def _jobs_waiting(self) -> bool:
-        return any(
-            Queue(name, connection=self.redis).count
-            or StartedJobRegistry(name, connection=self.redis).count
-            for name in ("calls", "default")
-        )
+        """A job queued, being run (also one taken from its queue and not yet registered as
+        started: the worker is busy then), or a retry due within seconds (a transfer's
+        watchdog, due minutes later, is not waited for)."""
+        soon = time.time() + 15
+        for name in ("calls", "default"):
+            if Queue(name, connection=self.redis).count:
+                return True
+            if StartedJobRegistry(name, connection=self.redis).count:
+                return True
+            scheduled = ScheduledJobRegistry(name, connection=self.redis)
+            if self.redis.zcount(scheduled.key, 0, soon):
+                return True
+        return any(w.get_state() == "busy" for w in Worker.all(connection=self.redis))
 
     def _jobs(self) -> bool:
         """`between` of the shuffled sandbox: when the worker process has jobs to do, let it
@@ -150,8 +158,10 @@ class Network:
             return False
         self.lock.release()
         try:
-            deadline = time.monotonic() + 20
-            while self._jobs_waiting() and time.monotonic() < deadline:
+            deadline = time.monotonic() + 30
+            while self._jobs_waiting():
+                if time.monotonic() > deadline:
+                    raise AssertionError("the worker process did not finish its jobs")
                 time.sleep(0.02)
         finally:
             self.lock.acquire()

@@ -41,10 +41,9 @@ def _failed(app) -> int:
     return FailedJobRegistry(queue=app.extensions["callrouter"].queue("calls")).count
 
 
-@pytest.mark.parametrize("status", [503, 429])
-def test_passing_failure_fails_the_job_and_the_retry_places_the_call(phone, app, status):
+def test_passing_failure_fails_the_job_and_the_retry_places_the_call(phone, app):
     start_transfer(phone, "31", "", sid="CAjf1")
-    phone.twilio.fail_create, phone.twilio.fail_status = 1, status
+    phone.twilio.create_failures = [429]  # too many requests: not acted on, may be repeated
     phone.drain()
     assert phone.twilio.created == []
     assert len(_retries(app)) == 1  # RQ runs it again
@@ -56,21 +55,12 @@ def test_passing_failure_fails_the_job_and_the_retry_places_the_call(phone, app,
     assert _failed(app) == 0 and _retries(app) == []
 
 
-def test_failure_that_does_not_pass_ends_in_rqs_failed_registry(phone, app):
-    start_transfer(phone, "31", "", sid="CAjf2")
-    phone.twilio.fail_create, phone.twilio.fail_status = 10, 503
-    phone.drain()
-    for _ in range(3):  # RQ's three retries
-        _run_retries(phone, app)
-    assert _failed(app) == 1 and _retries(app) == [] and phone.twilio.created == []
-    (tr,) = rows(app, Transfer)
-    assert tr.state == "dialling"  # the transfer's watchdog ends it; nothing recorded twice
-    assert rows(app, Leg) == []
-
-
-def test_permanent_failure_is_the_legs_outcome_and_the_hunt_moves_on(phone, app):
-    start_transfer(phone, "31", "", sid="CAjf3")
-    phone.twilio.fail_create, phone.twilio.fail_status = 1, 400
+@pytest.mark.parametrize("status", [500, 503, 400])
+def test_a_new_call_that_may_exist_is_not_requested_again(phone, app, status):
+    """After a 5xx the provider may have made the call all the same: a second request would
+    ring a second phone. The number counts as failed and the hunt moves on (as after a 4xx)."""
+    start_transfer(phone, "31", "", sid=f"CAjf2{status}")
+    phone.twilio.create_failures = [status]
     phone.drain()
     assert _retries(app) == [] and _failed(app) == 0
     assert [c["To"] for c in phone.twilio.created] == [SECOND]
@@ -78,22 +68,49 @@ def test_permanent_failure_is_the_legs_outcome_and_the_hunt_moves_on(phone, app)
     assert [(leg.position, leg.outcome) for leg in legs] == [(0, "failed"), (1, None)]
 
 
+def test_each_number_of_the_hunt_has_its_own_retries(phone, app):
+    """The first number is refused, the second is rate-limited once: the retry rings the
+    second number (not the first again)."""
+    start_transfer(phone, "31", "", sid="CAjf3")
+    phone.twilio.create_failures = [400, 429]
+    phone.drain()
+    assert phone.twilio.created == [] and len(_retries(app)) == 1
+    _run_retries(phone, app)
+    assert [c["To"] for c in phone.twilio.created] == [SECOND]
+    legs = sorted(rows(app, Leg), key=lambda leg: leg.position)
+    assert [(leg.position, leg.outcome) for leg in legs] == [(0, "failed"), (1, None)]
+    assert legs[1].call_sid == phone.twilio.created[0]["Sid"]
+
+
+def test_when_the_retries_are_used_up_the_number_fails_and_the_hunt_moves_on(phone, app):
+    """RQ's three retries fail too: the worker is not left waiting for the watchdog."""
+    start_transfer(phone, "31", "", sid="CAjf4")
+    phone.twilio.create_failures = [429] * 4  # the first run and RQ's three retries
+    phone.drain()
+    for _ in range(3):
+        _run_retries(phone, app)
+    assert [c["To"] for c in phone.twilio.created] == [SECOND]
+    legs = sorted(rows(app, Leg), key=lambda leg: leg.position)
+    assert [(leg.position, leg.outcome) for leg in legs] == [(0, "failed"), (1, None)]
+    assert _retries(app) == [] and _failed(app) == 0
+
+
 def test_passing_failure_outside_rq_is_recorded(phone, app):
     """Without an RQ job around it (Redis down: the work runs after the response) nothing
     would retry it, so the failure is the leg's outcome and the hunt moves on."""
-    start_transfer(phone, "31", "", sid="CAjf4")
+    start_transfer(phone, "31", "", sid="CAjf5")
     (tr,) = rows(app, Transfer)
-    phone.twilio.fail_create, phone.twilio.fail_status = 1, 503
+    phone.twilio.create_failures = [429]
     with app.app_context():
-        sid = jobs.place_leg(tr.id, 0)
+        assert jobs.place_leg(tr.id, 0) is None
+    phone.drain()  # the next number's job
     assert [c["To"] for c in phone.twilio.created] == [SECOND]
-    assert sid == phone.twilio.created[0]["Sid"]
     legs = sorted(rows(app, Leg), key=lambda leg: leg.position)
     assert [leg.outcome for leg in legs] == ["failed", None]
 
 
 def test_cancelling_a_leg_retries_a_passing_failure(phone, app):
-    start_transfer(phone, "31", "", sid="CAjf5")
+    start_transfer(phone, "31", "", sid="CAjf6")
     phone.drain()
     (leg,) = rows(app, Leg)
     (tr,) = rows(app, Transfer)
@@ -122,14 +139,21 @@ NEW = dict(
 
 
 @pytest.mark.parametrize(
-    ("status", "transient"), [(429, True), (500, True), (503, True), (400, False), (404, False)]
+    ("status", "update", "create"),
+    [(429, True, True), (500, True, False), (503, True, False), (400, False, False)],
 )
-def test_adapter_tells_passing_from_permanent_answers(status, transient):
+def test_adapter_tells_passing_from_permanent_answers(status, update, create):
+    """An update may be repeated after any passing failure; a new call only after 429."""
+    body = {"code": 1, "status": status, "message": "x"}
     with responses.RequestsMock() as rsps:
-        rsps.add(responses.POST, CALL, status=status, json={"code": 1, "status": status})
-        with pytest.raises(TelephonyError) as info:
+        rsps.add(responses.POST, CALL, status=status, json=body)
+        rsps.add(responses.POST, CALLS, status=status, json=body)
+        with pytest.raises(TelephonyError) as updating:
             _adapter().update_call("CA" + "1" * 32, status="canceled")
-    assert info.value.status == status and info.value.transient is transient
+        with pytest.raises(TelephonyError) as creating:
+            _adapter().create_call(**NEW, timeout=15)
+    assert updating.value.status == creating.value.status == status
+    assert (updating.value.transient, creating.value.transient) == (update, create)
 
 
 def test_adapter_repeats_no_new_call_that_may_exist():
