@@ -107,8 +107,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
                 + ", ".join(missing)
                 + ". Set them in the environment (never in the repository)."
             )
-        if len(secret) < 16:
-            raise SettingsError("SECRET_KEY must be at least 16 characters long")
+        _check_secret_key(secret)
     else:
         secret = secret or _local_secret(instance, "secret_key")
         sid = sid or "AC" + "0" * 32
@@ -134,3 +133,18 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         callback_attempts=_int(env, "CALLROUTER_CALLBACK_ATTEMPTS", 3, 1, 20),
         retention_days=_int(env, "CALLROUTER_RETENTION_DAYS", 90, 1, 3650),
     )
+
+
+SECRET_MIN_LENGTH = 32
+SECRET_MIN_DISTINCT = 10
+
+
+def _check_secret_key(secret: str) -> None:
+    """A production key signs the dashboard's sessions and CSRF tokens: refuse one that is
+    short or made of few characters (`aaaa...`, `0123456789abcdef`)."""
+    if len(secret) < SECRET_MIN_LENGTH or len(set(secret)) < SECRET_MIN_DISTINCT:
+        raise SettingsError(
+            f"SECRET_KEY is too weak: it needs at least {SECRET_MIN_LENGTH} characters, of at "
+            f"least {SECRET_MIN_DISTINCT} different ones. Make one with: "
+            'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+        )

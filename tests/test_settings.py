@@ -8,7 +8,7 @@ from callrouter.settings import SettingsError, from_env
 
 PROD = {
     "CALLROUTER_ENV": "production",
-    "SECRET_KEY": "s" * 32,
+    "SECRET_KEY": "kX3v9Qm2Lp7Rt5Wz8Yb1Nc4Hd6Jf0Gs_",
     "TWILIO_ACCOUNT_SID": "AC1",
     "TWILIO_AUTH_TOKEN": "t" * 32,
     "PUBLIC_BASE_URL": "https://cr.example.nl/",
@@ -58,3 +58,21 @@ def test_bad_values_are_refused(tmp_path):
         from_env({"CALLROUTER_ENV": "prod", "CALLROUTER_INSTANCE": str(tmp_path)})
     with pytest.raises(SettingsError, match="PUBLIC_BASE_URL"):
         from_env({"PUBLIC_BASE_URL": "cr.example.nl", "CALLROUTER_INSTANCE": str(tmp_path)})
+
+
+@pytest.mark.parametrize(
+    "weak", ["s" * 32, "aaaaaaaaaaaaaaaa", "0123456789abcdef", "ab" * 40, "abcdefghi" * 4]
+)
+def test_production_refuses_a_weak_secret_key(tmp_path, weak):
+    """Short keys and keys of few distinct characters stop start-up, saying how to make one."""
+    env = dict(PROD, CALLROUTER_INSTANCE=str(tmp_path), SECRET_KEY=weak)
+    with pytest.raises(SettingsError, match="SECRET_KEY is too weak") as info:
+        from_env(env)
+    assert "secrets.token_urlsafe" in str(info.value)
+
+
+def test_production_accepts_a_generated_secret_key(tmp_path):
+    import secrets
+
+    key = secrets.token_urlsafe(48)
+    assert from_env(dict(PROD, CALLROUTER_INSTANCE=str(tmp_path), SECRET_KEY=key)).secret_key == key
