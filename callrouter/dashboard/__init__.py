@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from callrouter import unmatched
+
 
 def init_app(app: Flask) -> None:
     from flask_wtf.csrf import generate_csrf
@@ -29,3 +31,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["csrf_token"] = generate_csrf
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    unmatched.answer(app, api.bp.url_prefix + "/", api.unmatched)
+    unmatched.answer(app, views.bp.url_prefix + "/", views.unmatched)

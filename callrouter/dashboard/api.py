@@ -8,7 +8,7 @@ audited. Phone numbers appear masked only.
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify, make_response, request
 
 from callrouter import services
 from callrouter.dashboard import auth, queries
@@ -51,6 +51,12 @@ def not_found(_exc):
 @bp.errorhandler(405)
 def not_allowed(_exc):
     return jsonify(error="method_not_allowed", message="The API is read-only."), 405
+
+
+def unmatched(exc):
+    """A path under /api/v1/ that no route matches: the API's JSON error and headers."""
+    body, status = not_allowed(exc) if exc.code == 405 else not_found(exc)
+    return security_headers(make_response(body, status))
 
 
 class BadRequest(Exception):

@@ -8,7 +8,17 @@ not exist. The pages themselves are in views.py and the *_views.py modules it im
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
@@ -109,6 +119,23 @@ def not_found(_exc):
         title="Niet gevonden",
         message="Deze pagina of dit gegeven bestaat niet, of u heeft er geen toegang toe.",
     ), 404
+
+
+def unmatched(exc):
+    """A path under /dashboard/ that no route matches (or a method it lacks): the dashboard's
+    own error page, with the headers of every dashboard answer."""
+    if exc.code == 405:
+        body = render_template(
+            "dashboard/error.html",
+            title="Niet toegestaan",
+            message="Deze handeling kan op deze pagina niet.",
+        )
+        response = make_response(body, 405)
+        if getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+    else:
+        response = make_response(not_found(exc))
+    return security_headers(response)
 
 
 @bp.app_context_processor

@@ -37,9 +37,17 @@ from callrouter.dashboard import (
     export_views,
     report_views,
 )
-from callrouter.dashboard.blueprint import bp, current_principal, origin
+from callrouter.dashboard.blueprint import bp, current_principal, origin, unmatched
 
-__all__ = ["bp", "call_views", "callback_views", "case_views", "export_views", "report_views"]
+__all__ = [
+    "bp",
+    "call_views",
+    "callback_views",
+    "case_views",
+    "export_views",
+    "report_views",
+    "unmatched",
+]
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from callrouter import unmatched
 from callrouter.voice import (  # noqa: F401 - each registers its routes on the blueprint
     callback,
     handover,
@@ -29,5 +30,4 @@ __all__ = ["bp", "init_app"]
 def init_app(app: Flask) -> None:
     """Register the webhooks, and the Dutch answer for unknown paths under /voice/."""
     app.register_blueprint(bp)
-    app.register_error_handler(404, unrouted)
-    app.register_error_handler(405, unrouted)
+    unmatched.answer(app, bp.url_prefix + "/", unrouted)
