@@ -192,7 +192,7 @@ class TwilioAdapter:
     ) -> None:
         kwargs: dict[str, Any] = {"hold": hold}
         if hold and hold_url:
-            kwargs.update(hold_url=hold_url, hold_method="GET")
+            kwargs.update(hold_url=hold_url, hold_method="POST")
         self._wrap(
             "hold participant",
             self._client.conferences(conference_sid).participants(call_sid).update,

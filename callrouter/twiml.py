@@ -103,14 +103,17 @@ class Renderer:
             "participant_label": label,
         }
         if wait_url:
-            conf_kwargs.update(wait_url=self.url(wait_url), wait_method="GET")
+            # POST: with GET, Twilio's parameters (the caller's number among them) would travel
+            # in the query string, into every access log on the way.
+            conf_kwargs.update(wait_url=self.url(wait_url), wait_method="POST")
         dial.conference(name, **conf_kwargs)
         return str(r)
 
     def hold_loop(self, text: str, again: str) -> str:
-        """Wait audio: the message, a pause, then fetch this same TwiML again (GET, cacheable)."""
+        """Wait audio: the message, a pause, then fetch this same TwiML again (POST, as every
+        fetch of the service's TwiML: no number in a query string)."""
         r = VoiceResponse()
         self._say(r, text)
         r.pause(length=8)
-        r.redirect(self.url(again), method="GET")
+        r.redirect(self.url(again), method="POST")
         return str(r)

@@ -40,7 +40,7 @@ class Stack:
         self.log = log_path.open("w")
         self.procs: list[subprocess.Popen] = []
 
-    def web(self, port: int, workers: int = 2) -> subprocess.Popen:
+    def web(self, port: int, workers: int = 2, extra: tuple[str, ...] = ()) -> subprocess.Popen:
         p = self._start(
             [
                 sys.executable,
@@ -51,6 +51,7 @@ class Stack:
                 f"127.0.0.1:{port}",
                 "--workers",
                 str(workers),
+                *extra,
             ]
         )
         deadline = time.monotonic() + 60

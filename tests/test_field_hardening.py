@@ -85,19 +85,20 @@ def test_worker_hangs_up_in_handover_menu_with_citizen_in_call(phone, app):
 
 @pytest.mark.parametrize("path", ["/voice/wait", "/voice/hold"])
 def test_waiting_is_never_silent(phone, path):
-    """Wait and hold answer Dutch speech looped with a GET Redirect (cacheable)."""
-    root = phone.get(path)
+    """Wait and hold answer Dutch speech looped with a POST Redirect (no query string with
+    the caller's number in any access log)."""
+    root = phone.post(path, CallSid="CAwait", From="+31302860123")
     assert root.find("Say").get("language") == "nl-NL" and says(root)
     redirect = root.find("Redirect")
-    assert redirect.get("method") == "GET" and redirect.text == PUBLIC + path
+    assert redirect.get("method") == "POST" and redirect.text == PUBLIC + path
 
 
 def test_worker_waits_in_conference_with_wait_audio(phone):
-    """While the hunt group rings, the worker's conference has wait audio fetched with GET."""
+    """While the hunt group rings, the worker's conference has wait audio fetched with POST."""
     root = start_transfer(phone, "31", "")
     conf = root.find("Dial/Conference")
     assert (
-        conf.get("waitUrl").startswith(PUBLIC + "/voice/wait") and conf.get("waitMethod") == "GET"
+        conf.get("waitUrl").startswith(PUBLIC + "/voice/wait") and conf.get("waitMethod") == "POST"
     )
 
 

@@ -204,7 +204,8 @@ class Sandbox:
             on_hold = hold.lower() == "true"
             self.rooms.hold(conf, call_sid, on_hold)
             if on_hold and form.get("HoldUrl"):
-                self._hear(self.calls[call_sid], "GET", form["HoldUrl"])
+                method = form.get("HoldMethod", "GET")  # Twilio's default for HoldMethod
+                self._hear(self.calls[call_sid], method, form["HoldUrl"])
         return True
 
     def end_conference(self, conference_sid: str) -> bool:
