@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import os
+from datetime import date, datetime, timedelta, timezone
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from callrouter.dashboard.dates import EARLIEST, LATEST
+
+from dashboard_helpers import add_call, csrf_of, login, make_token, make_user
 
 HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options")
+
+
+@pytest.fixture
+def admin(app):
+    make_user(app, "beheer@example.nl", "admin")
+    client = app.test_client()
+    assert login(client, "beheer@example.nl").status_code == 302
+    return client
 
 
 # --------------------------------------------------------------- unmatched paths
@@ -129,3 +147,96 @@ def test_no_number_in_the_access_log_of_a_whole_call_with_hold_music(tmp_path, l
     for number in (worker, professional, citizen):
         for form in (number, number[1:], "0" + number[3:], number[3:], "%2B" + number[1:]):
             assert form not in output, f"{form} in the access log or the processes' output"
+
+
+# --------------------------------------------------------------- dates at the calendar's edges
+
+EDGES = [date.min, date.max, EARLIEST, LATEST, EARLIEST - timedelta(days=1), LATEST + timedelta(1)]
+DAYS = st.one_of(st.sampled_from(EDGES), st.dates())
+OFFSETS = st.sampled_from([timezone(timedelta(hours=h)) for h in (-14, -12, 0, 12, 14)])
+MOMENTS = st.one_of(
+    st.sampled_from([datetime(9999, 12, 31, 23, 59, 59), datetime(1, 1, 1)]),
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+).flatmap(lambda m: OFFSETS.map(lambda tz: m.replace(tzinfo=tz)))
+FUZZ = settings(
+    max_examples=int(os.environ.get("CALLROUTER_DATE_EXAMPLES", "25")),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+PAGES = [
+    (path, key)
+    for path in ("/dashboard/calls", "/dashboard/calls.csv", "/dashboard/cases")
+    for key in ("from", "to")
+] + [(path, key) for path in ("/dashboard/figures", "/dashboard/network") for key in ("from", "to")]
+
+
+def _cursor(moment: datetime) -> str:
+    raw = f"{moment.isoformat()}|{'a' * 32}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _expect_page(resp, in_window: bool) -> None:
+    if in_window:
+        assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    else:
+        assert resp.status_code == 400 and "Kies een datum tussen" in resp.get_data(as_text=True)
+        assert "Content-Security-Policy" in resp.headers
+
+
+@pytest.mark.parametrize(("path", "key"), PAGES)
+def test_pages_answer_dates_at_the_calendars_edges(admin, path, key):
+    @FUZZ
+    @given(day=DAYS)
+    def check(day):
+        resp = admin.get(path, query_string={key: day.isoformat()})
+        _expect_page(resp, EARLIEST <= day <= LATEST)
+
+    check()
+
+
+@pytest.mark.parametrize("path", ["/dashboard/calls", "/dashboard/callbacks", "/dashboard/cases"])
+def test_page_cursors_at_the_calendars_edges(admin, path):
+    @FUZZ
+    @given(moment=MOMENTS)
+    def check(moment):
+        resp = admin.get(path, query_string={"cursor": _cursor(moment)})
+        _expect_page(resp, EARLIEST <= moment.date() <= LATEST)
+
+    check()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/transfers", "/api/v1/callbacks", "/api/v1/cases"])
+@pytest.mark.parametrize("key", ["since", "until", "cursor"])
+def test_the_api_answers_dates_at_the_calendars_edges(app, path, key):
+    token = make_token(app, "edges")
+    client = app.test_client()
+
+    @FUZZ
+    @given(moment=MOMENTS, date_only=st.booleans())
+    def check(moment, date_only):
+        if key == "cursor":
+            value = _cursor(moment)
+        else:
+            value = moment.date().isoformat() if date_only else moment.isoformat()
+        resp = client.get(
+            path, query_string={key: value}, headers={"Authorization": f"Bearer {token}"}
+        )
+        if EARLIEST <= moment.date() <= LATEST:
+            assert resp.status_code == 200, resp.get_json()
+        else:
+            assert resp.status_code == 400 and resp.get_json()["error"] == "bad_request"
+            assert key in resp.get_json()["message"]
+
+    check()
+
+
+def test_reschedule_to_the_end_of_time_is_refused(app, admin):
+    ids = add_call(app, outcome="callback-requested", callback_state="pending")
+    page = admin.get("/dashboard/callbacks").get_data(as_text=True)
+    for at, status in (("9999-12-31T23:00", 400), ("0001-01-01T09:00", 400)):
+        resp = admin.post(
+            f"/dashboard/callbacks/{ids['callback']}/reschedule",
+            data={"csrf_token": csrf_of(page), "at": at},
+        )
+        assert resp.status_code == status and "Kies een datum" in resp.get_data(as_text=True)

@@ -13,6 +13,7 @@ from flask import Blueprint, g, jsonify, make_response, request
 from callrouter import services
 from callrouter.dashboard import auth, queries
 from callrouter.dashboard.blueprint import origin, security_headers
+from callrouter.dashboard.dates import DateOutOfRange
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.after_request(security_headers)
@@ -63,6 +64,11 @@ class BadRequest(Exception):
     pass
 
 
+@bp.errorhandler(DateOutOfRange)
+def date_out_of_range(exc: DateOutOfRange):
+    return jsonify(error="bad_request", message=exc.description), 400
+
+
 @bp.errorhandler(BadRequest)
 def bad_request(exc):
     return jsonify(error="bad_request", message=str(exc)), 400
@@ -71,8 +77,8 @@ def bad_request(exc):
 def _params():
     d = services.current().directory
     args = request.args
-    since = queries.parse_instant(args.get("since"), d.tz)
-    until = queries.parse_instant(args.get("until"), d.tz)
+    since = queries.parse_instant(args.get("since"), d.tz, "since")
+    until = queries.parse_instant(args.get("until"), d.tz, "until")
     if args.get("since") and since is None:
         raise BadRequest("since: an ISO date or date-time, e.g. 2026-11-30 or 2026-11-30T08:00")
     if args.get("until") and until is None:

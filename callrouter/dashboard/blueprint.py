@@ -24,6 +24,7 @@ from wtforms import ValidationError
 
 from callrouter import services
 from callrouter.dashboard import auth, queries
+from callrouter.dashboard.dates import DateOutOfRange
 from callrouter.flows.reference import grouped
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="../templates")
@@ -109,6 +110,13 @@ def csrf_failed(_exc):
         "dashboard/error.html",
         title="Formulier verlopen",
         message="Het formulier is verlopen of ongeldig. Probeer het opnieuw.",
+    ), 400
+
+
+@bp.errorhandler(DateOutOfRange)
+def date_out_of_range(exc: DateOutOfRange):
+    return render_template(
+        "dashboard/error.html", title="Datum buiten bereik", message=exc.dutch
     ), 400
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from callrouter import services
-from callrouter.dashboard import queries
+from callrouter.dashboard import dates, queries
 from callrouter.dashboard.blueprint import bp, current_org, record
 
 
@@ -63,6 +63,7 @@ def callback_reschedule(request_id):
     except ValueError:
         flash("Vul een datum en tijd in, bijvoorbeeld 2026-12-01 09:00.", "error")
         return redirect(url_for("dashboard.callbacks_page"))
+    dates.moment_in_window(local, "at")
     if local.tzinfo is None:
         local = local.replace(tzinfo=d.tz)
     line = d.line(req.line_id)

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import and_, or_
 
+from callrouter.dashboard import dates
+
 PAGE_SIZE = 50
 API_PAGE_MAX = 500
 
@@ -29,6 +31,7 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         return None
     if moment.tzinfo is None or len(ident) > 64:
         return None
+    dates.moment_in_window(moment, "cursor")
     return moment.astimezone(UTC), ident
 
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import false, or_, select, union
 
+from callrouter.dashboard import dates
 from callrouter.dashboard.case_queries import (
     CaseDetail,
     case_detail,
@@ -112,21 +113,26 @@ class Filters:
     organisation: str | None = None  # either side (the API's filter)
 
 
-def parse_day(value: str | None) -> date | None:
+def parse_day(value: str | None, field: str = "date") -> date | None:
+    """An ISO date; None when there is none or it is no date; outside the calendar window
+    the dashboard works in, `DateOutOfRange` (answered with 400)."""
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return dates.in_window(day, field) if day is not None else None
 
 
-def parse_instant(value: str | None, tz: ZoneInfo) -> datetime | None:
-    """An ISO date or date-time (local time when it has no offset) as a UTC instant."""
+def parse_instant(value: str | None, tz: ZoneInfo, field: str = "date") -> datetime | None:
+    """An ISO date or date-time (local time when it has no offset) as a UTC instant; outside
+    the calendar window, `DateOutOfRange`."""
     if not value:
         return None
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
+    dates.moment_in_window(moment, field)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     return moment.astimezone(UTC)
@@ -139,7 +145,7 @@ def parse_filters(args, directory) -> tuple[Filters, dict]:
     tz = directory.tz
     clean: dict = {}
     since = until = None
-    d_from, d_to = parse_day(args.get("from")), parse_day(args.get("to"))
+    d_from, d_to = parse_day(args.get("from"), "from"), parse_day(args.get("to"), "to")
     if d_from:
         since, clean["from"] = day_start(d_from, tz), d_from.isoformat()
     if d_to:

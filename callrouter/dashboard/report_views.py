@@ -21,8 +21,8 @@ def figures_page():
     svc = services.current()
     tz = svc.directory.tz
     today = clock.now().astimezone(tz).date()
-    last = queries.parse_day(request.args.get("to")) or today
-    first = queries.parse_day(request.args.get("from")) or last - timedelta(days=27)
+    last = queries.parse_day(request.args.get("to"), "to") or today
+    first = queries.parse_day(request.args.get("from"), "from") or last - timedelta(days=27)
     if first > last:
         first, last = last, first
     first = max(first, last - timedelta(days=MAX_FIGURE_DAYS))
@@ -59,8 +59,8 @@ def network_page():
     svc = services.current()
     d = svc.directory
     today = clock.now().astimezone(d.tz).date()
-    last = queries.parse_day(request.args.get("to")) or today - timedelta(days=1)
-    first = queries.parse_day(request.args.get("from")) or last - timedelta(days=89)
+    last = queries.parse_day(request.args.get("to"), "to") or today - timedelta(days=1)
+    first = queries.parse_day(request.args.get("from"), "from") or last - timedelta(days=89)
     if first > last:
         first, last = last, first
     first = max(first, last - timedelta(days=MAX_FIGURE_DAYS))
