@@ -28,6 +28,15 @@ def create_app(
         SECRET_KEY=settings.secret_key, CALLROUTER_SETTINGS=settings, MAX_CONTENT_LENGTH=1024 * 1024
     )
     app.session_interface = _WebhookFreeSessions()
+    if settings.proxies:
+        # Behind N reverse proxies: the client address (audit log, login throttle) and scheme
+        # come from their X-Forwarded-* headers. Off by default: without a proxy that sets
+        # them, anyone could. (Webhook signatures use PUBLIC_BASE_URL, never these headers.)
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # as Flask documents it
+            app.wsgi_app, x_for=settings.proxies, x_proto=settings.proxies
+        )
     if test_config:
         app.config.update(test_config)
     _configure_logging(app)

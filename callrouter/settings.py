@@ -38,6 +38,7 @@ class Settings:
     auto_migrate: bool
     callback_attempts: int
     retention_days: int
+    proxies: int = 0  # reverse proxies in front that set X-Forwarded-For / -Proto (0: none)
 
     @property
     def production(self) -> bool:
@@ -132,6 +133,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         auto_migrate=env.get("CALLROUTER_AUTO_MIGRATE", "1") not in ("0", "false", "no"),
         callback_attempts=_int(env, "CALLROUTER_CALLBACK_ATTEMPTS", 3, 1, 20),
         retention_days=_int(env, "CALLROUTER_RETENTION_DAYS", 90, 1, 3650),
+        proxies=_int(env, "CALLROUTER_PROXIES", 0, 0, 5),
     )
 
 

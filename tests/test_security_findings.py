@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -240,3 +241,112 @@ def test_reschedule_to_the_end_of_time_is_refused(app, admin):
             data={"csrf_token": csrf_of(page), "at": at},
         )
         assert resp.status_code == status and "Kies een datum" in resp.get_data(as_text=True)
+
+
+# --------------------------------------------------------------- logins
+
+
+def _client_at(app, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def _logins(app, action: str = "login") -> list:
+    from sqlalchemy import select
+
+    from callrouter.models import AuditEntry
+
+    with app.extensions["callrouter"].sessions() as s:
+        q = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+        return list(s.scalars(q))
+
+
+def test_parallel_wrong_passwords_check_no_more_than_the_limit(tmp_path, environ):
+    """40 wrong passwords at once against one account, through gunicorn with four workers:
+    each check takes its attempt atomically first, so at most MAX_FAILED_LOGINS passwords
+    are checked (counted in the audit log) and the account is locked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from callrouter import create_app
+    from callrouter.dashboard import auth
+
+    from procs import Stack, free_port
+
+    service = create_app(environ=environ)  # migrates the database the workers share
+    make_user(service, "sup@utrecht.nl", "supervisor", "utrecht")
+    port = free_port()
+    procs = Stack(dict(environ), tmp_path / "procs.log")
+    try:
+        procs.web(port, workers=4)
+        base = f"http://127.0.0.1:{port}/dashboard/login"
+
+        def attempt(i: int) -> int:
+            with requests.Session() as http:
+                token = csrf_of(http.get(base, timeout=30).text)
+                form = {"email": "sup@utrecht.nl", "password": f"wrong-{i}", "csrf_token": token}
+                return http.post(base, data=form, timeout=60).status_code
+
+        with ThreadPoolExecutor(40) as pool:
+            statuses = list(pool.map(attempt, range(40)))
+    finally:
+        procs.stop()
+    assert statuses == [401] * 40
+    entries = _logins(service)
+    checked = [e for e in entries if e.detail["reason"] in ("invalid", "lockout")]
+    assert len(entries) == 40 and len(checked) <= auth.MAX_FAILED_LOGINS
+    assert [e.detail["reason"] for e in checked].count("lockout") == 1
+    service.extensions["callrouter"].engine.dispose()
+
+
+def test_known_and_unknown_accounts_get_the_same_answers(app):
+    """Wrong passwords for an account that exists and for one that does not: the same status
+    and the same words at every try, the lockout of the real one included."""
+    make_user(app, "sup@utrecht.nl", "supervisor", "utrecht")
+    answers = {}
+    for email in ("sup@utrecht.nl", "niemand@utrecht.nl"):
+        client, seen = app.test_client(), []
+        for _ in range(7):
+            resp = login(client, email, "wrong-password-123")
+            error = re.search(r'id="login-error">([^<]*)<', resp.get_data(as_text=True))
+            seen.append((resp.status_code, error and error.group(1)))
+        answers[email] = seen
+    assert answers["sup@utrecht.nl"] == answers["niemand@utrecht.nl"]
+    assert all(error for _, error in answers["sup@utrecht.nl"])
+    assert len(_logins(app, "lockout")) == 1  # the real account is locked all the same
+
+
+def test_failed_logins_are_throttled_per_client_address(app):
+    """After THROTTLE_PER_ADDRESS failures from one address (any accounts, real or not), that
+    address gets no further password check, not even a right one; others still log in."""
+    from callrouter.dashboard import auth
+
+    make_user(app, "sup@utrecht.nl", "supervisor", "utrecht")
+    attacker = app.test_client()
+    for i in range(auth.THROTTLE_PER_ADDRESS):
+        login(attacker, f"guess{i}@utrecht.nl", "wrong-password-123")
+    assert login(attacker, "sup@utrecht.nl").status_code == 401
+    assert _logins(app)[-1].detail["reason"] == "throttled"
+    # The account itself is not locked: its owner, elsewhere, logs in.
+    owner = _client_at(app, "192.0.2.7")
+    assert login(owner, "sup@utrecht.nl").status_code == 302
+
+
+@pytest.mark.parametrize("proxies", ["0", "1"])
+def test_the_client_address_comes_from_the_configured_proxy_depth(environ, proxies):
+    """With CALLROUTER_PROXIES=1 the audit log and the throttle see the address the proxy
+    forwards; without it (the default) a forwarded header is ignored, as anyone could send it."""
+    from callrouter import create_app
+
+    app = create_app(environ=dict(environ, CALLROUTER_PROXIES=proxies))
+    make_user(app, "sup@utrecht.nl", "supervisor", "utrecht")
+    client = _client_at(app, "10.0.0.2")
+    headers = {"X-Forwarded-For": "198.51.100.23"}
+    page = client.get("/dashboard/login", headers=headers).get_data(as_text=True)
+    form = {"email": "sup@utrecht.nl", "password": "wrong-123456", "csrf_token": csrf_of(page)}
+    client.post("/dashboard/login", data=form, headers=headers)
+    (entry,) = _logins(app)
+    assert entry.origin == ("198.51.100.23" if proxies == "1" else "10.0.0.2")
+    app.extensions["callrouter"].engine.dispose()

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from redis.exceptions import RedisError
 from sqlalchemy import delete, select, update
 
 from callrouter import clock
@@ -115,37 +116,123 @@ def create_user(
 @dataclass(frozen=True)
 class LoginResult:
     user: User | None
-    reason: str  # ok | invalid | locked
+    reason: str  # ok | invalid | locked | lockout (this failure locked it) | throttled
+
+
+@dataclass(frozen=True)
+class LoginClaim:
+    """An attempt that may check a password: the account's id and hash, and how many failed
+    attempts (this one included) it counts, or why no password is checked at all."""
+
+    user: User | None
+    hashed: str | None
+    attempt: int = 0
+    refused: str | None = None  # invalid (no such account) | locked | throttled
+
+
+def claim_attempt(session, email: str, throttled: bool = False) -> LoginClaim:
+    """Take one of the account's attempts, atomically, before any password is checked.
+
+    One conditional UPDATE counts the attempt, and only while the account is not locked and
+    has attempts left: parallel requests each take their own, so no more than
+    MAX_FAILED_LOGINS passwords are ever checked before the lock (a count read first and
+    written after the check let 40 parallel requests check 8). Commit it before the check, so
+    that the row is not held while argon2 works."""
+    email = (email or "").strip().lower()[:254]
+    user = session.scalar(select(User).where(User.email == email)) if email else None
+    if user is None or user.disabled:
+        return LoginClaim(None, None, refused="invalid")
+    if throttled:
+        return LoginClaim(user, None, refused="throttled")
+    moment = now()
+    open_ = (User.locked_until.is_(None)) | (User.locked_until <= moment)
+    taken = session.execute(
+        update(User)
+        .where(User.id == user.id, open_, User.failed_logins < MAX_FAILED_LOGINS)
+        .values(
+            failed_logins=User.failed_logins + 1,
+            locked_until=None,
+        )
+        .returning(User.failed_logins)
+    ).scalar()
+    if taken is None:
+        # Locked now; or a lock that has run out while its count was still full.
+        reopened = session.execute(
+            update(User)
+            .where(User.id == user.id, User.locked_until <= moment)
+            .values(failed_logins=1, locked_until=None)
+            .returning(User.failed_logins)
+        ).scalar()
+        if reopened is None:
+            return LoginClaim(user, None, refused="locked")
+        taken = reopened
+    return LoginClaim(user, user.password_hash, attempt=taken)
+
+
+def check_password(claim: LoginClaim, password: str) -> bool:
+    """The password check, outside any transaction. A refused attempt is checked against a
+    dummy hash, so that every answer, whatever the account, takes as long."""
+    if claim.refused is not None or claim.hashed is None:
+        _verify(_dummy_hash(), password)
+        return False
+    return _verify(claim.hashed, password)
+
+
+def finish_attempt(session, claim: LoginClaim, ok: bool, password: str = "") -> LoginResult:
+    """Settle a checked attempt: a right password clears the count; the attempt that used up
+    the account's allowance locks it for LOCKOUT."""
+    if claim.refused is not None:
+        return LoginResult(claim.user, claim.refused)
+    user, moment = claim.user, now()
+    if ok:
+        values = {"failed_logins": 0, "locked_until": None, "last_login_at": moment}
+        if _hasher.check_needs_rehash(user.password_hash):
+            values["password_hash"] = hash_password(password)
+        session.execute(update(User).where(User.id == user.id).values(**values))
+        return LoginResult(user, "ok")
+    if claim.attempt >= MAX_FAILED_LOGINS:
+        session.execute(
+            update(User).where(User.id == user.id).values(locked_until=moment + LOCKOUT)
+        )
+        return LoginResult(user, "lockout")
+    return LoginResult(user, "invalid")
 
 
 def authenticate(session, email: str, password: str) -> LoginResult:
-    """Check a login; count failures and lock the account after MAX_FAILED_LOGINS of them."""
-    email = (email or "").strip().lower()[:254]
-    user = session.scalar(select(User).where(User.email == email)) if email else None
-    moment = now()
-    if user is None or user.disabled:
-        _verify(_dummy_hash(), password)
-        return LoginResult(None, "invalid")
-    if user.locked_until is not None and user.locked_until > moment:
-        _verify(_dummy_hash(), password)
-        return LoginResult(user, "locked")
-    if not _verify(user.password_hash, password):
-        failed = (user.failed_logins or 0) + 1
-        locked = failed >= MAX_FAILED_LOGINS
-        session.execute(
-            update(User)
-            .where(User.id == user.id)
-            .values(
-                failed_logins=0 if locked else failed,
-                locked_until=moment + LOCKOUT if locked else user.locked_until,
-            )
-        )
-        return LoginResult(user, "lockout" if locked else "invalid")
-    values = {"failed_logins": 0, "locked_until": None, "last_login_at": moment}
-    if _hasher.check_needs_rehash(user.password_hash):
-        values["password_hash"] = hash_password(password)
-    session.execute(update(User).where(User.id == user.id).values(**values))
-    return LoginResult(user, "ok")
+    """Claim, check and settle one login in `session` (the tests' and the CLI's short form;
+    the login page commits the claim before the check)."""
+    claim = claim_attempt(session, email)
+    return finish_attempt(session, claim, check_password(claim, password), password)
+
+
+# Failed logins from one client address within THROTTLE_WINDOW before it may try no more
+# (whatever the accounts it tries): guessing across accounts, and locking them all, is slowed.
+THROTTLE_PER_ADDRESS = 20
+THROTTLE_WINDOW = timedelta(minutes=15)
+
+
+def _throttle_key(address: str) -> str:
+    digest = hashlib.sha256(address.encode()).hexdigest()[:32]  # no address in clear in Redis
+    return f"callrouter:login-fail:{digest}"
+
+
+def address_throttled(redis, address: str) -> bool:
+    """Whether the address used up its failed logins; when Redis cannot say, it is not (the
+    account's own count still holds)."""
+    try:
+        return int(redis.get(_throttle_key(address)) or 0) >= THROTTLE_PER_ADDRESS
+    except (RedisError, OSError):  # Redis down: the per-account lock is the guard left
+        return False
+
+
+def count_address_failure(redis, address: str) -> None:
+    try:
+        pipe = redis.pipeline()
+        pipe.incr(_throttle_key(address))
+        pipe.expire(_throttle_key(address), int(THROTTLE_WINDOW.total_seconds()), nx=True)
+        pipe.execute()
+    except (RedisError, OSError):  # Redis down: nothing counted
+        pass
 
 
 def _verify(hashed: str, password: str) -> bool:

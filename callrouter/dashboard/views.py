@@ -93,8 +93,13 @@ def login():
     email = request.form.get("email", "")[:254]
     password = request.form.get("password", "")[:1024]
     svc = services.current()
+    address = origin()
+    throttled = auth.address_throttled(svc.redis, address)
+    with svc.sessions.begin() as s:  # the attempt is taken and committed before the check
+        claim = auth.claim_attempt(s, email, throttled=throttled)
+    ok = auth.check_password(claim, password)
     with svc.sessions.begin() as s:
-        result = auth.authenticate(s, email, password)
+        result = auth.finish_attempt(s, claim, ok, password)
         actor = f"user:{email.strip().lower()[:100]}"
         if result.reason == "ok":
             old = session.get("sid")
@@ -102,10 +107,10 @@ def login():
             session.clear()  # a new session id at login: no fixation
             session["sid"] = auth.start_session(s, result.user)
             session.permanent = False
-            auth.audit(s, actor, "login", "success", origin=origin())
+            auth.audit(s, actor, "login", "success", origin=address)
         else:
             auth.audit(
-                s, actor, "login", "failure", origin=origin(), detail={"reason": result.reason}
+                s, actor, "login", "failure", origin=address, detail={"reason": result.reason}
             )
             if result.reason == "lockout":
                 auth.audit(
@@ -113,21 +118,27 @@ def login():
                     actor,
                     "lockout",
                     "success",
-                    origin=origin(),
+                    origin=address,
                     detail={"minutes": int(auth.LOCKOUT.total_seconds() // 60)},
                 )
     if result.reason == "ok":
         log.info("dashboard login")
         return redirect(_safe_next(request.form.get("next")))
-    message = (
-        "Dit account is tijdelijk geblokkeerd na te veel mislukte pogingen. Probeer het "
-        "over een kwartier opnieuw."
-        if result.reason in ("locked", "lockout")
-        else "E-mailadres of wachtwoord klopt niet."
-    )
+    auth.count_address_failure(svc.redis, address)
+    # One answer for every failure, known account or not: nothing tells whether an address
+    # has an account, or whether it is locked.
     return render_template(
-        "dashboard/login.html", error=message, next=request.form.get("next", ""), email=email
+        "dashboard/login.html",
+        error=LOGIN_FAILED,
+        next=request.form.get("next", ""),
+        email=email,
     ), 401
+
+
+LOGIN_FAILED = (
+    "Inloggen is niet gelukt: het e-mailadres of het wachtwoord klopt niet, of er is te vaak "
+    "geprobeerd. Probeer het opnieuw, of over een kwartier."
+)
 
 
 @bp.post("/logout")
