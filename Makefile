@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install chromium run test bench lint
+.PHONY: install chromium wrk run test bench lint
 
 $(VENV)/.installed: pyproject.toml package.json
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ chromium:
 	  else echo "install Debian's chromium (sudo apt-get install chromium) for the browser tests"; \
 	    exit 1; fi; }
 
+# The webhook benchmark's load generator (Debian's wrk); bench/webhooks.py says so when missing.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "install Debian's wrk (sudo apt-get install wrk) for bench/webhooks.py"; \
+	    exit 1; fi; }
+
 install: $(VENV)/.installed
 
 run: install
@@ -29,7 +37,7 @@ run: install
 test: install chromium
 	$(PY) -m pytest
 
-bench: install
+bench: install wrk
 	$(PY) bench/run.py
 
 LINTED := callrouter tests bench app.py worker.py

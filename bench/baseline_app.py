@@ -10,6 +10,8 @@ TWIML = (
 
 
 @app.post("/voice/incoming")
+@app.post("/voice/menu")
 @app.post("/voice/status/call")
+@app.post("/voice/status/conference")
 def fixed():
     return Response(TWIML, mimetype="text/xml")

@@ -1,22 +1,40 @@
 """Webhook throughput under gunicorn on loopback, against a minimal Flask app in the same run.
 
-Measures `POST /voice/incoming` (signed, known caller, call logged in SQLite) and
-`POST /voice/status/call` (signed, deduplicated event + call state), each against
-`bench/baseline_app.py` returning fixed TwiML. Reports req/s, p50 and p99, and the ratio
-(target >= 0.5). Traffic goes to 127.0.0.1 only; every loop is bounded.
+The load comes from `wrk` (C, one thread), with `bench/wrk_cycle.lua` cycling pre-signed,
+distinct requests: every request a different CallSid with its own valid `X-Twilio-Signature`,
+so nothing can be cached or deduplicated. Where `wrk` is missing (`make install` installs it
+as root; else `apt-get install wrk`), a Python client runs instead and says so: it shares the
+cores with the servers and caps the baseline, so its ratios lean toward 1.
 
-With `--against REV` the service at another revision (checked out into a temporary git
-worktree) runs in the same rounds, and the ratio of this checkout to it is reported too: how
-a change moved the hot path, measured side by side on the same machine.
+Measured, each against `bench/baseline_app.py` (fixed TwiML) in alternating rounds, each
+round on a fresh SQLite database (or on `--database-url`):
 
-Run: `.venv/bin/python bench/webhooks.py [--requests N] [--concurrency C] [--against REV]`
+- `incoming`: `POST /voice/incoming` of a known caller (signed, call logged, the menu);
+- `incoming-pin`: of an unknown number (the PIN prompt);
+- `menu`: the menu's Gather action with two digits, for the calls `incoming` made;
+- `status-call`: `POST /voice/status/call` (`completed`) for those calls;
+- `status-conference`: a conference event for a transfer the service does not have (looked
+  up and dropped);
+
+at 16 connections and at 1; req/s, p50, p99, the ratio to the baseline (median of the
+rounds), and the peak RSS of a web worker. Targets (issue 17): at 16 connections `incoming`
+and the status callbacks >= 0.6x, `menu` >= 0.5x; at 1 connection `incoming` p50 <= 1 ms and
+p99 <= 2 ms; on PostgreSQL `incoming` >= 0.5x.
+
+With `--against REV` the service at another revision (a temporary git worktree) runs in the
+same rounds, and the ratio of this checkout to it is reported too.
+
+Run: `.venv/bin/python bench/webhooks.py [--rounds N] [--duration S] [--database-url URL]
+[--against REV] [--load wrk|python]`
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -24,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -34,6 +53,8 @@ from callrouter.signatures import sign  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdef0123"
 PUBLIC = "https://callrouter.bench.test"
+CONNECTIONS = (16, 1)
+PER_FILE = 40_000  # distinct requests per endpoint and run (more than a run sends)
 
 
 def free_port() -> int:
@@ -74,47 +95,166 @@ def start(
     raise RuntimeError(f"{module} did not start: {log.read_text()[-2000:]}")
 
 
-def requests_for(path: str, n: int, make_params) -> list[tuple[str, bytes, dict]]:
+def peak_rss_kib(master: int) -> int:
+    """The largest peak RSS (VmHWM) of the gunicorn master's worker processes."""
+    peak = 0
+    for task in Path(f"/proc/{master}/task").glob("*"):
+        children = (task / "children").read_text().split() if (task / "children").exists() else []
+        for pid in children:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+    return peak
+
+
+# --------------------------------------------------------------------------- the requests
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    path: str  # with its query, as the service hands it to Twilio
+    params: object  # (tag, i) -> the form
+    of_calls: bool = False  # for the calls `incoming` made (as many as it sent)
+
+
+def _known(tag: str, i: int) -> dict:
+    return {
+        "CallSid": f"CA{tag}k{i:026d}"[:34],
+        "From": f"+3130286{i % 10000:04d}",
+        "To": "+31880100100",
+        "CallStatus": "ringing",
+        "AccountSid": "AC" + "0" * 32,
+    }
+
+
+ENDPOINTS = [
+    Endpoint("incoming", "/voice/incoming", _known),
+    Endpoint(
+        "incoming-pin",
+        "/voice/incoming",
+        lambda tag, i: {
+            **_known(tag, i),
+            "CallSid": f"CA{tag}u{i:026d}"[:34],
+            "From": "+3161" + f"{i % 10_000_000:07d}",
+        },
+    ),
+    Endpoint(
+        "menu",
+        "/voice/menu?try=0",
+        lambda tag, i: {**_known(tag, i), "Digits": "89", "CallStatus": "in-progress"},
+        of_calls=True,
+    ),
+    Endpoint(
+        "status-call",
+        "/voice/status/call",
+        lambda tag, i: {
+            "CallSid": _known(tag, i)["CallSid"],
+            "CallStatus": "completed",
+            "CallDuration": "61",
+            "SequenceNumber": "3",
+            "AccountSid": "AC" + "0" * 32,
+        },
+        of_calls=True,
+    ),
+    Endpoint(
+        "status-conference",
+        "/voice/status/conference?tr=" + "f" * 32,
+        lambda tag, i: {
+            "ConferenceSid": f"CF{tag}{i:030d}"[:34],
+            "CallSid": _known(tag, i)["CallSid"],
+            "StatusCallbackEvent": "participant-join",
+            "SequenceNumber": "1",
+            "AccountSid": "AC" + "0" * 32,
+        },
+    ),
+]
+
+
+def signed(endpoint: Endpoint, tag: str, count: int) -> list[tuple[str, str, str]]:
+    """(path, signature, body) of `count` distinct requests."""
     out = []
-    for i in range(n):
-        params = make_params(i)
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": sign(TOKEN, PUBLIC + path, params),
-        }
-        out.append((path, urlencode(params).encode(), headers))
+    for i in range(count):
+        params = endpoint.params(tag, i)
+        sig = sign(TOKEN, PUBLIC + endpoint.path, params)
+        out.append((endpoint.path, sig, urlencode(params)))
     return out
 
 
-def load(port: int, reqs: list, concurrency: int) -> dict:
+# --------------------------------------------------------------------------- the load
+
+
+def load_wrk(port: int, reqs: list, connections: int, duration: int, tmp: Path) -> dict:
+    file = tmp / f"reqs-{port}-{connections}.tsv"
+    file.write_text("".join(f"{p}\t{s}\t{b}\n" for p, s, b in reqs))
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "bench/wrk_cycle.lua"),
+            f"http://127.0.0.1:{port}",
+            "--",
+            str(file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=True,
+    ).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("WRK "))
+    r = json.loads(line[4:])
+    return {
+        "sent": r["requests"],
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50": r["p50_us"] / 1e3,
+        "p99": r["p99_us"] / 1e3,
+        "errors": r["errors"] + r["non2xx"],
+    }
+
+
+def load_python(port: int, reqs: list, connections: int, duration: float, _tmp=None) -> dict:
+    """The fallback: threads of http.client, for at most `duration` seconds."""
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
     it = iter(reqs)
+    stop = time.perf_counter() + duration
 
     def worker():
-        while True:
+        while time.perf_counter() < stop:
             with lock:
                 item = next(it, None)
             if item is None:
                 return
-            path, body, headers = item
+            path, sig, body = item
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": sig,
+            }
             t0 = time.perf_counter()
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
-                conn.request("POST", path, body=body, headers=headers)
+                conn.request("POST", path, body=body.encode(), headers=headers)
                 resp = conn.getresponse()
                 resp.read()
                 ok = resp.status == 200
                 conn.close()
             except OSError:
                 ok = False
-            dt = time.perf_counter() - t0
             with lock:
-                latencies.append(dt)
+                latencies.append(time.perf_counter() - t0)
                 errors[0] += 0 if ok else 1
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -123,27 +263,116 @@ def load(port: int, reqs: list, concurrency: int) -> dict:
     wall = time.perf_counter() - t0
     latencies.sort()
     return {
+        "sent": len(latencies),
         "rps": len(latencies) / wall,
         "p50": statistics.median(latencies) * 1e3,
-        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1e3,
+        "p99": latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1e3,
         "errors": errors[0],
     }
 
 
+# --------------------------------------------------------------------------- the rounds
+
+
+def one_server(name, module, cwd, env, args, tmp: Path, rnd: int, load) -> dict:
+    """Every endpoint at every connection count against one fresh server; its results."""
+    port = free_port()
+    log = tmp / f"{name}-{rnd}.log"
+    proc = start(module, env, port, args.workers, log, cwd)
+    results: dict = {}
+    try:
+        load_python(port, signed(ENDPOINTS[0], f"w{rnd}", 50), 4, 30)  # warm-up
+        for conns in CONNECTIONS:
+            tag = f"{rnd}{conns}"
+            made = PER_FILE
+            for ep in ENDPOINTS:
+                count = min(made, PER_FILE) if ep.of_calls else PER_FILE
+                r = load(port, signed(ep, tag, count), conns, args.duration, tmp)
+                if ep.name == "incoming":
+                    made = max(r["sent"], 1)
+                results[(ep.name, conns)] = r
+        rss = peak_rss_kib(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    problems = [ln for ln in log.read_text().splitlines() if " ERROR " in ln or "Traceback" in ln]
+    if problems:
+        print(f"{name}: {len(problems)} errors in the server log: {problems[0]}")
+        results[("incoming", CONNECTIONS[0])]["errors"] += len(problems)
+    results["rss"] = rss
+    return results
+
+
+TARGETS = {
+    ("incoming", 16): 0.6,
+    ("status-call", 16): 0.6,
+    ("status-conference", 16): 0.6,
+    ("menu", 16): 0.5,
+}
+
+
+def report(runs: dict, apps: list, postgres: bool) -> int:
+    names = [a[0] for a in apps]
+    errors = 0
+    print(f"{'endpoint':18s} {'conns':>5s} " + "".join(f"{n[:12]:>30s}" for n in names))
+    for conns in CONNECTIONS:
+        for ep in ENDPOINTS:
+            key = (ep.name, conns)
+            cells = []
+            for n in names:
+                rs = [r[key] for r in runs[n]]
+                errors += sum(r["errors"] for r in rs)
+                rps = statistics.median(r["rps"] for r in rs)
+                p50 = statistics.median(r["p50"] for r in rs)
+                p99 = statistics.median(r["p99"] for r in rs)
+                cells.append(f"{rps:8.0f}/s {p50:6.2f} {p99:6.2f} ms")
+            pairs = zip(runs[names[0]], runs[names[1]], strict=True)
+            ratios = [o[key]["rps"] / b[key]["rps"] for b, o in pairs]
+            ratio = statistics.median(ratios)
+            target = 0.5 if postgres and ep.name == "incoming" and conns == 16 else TARGETS.get(key)
+            verdict = (
+                "" if target is None else f" (>= {target}: {'OK' if ratio >= target else 'UNDER'})"
+            )
+            line = f"{ep.name:18s} {conns:5d} " + "".join(f"{c:>30s}" for c in cells)
+            print(f"{line}   ratio {ratio:.2f}{verdict}")
+            if len(names) == 3:
+                pairs = zip(runs[names[2]], runs[names[1]], strict=True)
+                versus = [o[key]["rps"] / a[key]["rps"] for a, o in pairs]
+                print(f"{'':24s} this checkout / {names[2]}: {statistics.median(versus):.2f}")
+    one = [r[("incoming", 1)] for r in runs[names[1]]]
+    p50, p99 = statistics.median(r["p50"] for r in one), statistics.median(r["p99"] for r in one)
+    print(
+        f"incoming at 1 connection: p50 {p50:.2f} ms, p99 {p99:.2f} ms (targets 1 and 2 ms: "
+        f"{'OK' if p50 <= 1 and p99 <= 2 else 'UNDER'})"
+    )
+    for n in names:
+        print(f"peak RSS of a web worker, {n}: {max(r['rss'] for r in runs[n]) / 1024:.0f} MiB")
+    print(f"errors: {errors}")
+    return 0 if errors == 0 else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--requests", type=int, default=2000)
-    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=3, help="seconds per measurement")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=9)  # single rounds vary by +-0.07 here
+    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     ap.add_argument("--against", metavar="REV", help="also run the service at git revision REV")
+    ap.add_argument("--load", choices=("wrk", "python"), default=None)
     args = ap.parse_args()
-    if args.against and os.environ.get("DATABASE_URL"):
-        ap.error("--against needs a fresh database per run: leave DATABASE_URL unset")
+    if args.against and args.database_url:
+        ap.error("--against needs a fresh database per run: leave --database-url unset")
+    kind = args.load or ("wrk" if shutil.which("wrk") else "python")
+    if kind == "wrk" and not shutil.which("wrk"):
+        ap.error("wrk is not installed: make install (as root), or apt-get install wrk")
+    if kind == "python":
+        print("load: the Python fallback client (wrk not found): it shares the cores with the")
+        print("servers and caps the baseline, so the ratios lean toward 1")
+    load = load_wrk if kind == "wrk" else load_python
     with tempfile.TemporaryDirectory() as tmp:
         apps = [("baseline", "bench.baseline_app:app", ROOT), ("callrouter", "app:app", ROOT)]
+        other = Path(tmp) / "against"
         if args.against:
-            other = Path(tmp) / "against"
             subprocess.run(
                 ["git", "worktree", "add", "--detach", "--quiet", str(other), args.against],
                 cwd=ROOT,
@@ -151,110 +380,31 @@ def main() -> int:
             )
             apps.append((args.against[:12], "app:app", other))
         try:
-            return _measure(args, Path(tmp), apps)
+            runs: dict = {name: [] for name, _, _ in apps}
+            env = {
+                k: v for k, v in os.environ.items() if not k.startswith(("TWILIO", "CALLROUTER"))
+            }
+            env.update(
+                CALLROUTER_ENV="test",
+                CALLROUTER_INSTANCE=str(tmp),
+                TWILIO_AUTH_TOKEN=TOKEN,
+                PUBLIC_BASE_URL=PUBLIC,
+                SECRET_KEY="bench-secret-0123456789",
+                CALLROUTER_LINES=str(ROOT / "config/lines.yaml"),
+            )
+            for rnd in range(args.rounds):
+                for name, module, cwd in apps:
+                    env["DATABASE_URL"] = args.database_url or f"sqlite:///{tmp}/b-{rnd}-{name}.db"
+                    runs[name].append(
+                        one_server(name, module, cwd, env, args, Path(tmp), rnd, load)
+                    )
+            print(f"load: {kind}; {args.rounds} alternating rounds of {args.duration:g} s each")
+            return report(runs, apps, postgres=bool(args.database_url))
         finally:
             if args.against:
                 subprocess.run(
                     ["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=False
                 )
-
-
-def _measure(args, tmp: Path, apps: list[tuple[str, str, Path]]) -> int:
-    n = args.requests
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO", "CALLROUTER"))}
-    env.update(
-        CALLROUTER_ENV="test",
-        CALLROUTER_INSTANCE=str(tmp),
-        TWILIO_AUTH_TOKEN=TOKEN,
-        PUBLIC_BASE_URL=PUBLIC,
-        SECRET_KEY="bench-secret-0123456789",
-        CALLROUTER_LINES=str(ROOT / "config/lines.yaml"),
-    )
-    db_url = os.environ.get("DATABASE_URL")  # one round on an external database
-    incoming = requests_for(
-        "/voice/incoming",
-        n,
-        lambda i: {
-            "CallSid": f"CAbench{i:026d}",
-            "From": f"+3130286{i % 10000:04d}",
-            "To": "+31880100100",
-            "CallStatus": "ringing",
-            "AccountSid": "AC" + "0" * 32,
-        },
-    )
-    status = requests_for(
-        "/voice/status/call",
-        n,
-        lambda i: {
-            "CallSid": f"CAbench{i:026d}",
-            "CallStatus": "completed",
-            "CallDuration": "61",
-            "SequenceNumber": "3",
-            "AccountSid": "AC" + "0" * 32,
-        },
-    )
-    runs: dict = {}
-    # Alternate baseline and callrouter, each on a fresh database, and keep the medians:
-    # both share two cores with the load generator, so one run alone is noisy.
-    for rnd in range(args.rounds):
-        for name, module, cwd in apps:
-            env["DATABASE_URL"] = db_url or f"sqlite:///{tmp}/bench-{rnd}-{name}.db"
-            port = free_port()
-            log = Path(tmp) / f"{name}-{rnd}.log"
-            proc = start(module, env, port, args.workers, log, cwd)
-            try:
-                load(port, incoming[:50], args.concurrency)  # warm-up
-                r_in = load(port, incoming[50:], args.concurrency)
-                r_st = load(port, status, args.concurrency)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
-            problems = [
-                ln for ln in log.read_text().splitlines() if " ERROR " in ln or "Traceback" in ln
-            ]
-            if problems:
-                print(f"{name}: {len(problems)} errors in the server log: {problems[0]}")
-                r_in["errors"] += len(problems)
-            runs.setdefault((name, "incoming"), []).append(r_in)
-            runs.setdefault((name, "status"), []).append(r_st)
-        if db_url:
-            break
-
-    def median(rs, key):
-        return statistics.median(r[key] for r in rs)
-
-    ok = True
-    for ep in ("incoming", "status"):
-        ratios = [
-            o["rps"] / b["rps"]
-            for b, o in zip(runs[("baseline", ep)], runs[("callrouter", ep)], strict=False)
-        ]
-        ratio = statistics.median(ratios)
-        errors = sum(r["errors"] for r in runs[("callrouter", ep)])
-        ok &= ratio >= 0.5 and errors == 0
-        for name, _, _ in apps:
-            rs = runs[(name, ep)]
-            print(
-                f"{ep:9s} {name:10s} {median(rs, 'rps'):8.1f} req/s  "
-                f"p50 {median(rs, 'p50'):6.1f} ms  p99 {median(rs, 'p99'):6.1f} ms  "
-                f"errors {sum(r['errors'] for r in rs)}"
-            )
-        print(
-            f"{ep:9s} ratio callrouter/baseline: median {ratio:.2f} of "
-            f"{', '.join(f'{r:.2f}' for r in ratios)} (target >= 0.5) "
-            f"{'OK' if ratio >= 0.5 else 'UNDER TARGET'}"
-        )
-        if len(apps) == 3:
-            name = apps[2][0]
-            versus = [
-                o["rps"] / a["rps"]
-                for a, o in zip(runs[(name, ep)], runs[("callrouter", ep)], strict=False)
-            ]
-            print(
-                f"{ep:9s} ratio this checkout/{name}: median {statistics.median(versus):.2f}"
-                f" of {', '.join(f'{r:.2f}' for r in versus)}"
-            )
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":
