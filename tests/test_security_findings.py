@@ -329,6 +329,11 @@ def test_failed_logins_are_throttled_per_client_address(app):
         login(attacker, f"guess{i}@utrecht.nl", "wrong-password-123")
     assert login(attacker, "sup@utrecht.nl").status_code == 401
     assert _logins(app)[-1].detail["reason"] == "throttled"
+    # The count lasts for the window from the first failure, then starts again.
+    redis = app.extensions["callrouter"].redis
+    (key,) = redis.keys("callrouter:login-fail:*")
+    assert 0 < redis.ttl(key) <= auth.THROTTLE_WINDOW.total_seconds()
+    assert int(redis.get(key)) == auth.THROTTLE_PER_ADDRESS + 1
     # The account itself is not locked: its owner, elsewhere, logs in.
     owner = _client_at(app, "192.0.2.7")
     assert login(owner, "sup@utrecht.nl").status_code == 302

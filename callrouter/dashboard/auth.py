@@ -226,10 +226,13 @@ def address_throttled(redis, address: str) -> bool:
 
 
 def count_address_failure(redis, address: str) -> None:
+    key = _throttle_key(address)
     try:
+        # The window starts with the first failure (SET NX keeps a running one; INCR keeps
+        # the expiry). Not EXPIRE NX: Redis 6, the embedded server's, has no such option.
         pipe = redis.pipeline()
-        pipe.incr(_throttle_key(address))
-        pipe.expire(_throttle_key(address), int(THROTTLE_WINDOW.total_seconds()), nx=True)
+        pipe.set(key, 0, ex=int(THROTTLE_WINDOW.total_seconds()), nx=True)
+        pipe.incr(key)
         pipe.execute()
     except (RedisError, OSError):  # Redis down: nothing counted
         pass
