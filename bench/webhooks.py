@@ -401,6 +401,9 @@ def main() -> int:
             print(f"load: {kind}; {args.rounds} alternating rounds of {args.duration:g} s each")
             return report(runs, apps, postgres=bool(args.database_url))
         finally:
+            from callrouter import redis_conn
+
+            redis_conn.stop_embedded(Path(tmp))  # the servers' embedded Redis, if they made one
             if args.against:
                 subprocess.run(
                     ["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=False
