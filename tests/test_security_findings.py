@@ -8,7 +8,7 @@ import re
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from callrouter.dashboard.dates import EARLIEST, LATEST
@@ -152,15 +152,22 @@ def test_no_number_in_the_access_log_of_a_whole_call_with_hold_music(tmp_path, l
 
 # --------------------------------------------------------------- dates at the calendar's edges
 
+# The edges are always tried (hypothesis' explicit examples), then random dates.
 EDGES = [date.min, date.max, EARLIEST, LATEST, EARLIEST - timedelta(days=1), LATEST + timedelta(1)]
-DAYS = st.one_of(st.sampled_from(EDGES), st.dates())
+MOMENT_EDGES = [
+    datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14))),
+    datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
+    datetime.combine(EARLIEST, datetime.min.time(), tzinfo=timezone(timedelta(hours=14))),
+    datetime.combine(LATEST, datetime.max.time(), tzinfo=timezone(timedelta(hours=-14))),
+]
+DAYS = st.dates()
 OFFSETS = st.sampled_from([timezone(timedelta(hours=h)) for h in (-14, -12, 0, 12, 14)])
 MOMENTS = st.one_of(
     st.sampled_from([datetime(9999, 12, 31, 23, 59, 59), datetime(1, 1, 1)]),
     st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
 ).flatmap(lambda m: OFFSETS.map(lambda tz: m.replace(tzinfo=tz)))
 FUZZ = settings(
-    max_examples=int(os.environ.get("CALLROUTER_DATE_EXAMPLES", "25")),
+    max_examples=int(os.environ.get("CALLROUTER_DATE_EXAMPLES", "12")),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -170,6 +177,19 @@ PAGES = [
     for path in ("/dashboard/calls", "/dashboard/calls.csv", "/dashboard/cases")
     for key in ("from", "to")
 ] + [(path, key) for path in ("/dashboard/figures", "/dashboard/network") for key in ("from", "to")]
+
+
+def _each(values, *names):
+    """Hypothesis' explicit examples: each value (a tuple for several names) is tried."""
+
+    def decorate(test):
+        for value in values:
+            test = example(**dict(zip(names, value if len(names) > 1 else (value,), strict=True)))(
+                test
+            )
+        return test
+
+    return decorate
 
 
 def _cursor(moment: datetime) -> str:
@@ -189,6 +209,7 @@ def _expect_page(resp, in_window: bool) -> None:
 def test_pages_answer_dates_at_the_calendars_edges(admin, path, key):
     @FUZZ
     @given(day=DAYS)
+    @_each(EDGES, "day")
     def check(day):
         resp = admin.get(path, query_string={key: day.isoformat()})
         _expect_page(resp, EARLIEST <= day <= LATEST)
@@ -200,6 +221,7 @@ def test_pages_answer_dates_at_the_calendars_edges(admin, path, key):
 def test_page_cursors_at_the_calendars_edges(admin, path):
     @FUZZ
     @given(moment=MOMENTS)
+    @_each(MOMENT_EDGES, "moment")
     def check(moment):
         resp = admin.get(path, query_string={"cursor": _cursor(moment)})
         _expect_page(resp, EARLIEST <= moment.date() <= LATEST)
@@ -215,6 +237,7 @@ def test_the_api_answers_dates_at_the_calendars_edges(app, path, key):
 
     @FUZZ
     @given(moment=MOMENTS, date_only=st.booleans())
+    @_each([(m, d) for m in MOMENT_EDGES for d in (True, False)], "moment", "date_only")
     def check(moment, date_only):
         if key == "cursor":
             value = _cursor(moment)
