@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlencode
 
 import requests
@@ -19,7 +21,7 @@ from callrouter.sandbox import api as sandbox_api
 from callrouter.sandbox.provider import Sandbox
 from callrouter.signatures import sign
 
-from procs import free_port
+from procs import Stack, clean_env, free_port
 
 
 class Network:
@@ -159,3 +161,33 @@ class Network:
             for call in list(self.sandbox.calls.values()):
                 self.sandbox.hang_up(call.sid)
         self.settle()
+
+
+@contextmanager
+def service_on_network(tmp: Path, lines: Path, token: str, web_extra: tuple[str, ...] = ()):
+    """`gunicorn app:app` and `python worker.py` (on the embedded Redis of their own instance
+    folder) with a `Network` as their telephone network; yields (network, environment)."""
+    from callrouter import redis_conn
+
+    web_port = free_port()
+    public = f"http://127.0.0.1:{web_port}"
+    instance = tmp / "instance"
+    env = clean_env(
+        CALLROUTER_LINES=str(lines),
+        CALLROUTER_INSTANCE=str(instance),
+        TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
+        TWILIO_AUTH_TOKEN=token,
+        PUBLIC_BASE_URL=public,
+        SECRET_KEY="network-secret-key-0123456789abcdef",
+    )
+    net = Network(public, redis_conn.connect(None, instance), token)
+    env["TWILIO_API_BASE_URL"] = net.api_base
+    procs = Stack(env, tmp / "procs.log")
+    try:
+        procs.web(web_port, extra=web_extra)
+        procs.worker()
+        yield net, env
+    finally:
+        procs.stop()
+        net.server.shutdown()
+        redis_conn.stop_embedded(instance)

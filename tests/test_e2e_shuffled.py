@@ -18,14 +18,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from callrouter import create_app, redis_conn
+from callrouter import create_app
 from callrouter.flows import speech
 from callrouter.models import Call, CaseStep
-from callrouter.sandbox import SANDBOX_ACCOUNT
 
 from conftest import AMSTERDAM_ID, CALLER_ID, DIRECTORY, INTERNAL, WORKER_MOBILE
-from procs import Stack, clean_env, free_port
-from sandbox_network import Network
+from sandbox_network import Network, service_on_network
 
 TOKEN = "shuffle-e2e-token-0123456789abcdef"
 TOESLAGEN, KINDERBIJSLAG, IND, AOW = "+31881001001", "+31883002001", "+31887001001", "+31883001001"
@@ -84,30 +82,9 @@ def network(tmp_path_factory, pin_hash):
     tmp = tmp_path_factory.mktemp("shuffled")
     lines = tmp / "lines.yaml"
     lines.write_text(_directory(pin_hash), encoding="utf-8")
-    web_port = free_port()
-    public = f"http://127.0.0.1:{web_port}"
-    instance = tmp / "instance"
-    env = clean_env(
-        CALLROUTER_LINES=str(lines),
-        CALLROUTER_INSTANCE=str(instance),
-        TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
-        TWILIO_AUTH_TOKEN=TOKEN,
-        PUBLIC_BASE_URL=public,
-        SECRET_KEY="shuffle-e2e-secret-key-0123456789",
-    )
-    redis = redis_conn.connect(None, instance)  # the embedded Redis the processes share
-    net = Network(public, redis, TOKEN)
-    env["TWILIO_API_BASE_URL"] = net.api_base
-    procs = Stack(env, tmp / "procs.log")
-    try:
-        procs.web(web_port)
-        procs.worker()
+    with service_on_network(tmp, lines, TOKEN) as (net, env):
         net.service = create_app(environ=env)  # this process reads the call log only
         yield net
-    finally:
-        procs.stop()
-        net.server.shutdown()
-        redis_conn.stop_embedded(instance)
 
 
 def _chain(net: Network, seed: int, event: str, professionals: list[str]) -> list[str]:

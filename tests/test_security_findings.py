@@ -84,33 +84,15 @@ def test_no_number_in_the_access_log_of_a_whole_call_with_hold_music(tmp_path, l
     output: Twilio's parameters travel in POST bodies, never in a query string."""
     from collections import deque
 
-    from callrouter import redis_conn
-    from callrouter.sandbox import SANDBOX_ACCOUNT
-
     from conftest import INTERNAL
-    from procs import Stack, clean_env, free_port
-    from sandbox_network import Network
+    from sandbox_network import service_on_network
 
-    token = "access-log-token-0123456789abcdef"
     worker, professional, citizen = "+31302860123", "+31883001001", "+31612345678"
-    web_port = free_port()
-    public = f"http://127.0.0.1:{web_port}"
-    instance = tmp_path / "instance"
-    env = clean_env(
-        CALLROUTER_LINES=str(lines_file),
-        CALLROUTER_INSTANCE=str(instance),
-        TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
-        TWILIO_AUTH_TOKEN=token,
-        PUBLIC_BASE_URL=public,
-        SECRET_KEY="access-log-secret-key-0123456789",
-    )
-    net = Network(public, redis_conn.connect(None, instance), token)
-    env["TWILIO_API_BASE_URL"] = net.api_base
     access_log = tmp_path / "access.log"
-    procs = Stack(env, tmp_path / "procs.log")
-    try:
-        procs.web(web_port, extra=("--access-logfile", str(access_log)))
-        procs.worker()
+    token = "access-log-token-0123456789abcdef"
+    extra = ("--access-logfile", str(access_log))
+    with service_on_network(tmp_path, lines_file, token, extra) as (net, _env):
+        public = net.public
         sb = net.new_call_network(None)
         sb.phone(professional).inputs = deque(["1"])
         sb.phone(worker).inputs = deque(["31", ""])
@@ -136,10 +118,6 @@ def test_no_number_in_the_access_log_of_a_whole_call_with_hold_music(tmp_path, l
             assert sb.press_star(sid)
         net.settle()
         net.hang_up_everyone()
-    finally:
-        procs.stop()
-        net.server.shutdown()
-        redis_conn.stop_embedded(instance)
     logged = access_log.read_text()
     heard = " ".join(text for _, text in sb.transcript)
     assert "/voice/wait" in logged and "/voice/hold" in logged, logged[-2000:]
