@@ -21,3 +21,12 @@ def _workers() -> int:
 workers = _workers()
 timeout = 30  # a worker stuck this long is restarted; Twilio itself gives up after 15 s
 graceful_timeout = 20
+
+
+def post_worker_init(worker):
+    """The application is loaded: move its objects (the directory, SQLAlchemy's mappers, the
+    prepared TwiML) out of the garbage collector's sight. A full collection otherwise scans
+    them all, about 140,000 objects and some 60 ms, in the middle of a webhook."""
+    import gc
+
+    gc.freeze()

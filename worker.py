@@ -7,6 +7,7 @@ application context so that jobs reach the directory, the database and the telep
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import sys
 
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         worker = Worker([QUEUE_CALLS, QUEUE_DEFAULT], connection=svc.redis)
         logging.getLogger(__name__).info("worker listening on %s", ", ".join(worker.queue_names()))
         burst = "--burst" in (argv or sys.argv[1:])
+        # Everything loaded so far lives as long as the process: out of the collector's sight,
+        # and shared with each job's forked work horse instead of copied by the collector.
+        gc.freeze()
         worker.work(with_scheduler=True, burst=burst)
     return 0
 

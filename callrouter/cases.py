@@ -22,6 +22,53 @@ from callrouter.privacy import Pseudonymiser, mask
 
 OPEN_STEP_STATES = ("pending", "ringing", "connected")
 DONE_STEP_STATES = ("done", "unanswered", "closed", "skipped", "stopped")
+REFERENCE_DRAWS = 20  # a taken reference is drawn again, at most this often
+
+
+def case_values(
+    *,
+    reference: str,
+    call_id: str,
+    caller_org: str | None,
+    worker_number: str | None,
+    pseudonyms: Pseudonymiser,
+    at: datetime,
+    life_event: str | None = None,
+) -> dict:
+    """The row of a new open case (the ORM and the webhook's hot path write the same)."""
+    return dict(
+        id=uuid.uuid4().hex,
+        reference=reference,
+        caller_org=caller_org,
+        call_id=call_id,
+        life_event=life_event,
+        worker_hmac=pseudonyms.pseudonym(worker_number),
+        worker_masked=mask(worker_number),
+        worker_number_enc=pseudonyms.encrypt(worker_number) if worker_number else None,
+        state="open",
+        opened_at=at,
+        updated_at=at,
+    )
+
+
+def step_values(
+    case_id: str,
+    position: int,
+    line: Line,
+    at: datetime,
+    reason: str | None = None,
+    state: str = "pending",
+) -> dict:
+    return dict(
+        id=uuid.uuid4().hex,
+        case_id=case_id,
+        position=position,
+        line_id=line.id,
+        target_org=line.organisation_id,
+        reason=reason,
+        state=state,
+        updated_at=at,
+    )
 
 
 def open_case(
@@ -36,20 +83,17 @@ def open_case(
     token: str | None = None,
 ) -> Case:
     """A new open case with a fresh, unique reference (`token`: six digits, for tests)."""
-    for attempt in range(20):
-        reference = refs.new_reference(token if attempt == 0 else None)
+    for attempt in range(REFERENCE_DRAWS):
         case = Case(
-            id=uuid.uuid4().hex,
-            reference=reference,
-            caller_org=caller_org,
-            call_id=call_id,
-            life_event=life_event,
-            worker_hmac=pseudonyms.pseudonym(worker_number),
-            worker_masked=mask(worker_number),
-            worker_number_enc=pseudonyms.encrypt(worker_number) if worker_number else None,
-            state="open",
-            opened_at=at,
-            updated_at=at,
+            **case_values(
+                reference=refs.new_reference(token if attempt == 0 else None),
+                call_id=call_id,
+                caller_org=caller_org,
+                worker_number=worker_number,
+                pseudonyms=pseudonyms,
+                at=at,
+                life_event=life_event,
+            )
         )
         try:
             with s.begin_nested():
@@ -57,7 +101,7 @@ def open_case(
             return case
         except IntegrityError:  # the reference is taken (one in a million): draw again
             continue
-    raise RuntimeError("no free case reference after 20 draws")
+    raise RuntimeError(f"no free case reference after {REFERENCE_DRAWS} draws")
 
 
 def add_step(
@@ -66,16 +110,7 @@ def add_step(
     position = (
         s.scalar(select(func.count()).select_from(CaseStep).where(CaseStep.case_id == case.id)) or 0
     )
-    step = CaseStep(
-        id=uuid.uuid4().hex,
-        case_id=case.id,
-        position=position,
-        line_id=line.id,
-        target_org=line.organisation_id,
-        reason=reason,
-        state=state,
-        updated_at=at,
-    )
+    step = CaseStep(**step_values(case.id, position, line, at, reason, state))
     s.add(step)
     s.flush()
     return step

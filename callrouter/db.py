@@ -1,90 +1,26 @@
 """Database engine, sessions and schema migrations (Alembic).
 
-SQLite under instance/ by default, PostgreSQL in production. SQLite runs in WAL mode with
-`synchronous=NORMAL`: the webhook writes one small transaction per request, and the default
-rollback journal would make that the bottleneck of every call.
+SQLite under instance/ by default (WAL mode, a write gate and a checkpointer: see
+`sqlite_engine`), PostgreSQL in production.
 """
 
 from __future__ import annotations
 
 import fcntl
-import os
-import threading
-import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, bindparam, create_engine, event
+from sqlalchemy import Engine, bindparam, create_engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from callrouter import sqlite_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-class _WriteGate:
-    """Serialise SQLite transactions across processes with a file lock.
-
-    SQLite lets one writer in at a time and makes the others poll with growing sleeps
-    (1, 2, 5, 10 ms ...); under several gunicorn workers that polling, not the writing, is
-    what costs. A blocking `flock` hands the turn over the moment it is free. Re-entrant per
-    thread, so a nested session in the same thread does not wait for itself.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._local = threading.local()
-        self._thread_lock = threading.Lock()
-        self._fd: int | None = None
-        self._pid = -1
-
-    def acquire(self) -> None:
-        depth = getattr(self._local, "depth", 0)
-        self._local.depth = depth + 1
-        if depth:
-            return
-        self._thread_lock.acquire()
-        if self._fd is None or self._pid != os.getpid():  # a forked child needs its own fd
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        depth = getattr(self._local, "depth", 0)
-        if depth <= 0:
-            return
-        self._local.depth = depth - 1
-        if depth == 1:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            self._thread_lock.release()
-
-
-_GATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> its write gate
-
-
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        file_db = url.startswith("sqlite:///") and url != "sqlite:///:memory:"
-        if file_db:
-            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-        # Every use ends in commit or rollback (engine.begin(), sessions), so the pool's own
-        # rollback on check-in is only overhead on the webhook's path.
-        engine = create_engine(url, connect_args={"timeout": 15}, pool_reset_on_return=None)
-        if file_db:
-            gate = _WriteGate(Path(url[len("sqlite:///") :] + ".write-lock"))
-            _GATES[engine] = gate
-            event.listen(engine, "begin", lambda conn: gate.acquire())
-            event.listen(engine, "commit", lambda conn: gate.release())
-            event.listen(engine, "rollback", lambda conn: gate.release())
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # DB-API connection
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=15000")
-            cur.close()
-
-        return engine
+        return sqlite_engine.make_engine(url)
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
@@ -252,7 +188,7 @@ def hot(engine: Engine):
     its Connection, events and result objects, which cost about as much as SQLite's own work.
     On SQLite the cross-process write gate is taken, as for every transaction. Rows come
     back as the driver gives them (no type processing)."""
-    gate = _GATES.get(engine)
+    gate = sqlite_engine.gate_of(engine)
     raw = engine.raw_connection()
     if gate is not None:
         gate.acquire()

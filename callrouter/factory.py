@@ -10,6 +10,7 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
 from callrouter import directory as directory_mod
+from callrouter.request import Request
 from callrouter.settings import Settings, from_env
 
 
@@ -23,6 +24,7 @@ def create_app(
     """
     settings = from_env(environ)
     app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.request_class = Request  # Twilio's URL-encoded webhooks read in one step
     # Webhooks and the dashboard's forms are a few kB; anything near this is not ours.
     app.config.update(
         SECRET_KEY=settings.secret_key, CALLROUTER_SETTINGS=settings, MAX_CONTENT_LENGTH=1024 * 1024

@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import re
+from xml.sax.saxutils import escape
+
 from twilio.twiml.voice_response import VoiceResponse
 
 LANGUAGE = "nl-NL"
 EMPTY = str(VoiceResponse())  # an empty document: Twilio does nothing more
 VOICE = "Polly.Ruben"
+
+
+def slot(name: str) -> str:
+    """A mark for a value that changes per request, in a document built once (`prepare`)."""
+    return f"@@slot:{name}@@"
+
+
+_SLOT = re.compile(r"@@slot:(\w+)@@")
+
+
+def prepare(document: str) -> tuple[str, ...]:
+    """A document built by the SDK with `slot` marks, cut at them: text, name, text, ..."""
+    return tuple(_SLOT.split(document))
+
+
+def fill(prepared: tuple[str, ...], values: dict[str, str]) -> str:
+    """The prepared document with each slot's value, escaped for text and attributes alike
+    (what the SDK would have written, up to the escaping of quotes in text)."""
+    out = [prepared[0]]
+    for i in range(1, len(prepared), 2):
+        out.append(escape(values[prepared[i]], {'"': "&quot;"}))
+        out.append(prepared[i + 1])
+    return "".join(out)
 
 
 class Renderer:

@@ -34,6 +34,11 @@ def normalise_number(raw: str | None, region: str = "NL") -> str | None:
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
+def is_e164(number: str | None) -> bool:
+    """Written in E.164 (`+` and 7 to 15 digits); says nothing about the number's validity."""
+    return bool(number and _E164.match(number))
+
+
 def identify(directory: Directory, number: str | None) -> Caller | None:
     """The caller organisation of a number: an exact number first, then the longest block.
 

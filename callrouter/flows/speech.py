@@ -125,9 +125,14 @@ def case_opened(reference: str) -> str:
 def options(
     org: Organisation, line: Line, reference: str | None = None, withdrawn: bool = False
 ) -> str:
+    return options_with(org, line, case_opened(reference) if reference else "", withdrawn)
+
+
+def options_with(org: Organisation, line: Line, opened: str, withdrawn: bool) -> str:
+    """`options`, with the sentence about the new case (or "") given as it is spoken."""
     text = f"U wordt verbonden met {org.spoken_name} over {line.spoken_topic}. "
-    if reference:
-        text += case_opened(reference) + " "
+    if opened:
+        text += opened + " "
     if withdrawn:
         text += WITHDRAWN + " "
     return (

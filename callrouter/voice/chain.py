@@ -11,9 +11,14 @@ from callrouter.models import Call, Case, Transfer
 from callrouter.voice.webhook import now, renderer
 
 
-def number_from_form() -> str | None:
-    """The worker's own number from the webhook (every webhook of the call carries it)."""
-    return routing.normalise_number(request.form.get("From", "")[:64])
+def number_from_form(identified_by: str | None = None) -> str | None:
+    """The worker's own number from the webhook (every webhook of the call carries it). A
+    caller the directory recognised by this number (`identified_by="number"`) is taken as
+    the directory took it: in E.164 as Twilio sends it, without parsing it again."""
+    raw = request.form.get("From", "")[:64]
+    if identified_by == "number" and routing.is_e164(raw):
+        return raw
+    return routing.normalise_number(raw)
 
 
 def ensure_case(s, row: Call, at, life_event: str | None = None) -> tuple[Case, bool]:

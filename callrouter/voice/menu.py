@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from flask import request
 
-from callrouter import callbacks, cases, jobs, services
+from callrouter import callbacks, cases, db, jobs, services
+from callrouter import twiml as twiml_doc
 from callrouter.flows import menu as mflow
 from callrouter.flows import routing, speech
 from callrouter.models import Call, CallbackRequest, Case
-from callrouter.voice.chain import chain_next, ensure_case
+from callrouter.store import choices
+from callrouter.voice.chain import chain_next, ensure_case, number_from_form
 from callrouter.voice.offer import closed_offer
 from callrouter.voice.prompts import event_prompt, menu_prompt, topic_prompt
 from callrouter.voice.webhook import (
     arg_id,
     arg_int,
     bp,
+    form_sid,
     identified_call,
     keyed,
     now,
@@ -51,16 +54,20 @@ def menu_with_pending(caller, pending) -> str:
 @bp.post("/menu")
 def menu():
     svc = services.current()
+    tries = arg_int("try", hi=mflow.MENU_TRIES)
+    cb_id = arg_id("cb")
+    cancel = bool(cb_id) and keyed(2).startswith("*")
+    said = request.form.get("SpeechResult", "")[:300]
+    step = None if cancel else mflow.choose(svc.directory, keyed(4), said, tries)
+    if (reply := _open_line_chosen(step)) is not None:
+        return reply
     with transaction() as s:
         call = identified_call(s)
         if call is None:
             return twiml(renderer().say(redirect="/voice/incoming"))
-        tries = arg_int("try", hi=mflow.MENU_TRIES)
-        cb_id = arg_id("cb")
-        if cb_id and keyed(2).startswith("*"):
+        if cancel:
             return twiml(_cancel_pending(s, call, cb_id))
-        said = request.form.get("SpeechResult", "")[:300]
-        return _menu_step(s, call, mflow.choose(svc.directory, keyed(4), said, tries))
+        return _menu_step(s, call, step)
 
 
 def _cancel_pending(s, call: Call, request_id: str) -> str:
@@ -77,16 +84,77 @@ def _cancel_pending(s, call: Call, request_id: str) -> str:
 def topic():
     svc = services.current()
     org = svc.directory.organisation(request.args.get("org"))
+    tries = arg_int("try", hi=mflow.MENU_TRIES)
+    said = request.form.get("SpeechResult", "")[:300]
+    step = mflow.choose(svc.directory, keyed(2), said, tries, organisation=org) if org else None
+    if (reply := _open_line_chosen(step)) is not None:
+        return reply
     with transaction() as s:
         call = identified_call(s)
         if call is None:
             return twiml(renderer().say(redirect="/voice/incoming"))
         if org is None:
             return twiml(menu_prompt(0))
-        tries = arg_int("try", hi=mflow.MENU_TRIES)
-        said = request.form.get("SpeechResult", "")[:300]
-        step = mflow.choose(svc.directory, keyed(2), said, tries, organisation=org)
         return _menu_step(s, call, step, org)
+
+
+def _open_line_chosen(step):
+    """An open line chosen (the menu's most frequent answer): the whole choice in one
+    transaction on the hot connection (`store.choices`), the options the worker hears next.
+    None for any other step, which takes the ORM path."""
+    if not isinstance(step, mflow.LineChosen):
+        return None
+    svc = services.current()
+    at = now()
+    if not mflow.availability(svc.directory, step.line, at).open:
+        return None
+    org, line = step.organisation, step.line
+    with db.hot(svc.engine) as conn:
+        call = choices.identified_call(conn, form_sid("CallSid"))
+        if call is None:
+            return twiml(renderer().say(redirect="/voice/incoming"))
+        chosen = choices.choose_line(
+            conn,
+            call,
+            org_id=org.id,
+            line=line,
+            selected_by=step.selected_by,
+            term=step.term,
+            at=at,
+            new_case=lambda reference: cases.case_values(
+                reference=reference,
+                call_id=call.id,
+                caller_org=call.caller_org,
+                worker_number=number_from_form(call.identified_by),
+                pseudonyms=svc.pseudonyms,
+                at=at,
+            ),
+        )
+    return twiml(_options(org, line, chosen.position, chosen.reference, chosen.withdrawn))
+
+
+def _options(org, line, position: int, reference: str | None, withdrawn: bool) -> str:
+    """The transfer's options (urgency, consent) once a line is chosen: built by the SDK
+    once per line and shape, then only the step's position and the case's reference change."""
+    svc = services.current()
+    key = ("options", line.id, withdrawn, reference is not None)
+    prepared = svc.rendered.get(key)
+    if prepared is None:
+        prepared = twiml_doc.prepare(
+            renderer().ask(
+                f"/voice/transfer?line={line.id}&pos={twiml_doc.slot('pos')}",
+                speech.options_with(
+                    org, line, twiml_doc.slot("opened") if reference else "", withdrawn
+                ),
+                num_digits=2,
+                finish_on_key="#",
+                timeout=4,
+            )
+        )
+        if len(svc.rendered) < 10_000:
+            svc.rendered[key] = prepared
+    opened = speech.case_opened(reference) if reference else ""
+    return twiml_doc.fill(prepared, {"pos": str(position), "opened": opened})
 
 
 def _menu_step(s, call: Call, step, org=None):
@@ -150,12 +218,4 @@ def _line_chosen(s, call: Call, org, line, selected_by: str, term: str | None = 
     avail = mflow.availability(svc.directory, line, at)
     if not avail.open:
         return closed_offer(s, call, case.id, org, line, step.position, avail, at)
-    return twiml(
-        renderer().ask(
-            f"/voice/transfer?line={line.id}&pos={step.position}",
-            speech.options(org, line, case.reference if opened else None, withdrawn),
-            num_digits=2,
-            finish_on_key="#",
-            timeout=4,
-        )
-    )
+    return twiml(_options(org, line, step.position, case.reference if opened else None, withdrawn))
