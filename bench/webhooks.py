@@ -12,6 +12,8 @@ round on a fresh SQLite database (or on `--database-url`):
 - `incoming`: `POST /voice/incoming` of a known caller (signed, call logged, the menu);
 - `incoming-pin`: of an unknown number (the PIN prompt);
 - `menu`: the menu's Gather action with two digits, for the calls `incoming` made;
+- `status-conference-known`: the worker joining the conference of a ringing transfer (one
+  seeded per call `incoming` made): loaded, recorded and run through the transfer model;
 - `status-call`: `POST /voice/status/call` (`completed`) for those calls;
 - `status-conference`: a conference event for a transfer the service does not have (looked
   up and dropped);
@@ -31,6 +33,7 @@ Run: `.venv/bin/python bench/webhooks.py [--rounds N] [--duration S] [--database
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import json
 import os
@@ -117,9 +120,57 @@ def peak_rss_kib(master: int) -> int:
 @dataclass(frozen=True)
 class Endpoint:
     name: str
-    path: str  # with its query, as the service hands it to Twilio
+    path: str  # with its query, as the service hands it to Twilio; "{tr}": a seeded transfer
     params: object  # (tag, i) -> the form
     of_calls: bool = False  # for the calls `incoming` made (as many as it sent)
+    seeded: bool = False  # needs a transfer per call, written before the run (`seed`)
+
+    def path_of(self, tag: str, i: int) -> str:
+        return self.path.format(tr=transfer_id(tag, i)) if "{tr}" in self.path else self.path
+
+
+def transfer_id(tag: str, i: int) -> str:
+    return hashlib.md5(f"{tag}:{i}".encode()).hexdigest()
+
+
+def seed(database_url: str, tag: str, count: int) -> None:
+    """A ringing transfer for each of the first `count` calls `incoming` made with `tag`,
+    written straight into the service's database (as `jobs.start_transfer` would leave it),
+    so that a conference event has a transfer to load, record and run through the model."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine, insert, select
+
+    from callrouter import directory
+    from callrouter.models import Call, Transfer
+
+    line = directory.load(ROOT / "config/lines.yaml").lines[0]
+    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    sids = {_known(tag, i)["CallSid"]: i for i in range(count)}
+    at = datetime.now(UTC)
+    with engine.begin() as conn:
+        calls = conn.execute(select(Call.id, Call.call_sid).where(Call.call_sid.like(f"CA{tag}k%")))
+        rows = [
+            dict(
+                id=transfer_id(tag, sids[sid]),
+                call_id=call_id,
+                caller_org="utrecht",
+                target_org=line.organisation_id,
+                line_id=line.id,
+                urgent=False,
+                consent=True,
+                state="dialling",
+                hunt_position=0,
+                worker_call_sid=sid,
+                created_at=at,
+            )
+            for call_id, sid in calls
+            if sid in sids
+        ]
+        if rows:
+            conn.execute(insert(Transfer), rows)
+    engine.dispose()
 
 
 def _known(tag: str, i: int) -> dict:
@@ -148,6 +199,19 @@ ENDPOINTS = [
         "/voice/menu?try=0",
         lambda tag, i: {**_known(tag, i), "Digits": "89", "CallStatus": "in-progress"},
         of_calls=True,
+    ),
+    Endpoint(
+        "status-conference-known",
+        "/voice/status/conference?tr={tr}",
+        lambda tag, i: {
+            "ConferenceSid": f"CF{tag}{i:030d}"[:34],
+            "CallSid": _known(tag, i)["CallSid"],
+            "StatusCallbackEvent": "participant-join",
+            "SequenceNumber": "2",
+            "AccountSid": "AC" + "0" * 32,
+        },
+        of_calls=True,
+        seeded=True,
     ),
     Endpoint(
         "status-call",
@@ -180,8 +244,8 @@ def signed(endpoint: Endpoint, tag: str, count: int) -> list[tuple[str, str, str
     out = []
     for i in range(count):
         params = endpoint.params(tag, i)
-        sig = sign(TOKEN, PUBLIC + endpoint.path, params)
-        out.append((endpoint.path, sig, urlencode(params)))
+        path = endpoint.path_of(tag, i)
+        out.append((path, sign(TOKEN, PUBLIC + path, params), urlencode(params)))
     return out
 
 
@@ -287,6 +351,8 @@ def one_server(name, module, cwd, env, args, tmp: Path, rnd: int, load) -> dict:
             made = PER_FILE
             for ep in endpoints(args):
                 count = min(made, PER_FILE) if ep.of_calls else PER_FILE
+                if ep.seeded and name != "baseline":
+                    seed(env["DATABASE_URL"], tag, count)
                 r = load(port, signed(ep, tag, count), conns, args.duration, tmp)
                 if ep.name == "incoming":
                     made = max(r["sent"], 1)
@@ -306,6 +372,7 @@ def one_server(name, module, cwd, env, args, tmp: Path, rnd: int, load) -> dict:
 TARGETS = {
     ("incoming", 16): 0.6,
     ("status-call", 16): 0.6,
+    ("status-conference-known", 16): 0.6,
     ("status-conference", 16): 0.6,
     ("menu", 16): 0.5,
 }

@@ -205,6 +205,19 @@ def hot(engine: Engine):
         raw.close()  # back to the pool
 
 
+@contextmanager
+def read(engine: Engine):
+    """A read on the pooled DB-API connection, outside any write transaction (on SQLite
+    without the write gate): for a webhook's look-up that decides whether there is anything
+    to write at all. Rows come back as the driver gives them."""
+    raw = engine.raw_connection()
+    try:
+        yield _HotConnection(raw.dbapi_connection, engine.dialect)
+    finally:
+        raw.rollback()  # ends the read's transaction where the driver opened one
+        raw.close()
+
+
 def run_once(conn, stmt):
     """A Core statement on a hot connection (or any Connection), compiled for this one use:
     for the rare branches of the hot path."""

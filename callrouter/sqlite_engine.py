@@ -10,9 +10,10 @@ production. Three things make it fit for webhooks that each write one small tran
   instead of polling with SQLite's growing sleeps;
 - the checkpointer: copying the log back into the database file (a checkpoint) fsyncs, and
   SQLite by default does it inside the commit that fills 1000 pages of log, which then takes
-  milliseconds while every other writer waits at the gate. A thread of each process does
-  it instead, without the gate, every quarter second; only when the log keeps growing under
-  continuous writes does it take the gate once, so that the log can start over.
+  milliseconds while every other writer waits at the gate. One thread of each process does
+  it instead, without the gate, every quarter second for each database written since; only
+  when the log keeps growing under continuous writes does it take the gate once, so that the
+  log can start over.
 """
 
 from __future__ import annotations
@@ -83,35 +84,44 @@ class WriteGate:
 
 
 class Checkpointer:
-    """One daemon thread per process and database file that checkpoints the WAL.
+    """Checkpoints one database's WAL from the process's checkpoint thread.
 
-    Started by the first connection a process opens (again in a forked child: threads do not
-    survive a fork). It holds only a weak reference to itself, so it ends when its engine is
-    gone, and it ends when the database file has been removed.
+    The thread (one per process, started with the first connection a process opens, again in
+    a forked child: threads do not survive a fork) visits every live checkpointer, skipping
+    a database whose log has not been written since its last visit. A checkpointer is
+    forgotten with its engine.
     """
 
     def __init__(self, path: Path, gate: WriteGate):
         self.path = path
         self.gate = gate
-        self._pid = -1
-        self._start_lock = threading.Lock()
         self.checkpoints = 0  # passive checkpoints done (tests look at it)
         self.gated = 0  # of which with the writers held
+        self._seen: tuple[int, int] | None = None  # the log's (mtime, size) at the last visit
+        self._conn: sqlite3.Connection | None = None
+        self._pid = os.getpid()
 
     def ensure_running(self) -> None:
-        if self._pid == os.getpid():
+        _CHECKPOINT_THREAD.watch(self)
+
+    def visit(self) -> None:
+        """Checkpoint if the log was written since the last visit."""
+        if self._pid != os.getpid():  # inherited through a fork: the child's own engine does it
             return
-        with self._start_lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            ref = weakref.ref(self)
-            threading.Thread(
-                target=_checkpoint_loop,
-                args=(ref, self.path),
-                name="sqlite-checkpoint",
-                daemon=True,
-            ).start()
+        try:
+            st = os.stat(f"{self.path}-wal")
+        except OSError:
+            return
+        seen = (st.st_mtime_ns, st.st_size)
+        if seen == self._seen:
+            return
+        if self._conn is None:
+            self._conn = sqlite3.connect(
+                self.path, timeout=15, isolation_level=None, check_same_thread=False
+            )
+            weakref.finalize(self, self._conn.close)
+        self.checkpoint(self._conn)
+        self._seen = seen
 
     def checkpoint(self, conn: sqlite3.Connection) -> None:
         """One passive checkpoint; with the gate when the log has grown past the limit (under
@@ -125,24 +135,48 @@ class Checkpointer:
             self.gated += 1
 
 
-def _checkpoint_loop(ref: weakref.ref, path: Path) -> None:
-    conn = sqlite3.connect(path, timeout=15, isolation_level=None, check_same_thread=False)
-    warned = 0.0
-    try:
-        while True:
+class _CheckpointThread:
+    """The process's one checkpoint thread and the checkpointers it visits."""
+
+    def __init__(self):
+        self._watched: weakref.WeakSet[Checkpointer] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._pid = -1
+        self.thread: threading.Thread | None = None
+
+    def watch(self, checkpointer: Checkpointer) -> None:
+        if checkpointer in self._watched and self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():  # a new process (or a forked child): a new thread
+                self._pid = os.getpid()
+                self._watched = weakref.WeakSet()
+                self.thread = threading.Thread(
+                    target=self._run, name="sqlite-checkpoint", daemon=True
+                )
+                self.thread.start()
+            checkpointer._pid = os.getpid()
+            self._watched.add(checkpointer)
+
+    def watching(self) -> list[Checkpointer]:
+        return list(self._watched)
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        warned = 0.0
+        while self._pid == pid:
             time.sleep(CHECKPOINT_INTERVAL)
-            owner = ref()
-            if owner is None or owner._pid != os.getpid() or not path.exists():
-                return
-            try:
-                owner.checkpoint(conn)
-            except sqlite3.Error as exc:
-                if time.monotonic() - warned > 60:  # at most once a minute
-                    log.warning("checkpoint of %s failed: %s", path.name, exc)
-                    warned = time.monotonic()
-            del owner
-    finally:
-        conn.close()
+            for checkpointer in list(self._watched):
+                try:
+                    checkpointer.visit()
+                except sqlite3.Error as exc:
+                    if time.monotonic() - warned > 60:  # at most once a minute
+                        log.warning("checkpoint of %s failed: %s", checkpointer.path.name, exc)
+                        warned = time.monotonic()
+                del checkpointer
+
+
+_CHECKPOINT_THREAD = _CheckpointThread()
 
 
 _GATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> its write gate

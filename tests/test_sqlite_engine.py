@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _engine(tmp_path: Path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     engine = sqlite_engine.make_engine(f"sqlite:///{tmp_path / 'w.db'}")
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT)"))
@@ -91,16 +92,25 @@ def test_under_continuous_writes_the_log_starts_over(tmp_path, monkeypatch):
     engine.dispose()
 
 
-def test_the_thread_ends_with_its_engine(tmp_path, monkeypatch):
-    monkeypatch.setattr(sqlite_engine, "CHECKPOINT_INTERVAL", 0.05)
-    before = set(_threads())
-    engine = _engine(tmp_path)
-    (thread,) = set(_threads()) - before
-    engine.dispose()
-    del engine
-    gc.collect()
-    thread.join(5)
-    assert not thread.is_alive()
+def test_one_thread_per_process_and_a_checkpointer_goes_with_its_engine(tmp_path):
+    first = _engine(tmp_path / "a")
+    second = _engine(tmp_path / "b")
+    assert len(_threads()) == 1
+    watched = sqlite_engine._CHECKPOINT_THREAD.watching()
+    gone = sqlite_engine.checkpointer_of(first)
+    assert gone in watched and sqlite_engine.checkpointer_of(second) in watched
+    first.dispose()
+    del first, gone, watched
+
+    def paths():
+        gc.collect()  # the thread may hold it for the length of one visit
+        return [c.path for c in sqlite_engine._CHECKPOINT_THREAD.watching()]
+
+    deadline = time.monotonic() + 5
+    while tmp_path / "a" / "w.db" in paths() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tmp_path / "a" / "w.db" not in paths() and tmp_path / "b" / "w.db" in paths()
+    second.dispose()
 
 
 def test_a_forked_child_starts_its_own_thread(tmp_path):

@@ -93,3 +93,43 @@ def test_inbound_call_completed_marks_call_and_cancels(phone, app):
     assert call.status == "completed" and call.duration_s == 42 and call.outcome == "abandoned"
     assert (leg["Sid"], {"Status": "canceled"}) in phone.twilio.updates
     assert len([u for u in phone.twilio.updates if u[0] == leg["Sid"]]) == 1
+
+
+def test_events_of_a_transfer_the_service_does_not_hold_are_dropped(phone, app, monkeypatch):
+    """A leg or conference event for a transfer id the service has no row for (purged, or
+    never made) is answered with empty TwiML after one read: no event row, and no write
+    transaction is opened for it. A known transfer's event still goes through."""
+    from callrouter.voice import status
+
+    opened = []
+    real = status.transaction
+
+    def counting():
+        opened.append(1)
+        return real()
+
+    monkeypatch.setattr(status, "transaction", counting)
+    stranger = "f" * 32
+    for path in (
+        f"/voice/status/conference?tr={stranger}",
+        f"/voice/status/leg?tr={stranger}&leg={stranger}",
+    ):
+        root = phone.post(
+            path,
+            CallSid="CA" + "1" * 32,
+            StatusCallbackEvent="participant-join",
+            CallStatus="ringing",
+        )
+        assert len(root) == 0  # <Response/>: nothing to do
+    assert _count(app, Event) == 0 and opened == []
+    start_transfer(phone, "31", "1", sid="CAw21")
+    phone.drain()
+    tr = rows(app, Transfer)[0]
+    phone.post(
+        f"/voice/status/conference?tr={tr.id}",
+        ConferenceSid="CF" + "d" * 32,
+        CallSid="CAw21",
+        StatusCallbackEvent="participant-join",
+        SequenceNumber=1,
+    )
+    assert opened and _count(app, Event) >= 1

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from callrouter import cases
+from callrouter import cases, db
 from callrouter.flows import warm_transfer as wt
 from callrouter.flows.transfer import TERMINAL
 from callrouter.models import Call, Case, Leg, Transfer
@@ -26,6 +26,18 @@ class Loaded:
     legs: list[Leg]
     state: wt.Transfer
     chain: Case | None  # the life-event case this transfer is a step of
+
+
+_KNOWN = select(Transfer.id).where(Transfer.id == bindparam("id"))
+
+
+def known(engine, transfer_id: str | None) -> bool:
+    """Whether the service holds this transfer: one read, before any write transaction (the
+    events of transfers it no longer holds, or never did, need none)."""
+    if not transfer_id:
+        return False
+    with db.read(engine) as conn:
+        return db.run_prepared(conn, _KNOWN, {"id": transfer_id}).first() is not None
 
 
 def load(s: Session, transfer_id: str | None, directory, *, lock: bool = True) -> Loaded | None:

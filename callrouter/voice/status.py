@@ -50,11 +50,13 @@ def status_call():
 @bp.post("/status/leg")
 def status_leg():
     """Status callbacks of the outbound legs (professionals and citizens)."""
-    d = services.current().directory
+    svc = services.current()
     status = SAFE.sub("", request.form.get("CallStatus", ""))[:20]
     sid = form_sid("CallSid")
+    if not store.known(svc.engine, tr_id := arg_id("tr")):
+        return twiml(EMPTY)
     with transaction() as s:
-        loaded = store.load(s, arg_id("tr"), d)
+        loaded = store.load(s, tr_id, svc.directory)
         leg_id = arg_id("leg")
         leg = next((leg for leg in loaded.legs if leg.id == leg_id), None) if loaded else None
         if loaded is None or leg is None:
@@ -77,11 +79,13 @@ def status_leg():
 @bp.post("/status/conference")
 def status_conference():
     """The conversation's conference events: who joined, who left, the end."""
-    d = services.current().directory
+    svc = services.current()
     event = SAFE.sub("", request.form.get("StatusCallbackEvent", ""))[:32]
     conf_sid, sid = form_sid("ConferenceSid"), form_sid("CallSid")
+    if not store.known(svc.engine, tr_id := arg_id("tr")):
+        return twiml(EMPTY)
     with transaction() as s:
-        loaded = store.load(s, arg_id("tr"), d)
+        loaded = store.load(s, tr_id, svc.directory)
         if loaded is None:
             return twiml(EMPTY)
         tr = loaded.row
