@@ -274,6 +274,8 @@ def profile(app, name: str, n: int) -> int:
     ep = next(e for e in ENDPOINTS if e.name == name)
     if ep.of_calls:
         call_app(app, signed(ENDPOINTS[0], "prof", n))
+    if ep.seeded:
+        seed(app.extensions["callrouter"].settings.database_url, "prof", n)
     reqs = signed(ep, "prof", n)
     call_app(app, reqs[:100])
     prof = cProfile.Profile()

@@ -182,24 +182,39 @@ class _HotConnection:
 
 
 @contextmanager
-def hot(engine: Engine):
+def hot(engine: Engine, *, each_statement: bool = False):
     """One short write transaction on the pooled DB-API connection itself, for the webhooks
     that every call sends (an insert and an update): the SQL SQLAlchemy would send, without
     its Connection, events and result objects, which cost about as much as SQLite's own work.
     On SQLite the cross-process write gate is taken, as for every transaction. Rows come
-    back as the driver gives them (no type processing)."""
+    back as the driver gives them (no type processing).
+
+    `each_statement=True` is for a block whose statements need not be atomic together (one
+    insert, then reads): on PostgreSQL each statement then commits by itself, one round trip
+    instead of three (BEGIN with it, the statement, COMMIT); on SQLite nothing changes."""
     gate = sqlite_engine.gate_of(engine)
     raw = engine.raw_connection()
+    dbapi = raw.dbapi_connection
+    autocommit = each_statement and engine.dialect.name == "postgresql"
     if gate is not None:
         gate.acquire()
     try:
-        conn = _HotConnection(raw.dbapi_connection, engine.dialect)
+        if autocommit:
+            dbapi.autocommit = True
+        conn = _HotConnection(dbapi, engine.dialect)
         yield conn
-        raw.commit()
+        if not autocommit:
+            raw.commit()
     except BaseException:
-        raw.rollback()
+        if not autocommit:
+            raw.rollback()
         raise
     finally:
+        if autocommit:
+            try:
+                dbapi.autocommit = False
+            except Exception:  # a broken connection: the pool replaces it
+                raw.invalidate()
         if gate is not None:
             gate.release()
         raw.close()  # back to the pool

@@ -63,3 +63,20 @@ def test_an_error_rolls_back_and_frees_the_write_gate(app):
     threading.Thread(target=other, daemon=True).start()
     assert done.wait(10)
     assert _count(engine) == 1
+
+
+def test_each_statement_commits_by_itself_on_postgresql_only(app):
+    """`each_statement=True`: on PostgreSQL the insert is its own transaction (kept when the
+    block fails after it); on SQLite the block stays one transaction. Either way the pooled
+    connection goes back as it came: the next block is atomic again."""
+    engine = app.extensions["callrouter"].engine
+    with pytest.raises(RuntimeError), db.hot(engine, each_statement=True) as h:
+        db.insert_ignore(h, Call.__table__, _row("CA" + "4" * 32))
+        raise RuntimeError("after the insert")
+    assert _count(engine) == (1 if engine.dialect.name == "postgresql" else 0)
+    before = _count(engine)
+    for _ in range(3):  # whichever pooled connection comes next
+        with pytest.raises(RuntimeError), db.hot(engine) as h:
+            db.insert_ignore(h, Call.__table__, _row("CA" + uuid.uuid4().hex))
+            raise RuntimeError("rolled back")
+    assert _count(engine) == before

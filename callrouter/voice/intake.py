@@ -67,11 +67,12 @@ def incoming():
         consent=False,
         outcome="locked" if locked else None,
     )
-    # The hot path of every call: one transaction on the driver's connection, no ORM object,
-    # the row ready before the transaction (on SQLite, the write gate) begins. A retried
-    # webhook finds the call it made before (the insert does nothing).
+    # The hot path of every call: one statement on the driver's connection, no ORM object,
+    # the row ready before the transaction (on SQLite, the write gate) begins; on PostgreSQL
+    # the insert commits by itself (the pending check after it only reads). A retried webhook
+    # finds the call it made before (the insert does nothing).
     pending = None
-    with db.hot(svc.engine) as conn:
+    with db.hot(svc.engine, each_statement=True) as conn:
         db.insert_ignore(conn, Call.__table__, row)
         if caller is not None:
             pending = callbacks.pending_for_worker(from_hmac, conn)
