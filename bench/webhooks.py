@@ -12,9 +12,10 @@ round on a fresh SQLite database (or on `--database-url`):
 - `incoming`: `POST /voice/incoming` of a known caller (signed, call logged, the menu);
 - `incoming-pin`: of an unknown number (the PIN prompt);
 - `menu`: the menu's Gather action with two digits, for the calls `incoming` made;
-- `status-conference-known`: the worker joining the conference of a ringing transfer (one
-  seeded per call `incoming` made): loaded, recorded and run through the transfer model;
 - `status-call`: `POST /voice/status/call` (`completed`) for those calls;
+- `status-conference-known`: the worker joining the conference of a ringing transfer (one
+  seeded per call `incoming` made, after its status callback): loaded, recorded and run
+  through the transfer model;
 - `status-conference`: a conference event for a transfer the service does not have (looked
   up and dropped);
 
@@ -201,6 +202,18 @@ ENDPOINTS = [
         of_calls=True,
     ),
     Endpoint(
+        "status-call",
+        "/voice/status/call",
+        lambda tag, i: {
+            "CallSid": _known(tag, i)["CallSid"],
+            "CallStatus": "completed",
+            "CallDuration": "61",
+            "SequenceNumber": "3",
+            "AccountSid": "AC" + "0" * 32,
+        },
+        of_calls=True,
+    ),
+    Endpoint(
         "status-conference-known",
         "/voice/status/conference?tr={tr}",
         lambda tag, i: {
@@ -212,18 +225,6 @@ ENDPOINTS = [
         },
         of_calls=True,
         seeded=True,
-    ),
-    Endpoint(
-        "status-call",
-        "/voice/status/call",
-        lambda tag, i: {
-            "CallSid": _known(tag, i)["CallSid"],
-            "CallStatus": "completed",
-            "CallDuration": "61",
-            "SequenceNumber": "3",
-            "AccountSid": "AC" + "0" * 32,
-        },
-        of_calls=True,
     ),
     Endpoint(
         "status-conference",

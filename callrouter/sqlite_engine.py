@@ -18,6 +18,7 @@ production. Three things make it fit for webhooks that each write one small tran
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import logging
 import os
@@ -115,11 +116,10 @@ class Checkpointer:
         seen = (st.st_mtime_ns, st.st_size)
         if seen == self._seen:
             return
-        if self._conn is None:
+        if self._conn is None:  # closed with this object (only the thread holds it meanwhile)
             self._conn = sqlite3.connect(
                 self.path, timeout=15, isolation_level=None, check_same_thread=False
             )
-            weakref.finalize(self, self._conn.close)
         self.checkpoint(self._conn)
         self._seen = seen
 
@@ -142,6 +142,7 @@ class _CheckpointThread:
         self._watched: weakref.WeakSet[Checkpointer] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._pid = -1
+        self._stop = threading.Event()
         self.thread: threading.Thread | None = None
 
     def watch(self, checkpointer: Checkpointer) -> None:
@@ -151,22 +152,33 @@ class _CheckpointThread:
             if self._pid != os.getpid():  # a new process (or a forked child): a new thread
                 self._pid = os.getpid()
                 self._watched = weakref.WeakSet()
+                self._stop = threading.Event()
                 self.thread = threading.Thread(
                     target=self._run, name="sqlite-checkpoint", daemon=True
                 )
                 self.thread.start()
+                # A daemon thread inside SQLite while the interpreter shuts down can crash
+                # it: stop between two checkpoints first.
+                atexit.register(self._shutdown, self._stop, self.thread)
             checkpointer._pid = os.getpid()
             self._watched.add(checkpointer)
 
     def watching(self) -> list[Checkpointer]:
         return list(self._watched)
 
+    @staticmethod
+    def _shutdown(stop: threading.Event, thread: threading.Thread) -> None:
+        stop.set()
+        if thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
     def _run(self) -> None:
-        pid = os.getpid()
+        pid, stop = os.getpid(), self._stop
         warned = 0.0
-        while self._pid == pid:
-            time.sleep(CHECKPOINT_INTERVAL)
+        while self._pid == pid and not stop.wait(CHECKPOINT_INTERVAL):
             for checkpointer in list(self._watched):
+                if stop.is_set():
+                    return
                 try:
                     checkpointer.visit()
                 except sqlite3.Error as exc:

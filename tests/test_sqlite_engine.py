@@ -167,3 +167,34 @@ def test_the_worker_freezes_before_it_forks(environ, monkeypatch):
     finally:
         gc.unfreeze()
     assert seen and seen[0] > 0
+
+
+EXIT_WHILE_CHECKPOINTING = """
+import sys, uuid
+from sqlalchemy import text
+from callrouter import sqlite_engine
+sqlite_engine.CHECKPOINT_INTERVAL = 0.0005  # always busy when the interpreter exits
+engine = sqlite_engine.make_engine("sqlite:///" + sys.argv[1])
+with engine.begin() as conn:
+    conn.execute(text("CREATE TABLE IF NOT EXISTS t (id TEXT PRIMARY KEY, v TEXT)"))
+for _ in range(300):
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (:i, :v)"), {"i": uuid.uuid4().hex, "v": "x"})
+"""
+
+
+def test_the_process_exits_cleanly_in_the_middle_of_a_checkpoint(tmp_path):
+    """The thread is stopped between two checkpoints before the interpreter shuts down (a
+    daemon thread inside SQLite at shutdown, its connection closed under it, crashed the
+    process now and then)."""
+    import subprocess
+    import sys
+
+    for run in range(12):
+        proc = subprocess.run(
+            [sys.executable, "-c", EXIT_WHILE_CHECKPOINTING, str(tmp_path / f"e{run}.db")],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, (run, proc.returncode, proc.stderr[-800:])
