@@ -37,6 +37,12 @@ STATEFUL = {
 }
 
 
+# A leg's or conference's event first reads whether the service holds its transfer at all (one
+# connection, no write transaction: the events of unknown transfers need none), then takes
+# the one transaction.
+READ_FIRST = {"/voice/status/leg", "/voice/status/conference"}
+
+
 @pytest.fixture
 def counted(app, clock, redis_client):
     svc = app.extensions["callrouter"]
@@ -69,7 +75,8 @@ def test_one_transaction_per_voice_handler(counted, clock):
         play(h, shape, None, clock)
     voice = {path: counts for path, counts in seen.items() if path.startswith("/voice/")}
     assert STATEFUL <= set(voice), sorted(STATEFUL - set(voice))
-    too_many = {p: max(c) for p, c in voice.items() if max(c) > 1}
+    allowed = {p: 2 if p in READ_FIRST else 1 for p in voice}
+    too_many = {p: max(c) for p, c in voice.items() if max(c) > allowed[p]}
     assert too_many == {}
-    none = {p: min(c) for p, c in voice.items() if p in STATEFUL and min(c) != 1}
+    none = {p: min(c) for p, c in voice.items() if p in STATEFUL and min(c) != allowed[p]}
     assert none == {}
