@@ -110,23 +110,30 @@ class Stages:
         self.inclusive: dict[str, float] = {}
         self._stack: list[float] = []  # time spent in timed children, per open frame
 
+    def _enter(self) -> float:
+        self._stack.append(0.0)
+        return time.perf_counter()
+
+    def _leave(self, name: str, started: float) -> None:
+        spent = time.perf_counter() - started
+        children = self._stack.pop()
+        self.total[name] = self.total.get(name, 0.0) + spent - children
+        self.inclusive[name] = self.inclusive.get(name, 0.0) + spent
+        if self._stack:
+            self._stack[-1] += spent
+
     def wrap(self, name: str, func):
         def timed(*args, **kwargs):
-            self._stack.append(0.0)
-            t = time.perf_counter()
+            started = self._enter()
             try:
                 return func(*args, **kwargs)
             finally:
-                spent = time.perf_counter() - t
-                children = self._stack.pop()
-                self.total[name] = self.total.get(name, 0.0) + spent - children
-                self.inclusive[name] = self.inclusive.get(name, 0.0) + spent
-                if self._stack:
-                    self._stack[-1] += spent
+                self._leave(name, started)
 
         return timed
 
     def wrap_context(self, name: str, factory):
+        """The same for a context manager (`db.hot`): from entering the block to leaving it."""
         stages = self
 
         class Timed:
@@ -134,19 +141,14 @@ class Stages:
                 self._cm = factory(*args, **kwargs)
 
             def __enter__(self):
-                stages._stack.append(0.0)
-                self._t = time.perf_counter()
+                self._started = stages._enter()
                 return self._cm.__enter__()
 
             def __exit__(self, *exc):
                 try:
                     return self._cm.__exit__(*exc)
                 finally:
-                    spent = time.perf_counter() - self._t
-                    children = stages._stack.pop()
-                    stages.total[name] = stages.total.get(name, 0.0) + spent - children
-                    if stages._stack:
-                        stages._stack[-1] += spent
+                    stages._leave(name, self._started)
 
         return Timed
 

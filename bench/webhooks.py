@@ -46,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -122,7 +123,7 @@ def peak_rss_kib(master: int) -> int:
 class Endpoint:
     name: str
     path: str  # with its query, as the service hands it to Twilio; "{tr}": a seeded transfer
-    params: object  # (tag, i) -> the form
+    params: Callable[[str, int], dict]  # (tag, i) -> the form
     of_calls: bool = False  # for the calls `incoming` made (as many as it sent)
     seeded: bool = False  # needs a transfer per call, written before the run (`seed`)
 
