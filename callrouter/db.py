@@ -7,12 +7,10 @@ SQLite under instance/ by default (WAL mode, a write gate and a checkpointer: se
 from __future__ import annotations
 
 import fcntl
-import select
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, bindparam, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy import Engine, bindparam, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrouter import sqlite_engine
@@ -23,27 +21,10 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         return sqlite_engine.make_engine(url)
-    engine = create_engine(url, pool_size=5, max_overflow=5)
-    event.listen(engine, "checkout", _check_alive)
-    return engine
-
-
-def _check_alive(dbapi_connection, _record, _proxy) -> None:
-    """A pooled PostgreSQL connection is checked before use without a round trip (SQLAlchemy's
-    `pool_pre_ping` sends one, on every webhook): an idle connection has nothing to read, so
-    a readable socket means the server closed it (a restart, a terminated backend) or said
-    something it should not have. The pool then replaces it and tries again."""
-    alive = not (
-        getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False)
-    )
-    if alive:
-        try:
-            readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
-            alive = not readable
-        except (OSError, ValueError):
-            alive = False
-    if not alive:
-        raise DisconnectionError("the pooled connection was closed by the server")
+    # pool_pre_ping costs a round trip per checkout. A look at the idle socket instead (no
+    # round trip) was tried and refused healthy fresh connections under CI's load: keep the
+    # ping until a check through libpq's own state is proven.
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -84,8 +84,8 @@ def test_each_statement_commits_by_itself_on_postgresql_only(app):
 
 def test_a_connection_the_server_closed_is_replaced_before_use(app):
     """PostgreSQL: a pooled connection whose backend was terminated (a restart, an operator)
-    is found dead at checkout, without a round trip, and replaced: the webhook's write goes
-    through. (On SQLite there is no server to close it.)"""
+    is found dead at checkout and replaced: the webhook's write goes through. (On SQLite
+    there is no server to close it.)"""
     engine = app.extensions["callrouter"].engine
     if engine.dialect.name != "postgresql":
         assert engine.dialect.name == "sqlite"
