@@ -99,7 +99,6 @@ class Checkpointer:
         self.checkpoints = 0  # passive checkpoints done (tests look at it)
         self.gated = 0  # of which with the writers held
         self._seen: tuple[int, int] | None = None  # the log's (mtime, size) at the last visit
-        self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
 
     def ensure_running(self) -> None:
@@ -116,11 +115,14 @@ class Checkpointer:
         seen = (st.st_mtime_ns, st.st_size)
         if seen == self._seen:
             return
-        if self._conn is None:  # closed with this object (only the thread holds it meanwhile)
-            self._conn = sqlite3.connect(
-                self.path, timeout=15, isolation_level=None, check_same_thread=False
-            )
-        self.checkpoint(self._conn)
+        # A connection of its own for each visit, closed at once: one held open would keep
+        # the log alive after the engine's own connections have closed (the last connection
+        # to close is the one that folds the log into the file and removes it).
+        conn = sqlite3.connect(self.path, timeout=15, isolation_level=None)
+        try:
+            self.checkpoint(conn)
+        finally:
+            conn.close()
         self._seen = seen
 
     def checkpoint(self, conn: sqlite3.Connection) -> None:

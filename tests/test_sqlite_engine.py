@@ -198,3 +198,24 @@ def test_the_process_exits_cleanly_in_the_middle_of_a_checkpoint(tmp_path):
             timeout=60,
         )
         assert proc.returncode == 0, (run, proc.returncode, proc.stderr[-800:])
+
+
+def test_the_log_goes_with_the_engines_last_connection(tmp_path, monkeypatch):
+    """The checkpointer holds no connection between visits: once the engine's connections
+    close, the last one folds the log into the database file and removes it (a connection
+    held open kept a damaged file readable through its log)."""
+    monkeypatch.setattr(sqlite_engine, "CHECKPOINT_INTERVAL", 0.02)
+    engine = _engine(tmp_path)
+    checkpointer = sqlite_engine.checkpointer_of(engine)
+    _write(engine, 20)
+    deadline = time.monotonic() + 10
+    while checkpointer.checkpoints < 2 and time.monotonic() < deadline:
+        _write(engine, 1)
+        time.sleep(0.03)
+    assert checkpointer.checkpoints >= 2
+    engine.dispose()
+    wal = tmp_path / "w.db-wal"
+    deadline = time.monotonic() + 5
+    while wal.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not wal.exists()
