@@ -92,6 +92,7 @@ _NEXT = re.compile(r'rel="next" href="([^"]+)"')
 
 # When calls come in: weekdays, office hours (local time); a little in the evening and weekend.
 DAY_WEIGHT = (1.0, 1.0, 0.95, 1.0, 0.8, 0.06, 0.03)  # Monday first
+BUSIEST_TODAY = 3  # today is given a Thursday's traffic, so that Tue and Wed come before it
 HOUR_WEIGHT = (
     0.002,
     0.001,
@@ -140,8 +141,11 @@ def _hex(rng: random.Random) -> str:
 
 def _stamps(rng: random.Random, n: int, tz, now: datetime) -> list[float]:
     """n instants (UTC epoch seconds, sorted) in the 365 days before now, office hours
-    weighted; none in the last ten minutes."""
+    weighted; none in the last ten minutes. The traffic's week is turned so that today is a
+    Thursday: the days the figures compute from the call log (today and the two before, not
+    settled yet) are busy weekdays whatever day the benchmark runs, its worst case."""
     today = now.astimezone(tz).date()
+    turn = (today.weekday() - BUSIEST_TODAY) % 7
     oldest, newest = now - timedelta(days=365), now - timedelta(minutes=10)
     starts, weights = [], []
     for back in range(366, -1, -1):
@@ -150,7 +154,7 @@ def _stamps(rng: random.Random, n: int, tz, now: datetime) -> list[float]:
             start = datetime(day.year, day.month, day.day, hour, tzinfo=tz).astimezone(UTC)
             if start >= oldest and start + timedelta(hours=1) <= newest:
                 starts.append(start.timestamp())
-                weights.append(DAY_WEIGHT[day.weekday()] * HOUR_WEIGHT[hour])
+                weights.append(DAY_WEIGHT[(day.weekday() - turn) % 7] * HOUR_WEIGHT[hour])
     slots = rng.choices(starts, weights=weights, k=n)
     return sorted(s + rng.random() * 3600 for s in slots)
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import literal_column, select
 
+from callrouter import db
 from callrouter.dashboard.scopes import call_scope, callback_scope, case_scope, transfer_scope
 from callrouter.models import Call, CallbackRequest, Case, CaseStep, Consent, Transfer
 
@@ -50,18 +51,29 @@ def day_start(day: date, tz: ZoneInfo) -> datetime:
 
 
 class _LocalDay:
-    """The local day of UTC instants, converted once per UTC hour."""
+    """The local day of a UTC minute as the database gives it ('YYYY-MM-DD HH:MM', from
+    `db.utc_text`), converted once per minute: rows are read as plain text, never turned
+    into datetimes one by one (a time zone's offset is whole minutes, some half hours)."""
 
     def __init__(self, tz: ZoneInfo):
         self.tz = tz
-        self.cache: dict[tuple[int, int, int, int], date] = {}
+        self.cache: dict[str, date] = {}
 
-    def __call__(self, moment: datetime) -> date:
-        key = (moment.year, moment.month, moment.day, moment.hour)
-        day = self.cache.get(key)
+    def __call__(self, minute: str) -> date:
+        day = self.cache.get(minute)
         if day is None:
-            day = self.cache[key] = moment.astimezone(self.tz).date()
+            y, mo, d, h, mi = (int(minute[a:b]) for a, b in _MINUTE_FIELDS)
+            utc = datetime(y, mo, d, h, mi, tzinfo=UTC)
+            day = self.cache[minute] = utc.astimezone(self.tz).date()
         return day
+
+
+_MINUTE_FIELDS = ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16))  # 'YYYY-MM-DD HH:MM'
+
+
+def _rows(conn, stmt) -> list[tuple]:
+    """The rows of a Core SELECT as the driver gives them (no per-value conversion)."""
+    return db.run_raw(conn, stmt).cursor.fetchall()
 
 
 def _viewers(org: str | None, *orgs) -> tuple[str, ...]:
@@ -93,11 +105,21 @@ def cells(
             c = out[key] = Cell()
         return c
 
+    conn = session.connection()
+
+    def minute(col):
+        return db.utc_text(conn.dialect, col, "minute")
+
     call_q = select(
-        Call.id, Call.received_at, Call.caller_org, Call.target_org, Call.line_id, Call.outcome
+        Call.id,
+        minute(Call.received_at),
+        Call.caller_org,
+        Call.target_org,
+        Call.line_id,
+        Call.outcome,
     ).where(Call.received_at >= since, Call.received_at < until)
     tr_q = select(
-        Transfer.created_at,
+        minute(Transfer.created_at),
         Transfer.caller_org,
         Transfer.target_org,
         Transfer.line_id,
@@ -105,7 +127,7 @@ def cells(
         Transfer.minutes_saved,
     ).where(Transfer.created_at >= since, Transfer.created_at < until)
     cb_q = select(
-        CallbackRequest.requested_at,
+        minute(CallbackRequest.requested_at),
         CallbackRequest.caller_org,
         CallbackRequest.target_org,
         CallbackRequest.line_id,
@@ -116,15 +138,16 @@ def cells(
         tr_q = tr_q.where(transfer_scope(org))
         cb_q = cb_q.where(callback_scope(org))
     elif all_viewers:
-        for call_id, target in session.execute(
+        for call_id, target in _rows(
+            conn,
             select(Transfer.call_id, Transfer.target_org)
             .distinct()
             .join(Call, Call.id == Transfer.call_id)
-            .where(Call.received_at >= since, Call.received_at < until)
+            .where(Call.received_at >= since, Call.received_at < until),
         ):
             also.setdefault(call_id, set()).add(target)
 
-    for call_id, received, caller, target, line, outcome in session.execute(call_q):
+    for call_id, received, caller, target, line, outcome in _rows(conn, call_q):
         day = local(received)
         who = _viewers(None, caller, target, *also.get(call_id, ())) if all_viewers else (viewer,)
         for w in who:
@@ -132,14 +155,14 @@ def cells(
             c.calls += 1
             if outcome == "connected":
                 c.connected += 1
-    for created, caller, target, line, answer_s, saved in session.execute(tr_q):
+    for created, caller, target, line, answer_s, saved in _rows(conn, tr_q):
         day = local(created)
         for w in _viewers(None, caller, target) if all_viewers else (viewer,):
             c = cell(day, w, target, line)
             c.minutes_saved += float(saved or 0)
             if answer_s is not None:
                 c.answer_times[math.floor(answer_s + 0.5)] += 1  # half up, as SQL's round
-    for requested, caller, target, line in session.execute(cb_q):
+    for requested, caller, target, line in _rows(conn, cb_q):
         day = local(requested)
         for w in _viewers(None, caller, target) if all_viewers else (viewer,):
             cell(day, w, target, line).callbacks += 1
@@ -187,33 +210,42 @@ def case_cells(
     scope: tuple = ()
     if org is not None and not all_viewers:
         scope = (case_scope(org),)
-    cases = session.execute(
-        select(Case.id, Case.opened_at, Case.caller_org, Case.life_event).where(*period, *scope)
-    ).all()
-    steps: dict[str, list[tuple[str, str]]] = {}
-    for case_id, target, state in session.execute(
-        select(CaseStep.case_id, CaseStep.target_org, CaseStep.state)
-        .join(Case, Case.id == CaseStep.case_id)
-        .where(*period, *scope)
-    ):
-        steps.setdefault(case_id, []).append((target, state))
-    consents: dict[str, set[str]] = {}
-    if all_viewers:
-        for case_id, target in session.execute(
-            select(Consent.case_id, Consent.target_org)
-            .join(Case, Case.id == Consent.case_id)
-            .where(*period)
-        ):
-            consents.setdefault(case_id, set()).add(target)
+    conn = session.connection()
+    # Each case's steps (and, to store every viewer, consents) by a correlated subquery: an
+    # index look-up per case of the period on both databases (see db.words).
+    steps_q = (
+        select(db.words(conn.dialect, CaseStep.target_org, CaseStep.state))
+        .where(CaseStep.case_id == Case.id)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    consents_q = (
+        select(db.words(conn.dialect, Consent.target_org))
+        .where(Consent.case_id == Case.id)
+        .correlate(Case)
+        .scalar_subquery()
+        if all_viewers
+        else literal_column("NULL")
+    )
+    cases = _rows(
+        conn,
+        select(
+            db.utc_text(conn.dialect, Case.opened_at, "minute"),
+            Case.caller_org,
+            Case.life_event,
+            steps_q,
+            consents_q,
+        ).where(*period, *scope),
+    )
     local = _LocalDay(tz)
     viewer = org or ADMIN
     out: dict[tuple[date, str], CaseCell] = {}
-    for case_id, opened, caller, event in cases:
-        st = steps.get(case_id, [])
+    for opened, caller, event, steps, consents in cases:
+        st = db.from_words(steps, 2)
         multi = len({t for t, state in st if state not in _NOT_NEEDED}) > 1
         done = sum(1 for _, state in st if state in _REACHED)
         who = (
-            _viewers(None, caller, *(t for t, _ in st), *consents.get(case_id, ()))
+            _viewers(None, caller, *(t for t, _ in st), *(t for (t,) in db.from_words(consents, 1)))
             if all_viewers
             else (viewer,)
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from callrouter import db
@@ -19,21 +19,12 @@ from callrouter.models import Case, Transfer
 
 
 def _hour_expr(session, col):
-    """The UTC hour of an instant as 'YYYY-MM-DD HH'. SQLite stores instants as UTC text, so
-    a prefix of it is the hour (cheaper than strftime, which parses every value)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", col), literal_column("'YYYY-MM-DD HH24'"))
-    # Literal positions: the same SQL text in SELECT and GROUP BY, so SQLite sees one expression.
-    return func.substr(col, literal_column("1"), literal_column("13"))
+    return db.utc_text(session.get_bind().dialect, col, "hour")
 
 
 def whole_seconds(session, col):
-    """Seconds rounded half up, as the dashboard's figures round them (callrouter.figures).
-    PostgreSQL's round() of a double rounds half to even (and a cast to numeric costs a
-    third of the report), so floor(x + 0.5) there; SQLite's round() is half up already."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.floor(col + literal_column("0.5"))
-    return func.round(col)
+    """Seconds rounded half up, as the dashboard's figures round them (callrouter.figures)."""
+    return db.whole_seconds(session.get_bind().dialect, col)
 
 
 def _scope(org: str | None, model=Transfer):

@@ -188,6 +188,40 @@ def test_days_stored_for_another_time_zone_are_not_used(app):
     assert [b.label for b in fig.periods if b.calls] == ["do 22-10"]
 
 
+def test_a_time_zone_of_half_hours_splits_its_days_at_local_midnight(app):
+    """The call log is bucketed by UTC minute, not hour: in India (UTC+5:30) 18:20 UTC is
+    23:50 on one day and 18:40 UTC 00:10 on the next, for calls and for cases alike, read
+    live and stored."""
+    from callrouter.figure_cells import case_cells, cells
+    from callrouter.models import Case
+
+    kolkata = ZoneInfo("Asia/Kolkata")
+    svc = app.extensions["callrouter"]
+    for minute in (20, 40):
+        at = datetime(2026, 10, 21, 18, minute, tzinfo=UTC)
+        add_call(app, at=at)
+        with svc.sessions.begin() as s:
+            s.add(
+                Case(
+                    id=uuid.uuid4().hex,
+                    reference=f"K0000{minute}",
+                    caller_org="utrecht",
+                    state="open",
+                    opened_at=at,
+                    updated_at=at,
+                )
+            )
+    days = {date(2026, 10, 21): 1, date(2026, 10, 22): 1}
+    with svc.sessions() as s:
+        got = cells(s, kolkata, FIRST, LAST)
+        assert {k[0]: c.calls for k, c in got.items()} == days
+        assert {k[0]: c.cases for k, c in case_cells(s, kolkata, FIRST, LAST).items()} == days
+    figures.build(svc.sessions, kolkata, NOW)
+    with svc.sessions() as s:
+        stored = figures.daily(s, kolkata, None, FIRST, LAST)
+        assert {k[0]: c.calls for k, c in stored.items()} == days
+
+
 @pytest.fixture
 def at_now(monkeypatch):
     from callrouter import clock, retention
