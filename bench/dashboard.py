@@ -919,7 +919,64 @@ def plan(engine, statement: str, params) -> str:
     return text
 
 
-def diagnose(engine, ep: dict) -> None:
+BIG_TABLE = 100_000  # rows: a table this large is never read whole for one page
+WHOLE_SHARE = 0.5  # a plan node reading this share of such a table reads it whole
+
+
+def big_tables(engine) -> dict[str, int]:
+    """The tables of at least BIG_TABLE rows, and their rows."""
+    out = {}
+    with engine.connect() as conn:
+        for name in sa.inspect(conn).get_table_names():
+            n = conn.exec_driver_sql(f"SELECT count(*) FROM {name}").scalar() or 0
+            if n >= BIG_TABLE:
+                out[name] = int(n)
+    return out
+
+
+def whole_reads(engine, statement: str, params, big: dict[str, int]) -> list[str]:
+    """The big tables a statement's plan reads whole. PostgreSQL: a scan node of the
+    executed plan (EXPLAIN ANALYZE) whose rows read, kept and filtered out, over all its
+    loops, reach WHOLE_SHARE of the table. SQLite (whose plan has no row counts): a SCAN of
+    a big table, with or without a covering index, in a statement without LIMIT (a LIMIT
+    stops a scan in index order early, as the call log's newest-first pages do)."""
+    found = []
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            try:
+                doc = conn.exec_driver_sql(
+                    "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params
+                ).scalar()
+            except sa.exc.DBAPIError:
+                conn.rollback()
+                return ["(not run: over the cap)"]
+            tree = doc if isinstance(doc, list) else json.loads(doc)
+            todo = [tree[0]["Plan"]]
+            while todo:
+                node = todo.pop()
+                todo.extend(node.get("Plans", ()))
+                rel = node.get("Relation Name")
+                if rel not in big:
+                    continue
+                read = (
+                    node.get("Actual Rows", 0)
+                    + node.get("Rows Removed by Filter", 0)
+                    + node.get("Rows Removed by Index Recheck", 0)
+                ) * node.get("Actual Loops", 1)
+                if read >= WHOLE_SHARE * big[rel]:
+                    found.append(f"{node['Node Type']} on {rel}: {read:,.0f} of {big[rel]:,} rows")
+        elif not re.search(r"\bLIMIT\b", statement, re.IGNORECASE):
+            for *_, detail in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params):
+                m = re.match(r"SCAN (\w+)", detail)
+                if m and m.group(1) in big:
+                    found.append(f"{detail} ({big[m.group(1)]:,} rows)")
+        conn.rollback()
+    return found
+
+
+def diagnose(engine, ep: dict, big: dict[str, int]) -> list[str]:
+    """Print a page's queries, slowest first, with their plans; returns the whole-table
+    reads of any of its statements."""
     total, timed = profile(engine, ep["queries"])
     sql_time = sum(t for t, _, _ in timed)
     capped = " (stopped at the cap)" if total >= STATEMENT_CAP_S else ""
@@ -927,6 +984,8 @@ def diagnose(engine, ep: dict) -> None:
         f"\n=== {ep['name']}: in-process {total * 1e3:.0f} ms{capped}, of which SQL "
         f"{sql_time * 1e3:.0f} ms in {len(timed)} statements"
     )
+    wholes = [w for _, sql, params in timed for w in whole_reads(engine, sql, params, big)]
+    print("whole-table reads: " + ("; ".join(wholes) if wholes else "none"))
     for i, (seconds, statement, params) in enumerate(sorted(timed, key=lambda x: -x[0])):
         if i and seconds < 0.02:
             break
@@ -935,6 +994,7 @@ def diagnose(engine, ep: dict) -> None:
             f"    params: {_short(params)}"
         )
         print(plan(engine, statement, params))
+    return wholes
 
 
 def _short(params) -> str:
@@ -1200,8 +1260,14 @@ def main() -> int:
         if slow:
             engine.dispose()
             engine = capped_engine(url)
-        for ep in slow:
-            diagnose(engine, ep)
+            big = big_tables(engine)
+            wholes = {ep["name"]: diagnose(engine, ep, big) for ep in slow}
+            read_whole = [name for name, found in wholes.items() if found]
+            print(
+                f"\nplans that read a table of {BIG_TABLE:,}+ rows whole: "
+                + (", ".join(read_whole) if read_whole else f"none (of {len(wholes)} pages)")
+            )
+            ok &= not read_whole
         return 0 if ok else 1
     finally:
         if proc is not None:

@@ -100,7 +100,10 @@ class Transfer(Base):
     __tablename__ = "transfers"
     __table_args__ = (
         Index("ix_transfers_caller_created", "caller_org", "created_at"),
-        Index("ix_transfers_target_created", "target_org", "created_at"),
+        # An organisation's transfers by time; with the call, so that the call log of an
+        # agency finds the calls that reached it here (PostgreSQL hashes that set), not in
+        # every transfer's call id.
+        Index("ix_transfers_target_created", "target_org", "created_at", "call_id"),
         # A call's transfers, and whether one reached an organisation (the
         # dashboard's scope of an agency) without reading the rows.
         Index("ix_transfers_call_target", "call_id", "target_org"),
