@@ -72,7 +72,6 @@ def network_report(since, until, fmt, org, min_sample, min_cell, overrides, supe
     from datetime import timedelta
 
     from callrouter import clock, network, services
-    from callrouter.dashboard.queries import day_start
     from callrouter.flows import network as nflow
 
     svc = services.current()
@@ -98,9 +97,7 @@ def network_report(since, until, fmt, org, min_sample, min_cell, overrides, supe
                 f"{item!r}: use NAME=VALUE with a name of {names}", param_hint="--threshold"
             ) from None
     with svc.sessions() as s:
-        report = network.collect(
-            s, d, day_start(first, d.tz), day_start(last + timedelta(days=1), d.tz), org, t
-        )
+        report = network.collect_days(s, d, first, last, org, t)
     if fmt == "json":
         click.echo(json.dumps(network.as_dict(report, d, not supervisor, t), indent=2, default=str))
     elif fmt == "patch":

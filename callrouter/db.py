@@ -10,7 +10,7 @@ import fcntl
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, bindparam, create_engine, func, literal_column
+from sqlalchemy import Engine, bindparam, create_engine, func, literal_column, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from callrouter import sqlite_engine
@@ -54,6 +54,18 @@ def upgrade(engine: Engine, lock_dir: Path) -> None:
             cfg = _alembic_config(engine)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+
+_LOCKS = {"rollup": 72792}  # PostgreSQL advisory lock keys (72791: the migrations)
+
+
+def serialise(session, name: str) -> None:
+    """Make the session's transaction wait for, and then exclude, every other transaction
+    that serialises on `name` until it ends. PostgreSQL: an advisory transaction lock.
+    SQLite needs none: its writers are one at a time, and a transaction that serialises
+    writes before it reads what another's writes could change."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCKS[name]})
 
 
 _INSERT_IGNORE: dict = {}

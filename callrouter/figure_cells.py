@@ -12,6 +12,7 @@ these cells; what it has not stored yet is computed here.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -106,32 +107,7 @@ def cells(
         return c
 
     conn = session.connection()
-
-    def minute(col):
-        return db.utc_text(conn.dialect, col, "minute")
-
-    call_q = select(
-        Call.id,
-        minute(Call.received_at),
-        Call.caller_org,
-        Call.target_org,
-        Call.line_id,
-        Call.outcome,
-    ).where(Call.received_at >= since, Call.received_at < until)
-    tr_q = select(
-        minute(Transfer.created_at),
-        Transfer.caller_org,
-        Transfer.target_org,
-        Transfer.line_id,
-        Transfer.time_to_answer_s,
-        Transfer.minutes_saved,
-    ).where(Transfer.created_at >= since, Transfer.created_at < until)
-    cb_q = select(
-        minute(CallbackRequest.requested_at),
-        CallbackRequest.caller_org,
-        CallbackRequest.target_org,
-        CallbackRequest.line_id,
-    ).where(CallbackRequest.requested_at >= since, CallbackRequest.requested_at < until)
+    call_q, tr_q, cb_q = _period_queries(conn.dialect, since, until)
     also: dict[str, set[str]] = {}  # call id -> organisations its transfers went to
     if org is not None and not all_viewers:
         call_q = call_q.where(call_scope(org))
@@ -167,6 +143,35 @@ def cells(
         for w in _viewers(None, caller, target) if all_viewers else (viewer,):
             cell(day, w, target, line).callbacks += 1
     return out
+
+
+def _period_queries(dialect, since: datetime, until: datetime):
+    """The calls, transfers and callback requests of [since, until) that make cells, each
+    with its instant as UTC text to the minute."""
+    minute = functools.partial(db.utc_text, dialect, unit="minute")
+    call_q = select(
+        Call.id,
+        minute(Call.received_at),
+        Call.caller_org,
+        Call.target_org,
+        Call.line_id,
+        Call.outcome,
+    ).where(Call.received_at >= since, Call.received_at < until)
+    tr_q = select(
+        minute(Transfer.created_at),
+        Transfer.caller_org,
+        Transfer.target_org,
+        Transfer.line_id,
+        Transfer.time_to_answer_s,
+        Transfer.minutes_saved,
+    ).where(Transfer.created_at >= since, Transfer.created_at < until)
+    cb_q = select(
+        minute(CallbackRequest.requested_at),
+        CallbackRequest.caller_org,
+        CallbackRequest.target_org,
+        CallbackRequest.line_id,
+    ).where(CallbackRequest.requested_at >= since, CallbackRequest.requested_at < until)
+    return call_q, tr_q, cb_q
 
 
 @dataclass

@@ -19,8 +19,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from callrouter import db, network_cells
 from callrouter.figure_cells import ADMIN, CaseCell, Cell, case_cells, cells, day_start
-from callrouter.models import Call, Case, CaseFigureCell, FigureCell, FigureDay
+from callrouter.models import (
+    Call,
+    Case,
+    CaseFigureCell,
+    FigureCell,
+    FigureDay,
+    NetworkCell,
+    Transfer,
+)
 
 __all__ = [
     "ADMIN",
@@ -33,20 +42,28 @@ __all__ = [
     "daily",
     "day_start",
     "forget",
+    "forget_day",
     "pending",
+    "runs",
     "settled_until",
+    "stored_days",
 ]
 
 log = logging.getLogger(__name__)
 
 SETTLE = timedelta(days=2)
+# A supervisor may mark an old transfer as the wrong line (its day's network evidence
+# changes): days whose transfers were marked this close to a build's start are not stored by
+# it (the mark may have missed the build's read); the next build stores them.
+MARK_MARGIN = timedelta(minutes=5)
+_MODELS = (FigureCell, CaseFigureCell, NetworkCell, FigureDay)  # a day's rollup, claim last
 
 
 def case_daily(session, tz: ZoneInfo, org: str | None, first: date, last: date) -> CaseCell:
     """The case figures of one viewer over first..last: stored days from the rollup, the
     others from the case tables."""
     viewer = org or ADMIN
-    built = _stored_days(session, tz, first, last)
+    built = stored_days(session, tz, first, last)
     total = CaseCell()
     if built:
         for row in session.scalars(
@@ -71,13 +88,13 @@ def case_daily(session, tz: ZoneInfo, org: str | None, first: date, last: date) 
                     )
                 )
     missing = [d for d in _each_day(first, last) if d not in built]
-    for a, b in _runs(missing):
+    for a, b in runs(missing):
         for c in case_cells(session, tz, a, b, org).values():
             total.add(c)
     return total
 
 
-def _runs(days: list[date]) -> list[tuple[date, date]]:
+def runs(days: list[date]) -> list[tuple[date, date]]:
     """Consecutive days as (first, last) runs."""
     runs: list[tuple[date, date]] = []
     for day in days:
@@ -94,7 +111,7 @@ def daily(
     """(local day, target organisation, line) -> cell for one viewer over first..last: stored
     days from the rollup, the others from the call log."""
     viewer = org or ADMIN
-    built = _stored_days(session, tz, first, last)
+    built = stored_days(session, tz, first, last)
     out: dict[tuple[date, str, str], Cell] = {}
     if built:
         for day, target, line, calls, conn, cbs, saved, answers in session.execute(
@@ -123,7 +140,7 @@ def daily(
                     Counter({int(k): int(v) for k, v in (answers or {}).items()}),
                 )
     missing = [d for d in _each_day(first, last) if d not in built]
-    for a, b in _runs(missing):
+    for a, b in runs(missing):
         for (d, _who, target, line), c in cells(session, tz, a, b, org).items():
             out[(d, target, line)] = c
     return out
@@ -153,7 +170,7 @@ def _days_to_build(session_factory, tz: ZoneInfo, moment: datetime, rebuild: boo
         if not oldest:
             return []
         first = min(oldest).astimezone(tz).date()
-        built = set() if rebuild else _stored_days(s, tz, first, last)
+        built = set() if rebuild else stored_days(s, tz, first, last)
     return [d for d in _each_day(first, last) if d not in built]
 
 
@@ -179,7 +196,7 @@ def build(
     if limit_days is not None:
         todo = todo[:limit_days]
     stored = 0
-    for a, b in _runs(todo):
+    for a, b in runs(todo):
         while a <= b:
             end = min(b, a + timedelta(days=chunk_days - 1))
             stored += _store(session_factory, tz, a, end, moment, replace=rebuild)
@@ -195,21 +212,53 @@ def _store(
     with session_factory() as s:  # the read ends here: no write lock held while computing
         computed = cells(s, tz, first, last, all_viewers=True)
         computed_cases = case_cells(s, tz, first, last, all_viewers=True)
-    case_rows = [
-        {
-            "tz": tz.key,
-            "viewer": viewer,
-            "day": day,
-            "cases": c.cases,
-            "multi_org": c.multi_org,
-            "chains": c.chains,
-            "chain_steps": c.chain_steps,
-            "chain_steps_done": c.chain_steps_done,
-            "chains_complete": c.chains_complete,
-            "life_events": dict(sorted(c.life_events.items())),
-        }
-        for (day, viewer), c in sorted(computed_cases.items())
+        network_rows = network_cells.rows(tz, network_cells.day_cells(s, tz, first, last))
+    rows, calls = _figure_rows(tz, computed)
+    case_rows = _case_rows(tz, computed_cases)
+    days = [
+        {"tz": tz.key, "day": d, "built_at": moment, "calls": calls[d]}
+        for d in _each_day(first, last)
     ]
+    with session_factory() as s:
+        try:
+            db.serialise(s, "rollup")  # against a supervisor's mark (forget_day)
+            if replace:
+                for model in _MODELS:
+                    s.execute(
+                        delete(model).where(
+                            model.tz == tz.key, model.day >= first, model.day <= last
+                        )
+                    )
+            s.execute(insert(FigureDay), days)  # the claim, before the cells
+            if _marked_since(s, tz, first, last, moment - MARK_MARGIN):
+                s.rollback()
+                if first == last:
+                    log.info("figures: %s marked during the rollup, left for the next", first)
+                    return 0
+                return sum(  # day by day: only the marked day waits
+                    _store(session_factory, tz, d, d, moment, replace)
+                    for d in _each_day(first, last)
+                )
+            for model, values in ((FigureCell, rows), (CaseFigureCell, case_rows)):
+                if values:
+                    s.execute(insert(model), values)
+            if network_rows:
+                s.execute(insert(NetworkCell), network_rows)
+            s.commit()
+            return len(days)
+        except IntegrityError:  # another builder stored some of these days first
+            s.rollback()
+    if first == last:
+        return 0
+    with session_factory() as s:
+        taken = stored_days(s, tz, first, last)
+    return sum(
+        _store(session_factory, tz, d, d, moment) for d in _each_day(first, last) if d not in taken
+    )
+
+
+def _figure_rows(tz: ZoneInfo, computed: dict) -> tuple[list[dict], Counter]:
+    """figure_cells rows of computed cells, and the admin's calls per day."""
     calls: Counter = Counter()
     rows = []
     for (day, viewer, target, line), c in sorted(computed.items()):
@@ -229,38 +278,46 @@ def _store(
                 "answer_times": {str(k): v for k, v in sorted(c.answer_times.items())},
             }
         )
-    days = [
-        {"tz": tz.key, "day": d, "built_at": moment, "calls": calls[d]}
-        for d in _each_day(first, last)
+    return rows, calls
+
+
+def _case_rows(tz: ZoneInfo, computed: dict) -> list[dict]:
+    return [
+        {
+            "tz": tz.key,
+            "viewer": viewer,
+            "day": day,
+            "cases": c.cases,
+            "multi_org": c.multi_org,
+            "chains": c.chains,
+            "chain_steps": c.chain_steps,
+            "chain_steps_done": c.chain_steps_done,
+            "chains_complete": c.chains_complete,
+            "life_events": dict(sorted(c.life_events.items())),
+        }
+        for (day, viewer), c in sorted(computed.items())
     ]
-    with session_factory() as s:
-        try:
-            if replace:
-                for model in (FigureCell, CaseFigureCell, FigureDay):
-                    s.execute(
-                        delete(model).where(
-                            model.tz == tz.key, model.day >= first, model.day <= last
-                        )
-                    )
-            s.execute(insert(FigureDay), days)  # the claim, before the cells
-            if rows:
-                s.execute(insert(FigureCell), rows)
-            if case_rows:
-                s.execute(insert(CaseFigureCell), case_rows)
-            s.commit()
-            return len(days)
-        except IntegrityError:  # another builder stored some of these days first
-            s.rollback()
-    if first == last:
-        return 0
-    with session_factory() as s:
-        taken = _stored_days(s, tz, first, last)
-    return sum(
-        _store(session_factory, tz, d, d, moment) for d in _each_day(first, last) if d not in taken
+
+
+def _marked_since(s, tz: ZoneInfo, first: date, last: date, since: datetime) -> bool:
+    """Whether a supervisor marked a transfer of the local days first..last at `since` or
+    later (the days' stored evidence would miss it)."""
+    return (
+        s.scalar(
+            select(Transfer.id)
+            .where(
+                Transfer.created_at >= day_start(first, tz),
+                Transfer.created_at < day_start(last + timedelta(days=1), tz),
+                Transfer.result_by == "supervisor",
+                Transfer.result_at >= since,
+            )
+            .limit(1)
+        )
+        is not None
     )
 
 
-def _stored_days(session, tz: ZoneInfo, first: date, last: date) -> set[date]:
+def stored_days(session, tz: ZoneInfo, first: date, last: date) -> set[date]:
     """The days first..last whose figures are stored for the time zone `tz`."""
     return set(
         session.scalars(
@@ -275,8 +332,18 @@ def forget(session, first: date) -> None:
     """Drop the stored days from `first` on (every time zone): for writers of past call log
     rows, such as the demo traffic of `network simulate`. The figures of those days come from
     the call log until the next build."""
-    for model in (FigureCell, CaseFigureCell, FigureDay):
+    for model in _MODELS:
         session.execute(delete(model).where(model.day >= first))
+
+
+def forget_day(session, tz: ZoneInfo, moment: datetime) -> None:
+    """Drop the stored local day (of `tz`) of the instant `moment`, in the transaction of a
+    change to one of its transfers (a supervisor's wrong-line mark): the day is read from the
+    call log until the next build stores it again."""
+    db.serialise(session, "rollup")
+    day = moment.astimezone(tz).date()
+    for model in _MODELS:
+        session.execute(delete(model).where(model.tz == tz.key, model.day == day))
 
 
 JOB_DAYS = 14

@@ -442,3 +442,24 @@ class CaseFigureCell(Base):
     chain_steps_done: Mapped[int] = mapped_column(Integer, default=0)
     chains_complete: Mapped[int] = mapped_column(Integer, default=0)
     life_events: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class NetworkCell(Base):
+    """The network report's evidence of one line on one local day, as one viewer may see it
+    (a rollup like figure_cells, stored in the same transaction; see callrouter.network_cells):
+    transfers, answered, per local weekday and hour ("weekday hour" -> [transfers, answered]),
+    answer times (whole seconds -> count), results (result -> count) and per speech term
+    that chose the line [transfers with a known result, of them the wrong line]."""
+
+    __tablename__ = "network_cells"
+
+    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    viewer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    transfers: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    slots: Mapped[dict] = mapped_column(JSON, default=dict)
+    answer_times: Mapped[dict] = mapped_column(JSON, default=dict)
+    results: Mapped[dict] = mapped_column(JSON, default=dict)
+    terms: Mapped[dict] = mapped_column(JSON, default=dict)

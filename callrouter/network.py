@@ -1,36 +1,24 @@
-"""The network report from the call log: aggregates only (no numbers, no case references).
+"""The network report: aggregates only (no numbers, no case references).
 
-The database groups (per line and UTC hour, per line and result, per speech term); Python
-folds UTC hours into local weekdays and hours and applies the rules of
-`callrouter.flows.network`. Scoped like the dashboard: an organisation sees the transfers it
+Each line's evidence (transfers per local weekday and hour, answer times, results, speech
+terms) comes from callrouter.network_cells: the daily rollup for the days it stored, the call
+log for the others. Where calls went after a wrong line and which lines occur together in
+cases are small look-ups of the call log. The rules of `callrouter.flows.network` turn the
+evidence into suggestions. Scoped like the dashboard: an organisation sees the transfers it
 made or received.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
-from callrouter import db
+from callrouter import db, figures, network_cells
+from callrouter.figure_cells import day_start
 from callrouter.flows import network as nflow
 from callrouter.models import Case, Transfer
-
-
-def _hour_expr(session, col):
-    return db.utc_text(session.get_bind().dialect, col, "hour")
-
-
-def whole_seconds(session, col):
-    """Seconds rounded half up, as the dashboard's figures round them (callrouter.figures)."""
-    return db.whole_seconds(session.get_bind().dialect, col)
-
-
-def _scope(org: str | None, model=Transfer):
-    if org is None:
-        return True
-    return or_(model.caller_org == org, model.target_org == org)
 
 
 def collect(
@@ -41,25 +29,52 @@ def collect(
     org: str | None = None,
     thresholds: nflow.Thresholds | None = None,
 ) -> nflow.Report:
-    """The report over [since, until): a few grouped scans of the period's transfers, and
-    small look-ups for the calls that met a wrong line and the cases with several steps."""
-    t = thresholds or nflow.Thresholds()
-    # The scans below read only columns of ix_transfers_report (a covering index): a year of
-    # transfers comes from that narrow index, never from the wide rows.
-    period = and_(
-        Transfer.created_at >= since,
-        Transfer.created_at < until,
-        Transfer.direction.is_(None),
-        _scope(org),
-    )
-    lines: dict[str, nflow.LineStats] = {}
-    # Calls whose line speech chose, by the directory term (a call precedes its transfers).
+    """The report over [since, until) from the call log alone: a few grouped scans of the
+    period's transfers, and small look-ups for the calls that met a wrong line and the
+    cases with several steps."""
     conn = session.connection()
-    _count_hours(session, conn, period, directory.tz, lines)
-    terms = _count_results(session, conn, period, lines)
+    sink: network_cells.Sink = ({}, {})
+    where = network_cells.period(since, until, org)
+    network_cells.count_hours(conn, where, directory.tz, sink)
+    network_cells.count_results(conn, where, sink)
+    return _report(conn, directory, since, until, org, sink, thresholds)
+
+
+def collect_days(
+    session,
+    directory,
+    first: date,
+    last: date,
+    org: str | None = None,
+    thresholds: nflow.Thresholds | None = None,
+) -> nflow.Report:
+    """The report over the local days first..last (the Netwerk page, `network report`):
+    the days the daily rollup stored from network_cells, the others (today, the days not
+    settled or not built yet) from the call log; the same report as `collect`."""
+    tz = directory.tz
+    conn = session.connection()
+    sink: network_cells.Sink = ({}, {})
+    built = figures.stored_days(session, tz, first, last)
+    if built:
+        network_cells.add_stored(session, tz, org, first, last, built, sink)
+    missing = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    for a, b in figures.runs([d for d in missing if d not in built]):
+        where = network_cells.period(day_start(a, tz), day_start(b + timedelta(days=1), tz), org)
+        network_cells.count_hours(conn, where, tz, sink)
+        network_cells.count_results(conn, where, sink)
+    since, until = day_start(first, tz), day_start(last + timedelta(days=1), tz)
+    return _report(conn, directory, since, until, org, sink, thresholds)
+
+
+def _report(conn, directory, since, until, org, sink, thresholds) -> nflow.Report:
+    """The report from the lines' and terms' evidence: where calls went after a wrong line
+    and the lines together in cases (small look-ups of the period), and the suggestions."""
+    t = thresholds or nflow.Thresholds()
+    lines, terms = sink
     _count_after_wrong_line(conn, since, until, org, lines, terms)
     org_of = {ln.id: ln.organisation_id for ln in directory.lines}
-    together, multi_cases = nflow.combos(_case_lines(conn, period), org_of)
+    case_lines = _case_lines(conn, network_cells.period(since, until, org))
+    together, multi_cases = nflow.combos(case_lines, org_of)
     report = nflow.Report(
         since=since.isoformat(),
         until=until.isoformat(),
@@ -72,70 +87,6 @@ def collect(
     existing = [tuple(st.line_id for st in e.steps) for e in directory.life_events]
     report.suggestions = nflow.suggest(report, t, keywords, existing)
     return report
-
-
-def _line(lines: dict[str, nflow.LineStats], line_id: str) -> nflow.LineStats:
-    """The line's figures so far (new, empty ones for a line not seen yet)."""
-    stats = lines.get(line_id)
-    if stats is None:
-        stats = lines[line_id] = nflow.LineStats(line_id)
-    return stats
-
-
-def _count_hours(session, conn, period, tz, lines: dict[str, nflow.LineStats]) -> None:
-    """Transfers and answered transfers per line, in total and per local weekday and hour."""
-    # Grouped by the database (plain driver rows: a few thousand groups, no conversion);
-    # UTC hours are folded into local weekdays and hours here (DST-safe).
-    hour = _hour_expr(session, Transfer.created_at)
-    answered = func.sum(case((Transfer.accepted_at.is_not(None), 1), else_=0))
-    local_of: dict[str, tuple[int, int]] = {}
-    for line_id, h, n, a in db.run_raw(
-        conn,
-        select(Transfer.line_id, hour, func.count(), answered)
-        .where(period)
-        .group_by(Transfer.line_id, hour),
-    ).cursor.fetchall():
-        slot_key = local_of.get(h)
-        if slot_key is None:
-            local = datetime.strptime(h, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(tz)
-            slot_key = local_of[h] = (local.weekday(), local.hour)
-        stats = _line(lines, line_id)
-        slot = stats.slots.setdefault(slot_key, [0, 0])
-        n, a = int(n), int(a or 0)
-        slot[0] += n
-        slot[1] += a
-        stats.transfers += n
-        stats.answered += a
-
-
-def _count_results(
-    session, conn, period, lines: dict[str, nflow.LineStats]
-) -> dict[tuple[str, str], nflow.TermStats]:
-    """Answer times and results per line; per (speech term, line) how often it was wrong."""
-    secs = whole_seconds(session, Transfer.time_to_answer_s)
-    terms: dict[tuple[str, str], nflow.TermStats] = {}
-    for line_id, term, sec, result, n in db.run_raw(
-        conn,
-        select(Transfer.line_id, Transfer.selected_term, secs, Transfer.result, func.count())
-        .where(period)
-        .group_by(Transfer.line_id, Transfer.selected_term, secs, Transfer.result),
-    ).cursor.fetchall():
-        n = int(n)
-        stats = _line(lines, line_id)
-        if sec is not None:
-            stats.answer_times[int(sec)] += n
-        stats.results[result or "unknown"] += n
-        if term is None:
-            continue
-        # Per speech term: the transfers to the line that the term chose.
-        ts = terms.get((term, line_id))
-        if ts is None:
-            ts = terms[(term, line_id)] = nflow.TermStats(term, line_id)
-        if result not in (None, "unknown"):
-            ts.known += n
-            if result == "wrong-line":
-                ts.wrong += n
-    return terms
 
 
 def _count_after_wrong_line(
@@ -156,7 +107,7 @@ def _count_after_wrong_line(
         created >= since,
         created < until,
         Transfer.direction.is_(None),
-        _scope(org),
+        network_cells.scope(org),
         Transfer.result == "wrong-line",
     )
     nxt = aliased(Transfer)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from callrouter import clock, services
+from callrouter import clock, figures, services
 from callrouter.dashboard import queries
 from callrouter.dashboard.blueprint import bp, current_org, record
 from callrouter.dashboard.scopes import case_scope
@@ -107,6 +107,8 @@ def transfer_wrong_line(transfer_id):
                     right_line=right.id,
                 )
             )
+            # The day's stored network evidence no longer holds: read it from the call log.
+            figures.forget_day(s, d.tz, tr.created_at)
         call_id = tr.call_id if tr is not None else None
     if tr is None:
         record("mark-wrong-line", "denied", obj=f"transfer:{transfer_id[:40]}")

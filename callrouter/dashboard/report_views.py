@@ -65,13 +65,7 @@ def network_page():
         first, last = last, first
     first = max(first, last - timedelta(days=MAX_FIGURE_DAYS))
     with svc.sessions() as s:
-        report = network.collect(
-            s,
-            d,
-            queries.day_start(first, d.tz),
-            queries.day_start(last + timedelta(days=1), d.tz),
-            current_org(),
-        )
+        report = network.collect_days(s, d, first, last, current_org())
     admin = current_principal().is_admin
     data = network.as_dict(report, d, admin)
     if not admin:
