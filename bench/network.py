@@ -333,8 +333,8 @@ def main() -> int:
             row("network report over the year (admin)", report_s, f"< 10 s: {verdict}")
             row(f"the same for a supervisor of {SUPERVISOR_ORG}", org_s)
             row("the admin's, from the call log alone (no rollup)", raw_s)
-            for name, seconds in parts:
-                row(f"of that: {name}", [seconds])
+            for part, seconds in parts:
+                row(f"of that: {part}", [seconds])
             print(f"\nratio report / COUNT(*): {rep / cnt:.0f}x")
             ok = rep < 10 and same
         finally:

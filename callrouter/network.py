@@ -79,8 +79,9 @@ def _report(conn, directory, since, until, org, sink, thresholds) -> nflow.Repor
         since=since.isoformat(),
         until=until.isoformat(),
         lines=lines,
-        terms=sorted(terms.values(), key=lambda x: (-x.wrong, x.term)),
-        combinations=together.most_common(),
+        # In a fixed order (ties by name), whatever order the rows came in.
+        terms=sorted(terms.values(), key=lambda x: (-x.wrong, x.term, x.line_id)),
+        combinations=sorted(together.items(), key=lambda x: (-x[1], x[0])),
         multi_cases=multi_cases,
     )
     keywords = {ln.id: tuple(k.lower() for k in ln.keywords) for ln in directory.lines}
@@ -209,7 +210,7 @@ def as_dict(
         return nflow.suppress(n, t, admin)
 
     lines = []
-    for ls in sorted(report.lines.values(), key=lambda x: -x.transfers):
+    for ls in sorted(report.lines.values(), key=lambda x: (-x.transfers, x.line_id)):
         lines.append(
             {
                 "line": ls.line_id,
