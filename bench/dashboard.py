@@ -920,6 +920,7 @@ def plan(engine, statement: str, params) -> str:
 
 
 BIG_TABLE = 100_000  # rows: a table this large is never read whole for one page
+_TOP_LIMIT = re.compile(r"\bLIMIT\s+\S+(\s+OFFSET\s+\S+)?\s*$", re.IGNORECASE)
 WHOLE_SHARE = 0.5  # a plan node reading this share of such a table reads it whole
 
 
@@ -938,8 +939,9 @@ def whole_reads(engine, statement: str, params, big: dict[str, int]) -> list[str
     """The big tables a statement's plan reads whole. PostgreSQL: a scan node of the
     executed plan (EXPLAIN ANALYZE) whose rows read, kept and filtered out, over all its
     loops, reach WHOLE_SHARE of the table. SQLite (whose plan has no row counts): a SCAN of
-    a big table, with or without a covering index, in a statement without LIMIT (a LIMIT
-    stops a scan in index order early, as the call log's newest-first pages do)."""
+    a big table (or of an alias of it), with or without a covering index, unless the
+    statement ends in a LIMIT that stops a scan in index order early, as the call log's
+    newest-first pages do (not when its rows are sorted in a temporary B-tree first)."""
     found = []
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
@@ -949,7 +951,7 @@ def whole_reads(engine, statement: str, params, big: dict[str, int]) -> list[str
                 ).scalar()
             except sa.exc.DBAPIError:
                 conn.rollback()
-                return ["(not run: over the cap)"]
+                return [f"(over the cap of {STATEMENT_CAP_S:.0f} s: rows read unknown)"]
             tree = doc if isinstance(doc, list) else json.loads(doc)
             todo = [tree[0]["Plan"]]
             while todo:
@@ -965,11 +967,18 @@ def whole_reads(engine, statement: str, params, big: dict[str, int]) -> list[str
                 ) * node.get("Actual Loops", 1)
                 if read >= WHOLE_SHARE * big[rel]:
                     found.append(f"{node['Node Type']} on {rel}: {read:,.0f} of {big[rel]:,} rows")
-        elif not re.search(r"\bLIMIT\b", statement, re.IGNORECASE):
-            for *_, detail in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params):
+        else:
+            details = [
+                row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+            ]
+            # A LIMIT of the statement itself (not of a subquery) stops a scan in index order
+            # early, unless the rows are sorted first.
+            stops = _TOP_LIMIT.search(statement) and not any("TEMP B-TREE" in d for d in details)
+            for detail in details if not stops else ():
                 m = re.match(r"SCAN (\w+)", detail)
-                if m and m.group(1) in big:
-                    found.append(f"{detail} ({big[m.group(1)]:,} rows)")
+                table = m and re.sub(r"_\d+$", "", m.group(1))  # SQLAlchemy's alias table_1
+                if table in big:
+                    found.append(f"{detail} ({big[table]:,} rows)")
         conn.rollback()
     return found
 

@@ -308,7 +308,12 @@ def main() -> int:
                 raw_s.append(time.perf_counter() - t0)
             with Session(engine) as s:
                 parts = time_parts(s, directory, since, end)
-            same = network.as_dict(report, directory) == network.as_dict(raw, directory)
+            with Session(engine) as s:
+                org_raw = network.collect(s, directory, since, end, SUPERVISOR_ORG)
+                org_stored = network.collect_days(s, directory, first, last, SUPERVISOR_ORG)
+            same = network.as_dict(report, directory) == network.as_dict(
+                raw, directory
+            ) and network.as_dict(org_stored, directory) == network.as_dict(org_raw, directory)
             rep, cnt = statistics.median(report_s), statistics.median(count_s)
             found = (
                 f"{sum(ln.transfers for ln in report.lines.values()):,} transfers, "
@@ -318,7 +323,8 @@ def main() -> int:
             print(
                 f"\n{kind}: {total:,} transfers over a year ({first} .. {last}); the daily "
                 f"rollup stored {stored} settled days in {build_s:.1f} s; the report found "
-                f"{found}; from the rollup the same as from the call log: "
+                f"{found}; from the rollup the same as from the call log (admin and "
+                f"supervisor): "
                 f"{'yes' if same else 'NO'}\n"
             )
             print("| measurement | median s | rounds (s) | target |")

@@ -62,8 +62,10 @@ _LOCKS = {"rollup": 72792}  # PostgreSQL advisory lock keys (72791: the migratio
 def serialise(session, name: str) -> None:
     """Make the session's transaction wait for, and then exclude, every other transaction
     that serialises on `name` until it ends. PostgreSQL: an advisory transaction lock.
-    SQLite needs none: its writers are one at a time, and a transaction that serialises
-    writes before it reads what another's writes could change."""
+    SQLite takes none: its writers go one at a time (the write gate of `sqlite_engine`), so
+    a transaction is serialised from its first write on; the caller writes first and only
+    then reads what another transaction's writes could change (figures._store inserts its
+    claim before it looks for marks)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCKS[name]})
 

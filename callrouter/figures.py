@@ -16,7 +16,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from callrouter import db, network_cells
@@ -57,41 +57,67 @@ SETTLE = timedelta(days=2)
 # it (the mark may have missed the build's read); the next build stores them.
 MARK_MARGIN = timedelta(minutes=5)
 _MODELS = (FigureCell, CaseFigureCell, NetworkCell, FigureDay)  # a day's rollup, claim last
+# What a stored day holds: 1 figures and case figures, 2 the network evidence too. A day
+# stored by an older version (a builder of the previous release, still running while the
+# new one migrates) counts as not stored: read from the call log, and stored again.
+ROLLUP_VERSION = 2
 
 
 def case_daily(session, tz: ZoneInfo, org: str | None, first: date, last: date) -> CaseCell:
     """The case figures of one viewer over first..last: stored days from the rollup, the
     others from the case tables."""
-    viewer = org or ADMIN
-    built = stored_days(session, tz, first, last)
+    built, rows = stored_rows(
+        session,
+        CaseFigureCell,
+        tz,
+        org or ADMIN,
+        first,
+        last,
+        CaseFigureCell.day,
+        CaseFigureCell.cases,
+        CaseFigureCell.multi_org,
+        CaseFigureCell.chains,
+        CaseFigureCell.chain_steps,
+        CaseFigureCell.chain_steps_done,
+        CaseFigureCell.chains_complete,
+        CaseFigureCell.life_events,
+    )
     total = CaseCell()
-    if built:
-        for row in session.scalars(
-            select(CaseFigureCell).where(
-                CaseFigureCell.tz == tz.key,
-                CaseFigureCell.viewer == viewer,
-                CaseFigureCell.day >= first,
-                CaseFigureCell.day <= last,
-            )
-        ):
-            if row.day in built:
-                events = Counter({k: int(v) for k, v in (row.life_events or {}).items()})
-                total.add(
-                    CaseCell(
-                        row.cases,
-                        row.multi_org,
-                        row.chains,
-                        row.chain_steps,
-                        row.chain_steps_done,
-                        row.chains_complete,
-                        events,
-                    )
-                )
+    for _day, cases, multi, chains, steps, done, complete, life_events in rows:
+        events = Counter({k: int(v) for k, v in (life_events or {}).items()})
+        total.add(CaseCell(cases, multi, chains, steps, done, complete, events))
     missing = [d for d in _each_day(first, last) if d not in built]
     for a, b in runs(missing):
         for c in case_cells(session, tz, a, b, org).values():
             total.add(c)
     return total
+
+
+def stored_rows(
+    session, model, tz: ZoneInfo, viewer: str, first: date, last: date, *cols
+) -> tuple[set[date], list[tuple]]:
+    """The days first..last stored for `tz`, and one viewer's rows of the cell table
+    `model` on them (`cols`, the first a key column), in ONE statement: a day that a build
+    stores or a mark drops meanwhile is in the answer with its rows or not at all, never
+    stored without them (each statement sees its own snapshot)."""
+    on = and_(model.tz == FigureDay.tz, model.day == FigureDay.day, model.viewer == viewer)
+    built: set[date] = set()
+    rows = []
+    for day, *values in session.execute(
+        select(FigureDay.day, *cols)
+        .select_from(FigureDay)
+        .outerjoin(model, on)
+        .where(
+            FigureDay.tz == tz.key,
+            FigureDay.day >= first,
+            FigureDay.day <= last,
+            FigureDay.version >= ROLLUP_VERSION,
+        )
+    ):
+        built.add(day)
+        if values[0] is not None:
+            rows.append(tuple(values))
+    return built, rows
 
 
 def runs(days: list[date]) -> list[tuple[date, date]]:
@@ -110,35 +136,27 @@ def daily(
 ) -> dict[tuple[date, str, str], Cell]:
     """(local day, target organisation, line) -> cell for one viewer over first..last: stored
     days from the rollup, the others from the call log."""
-    viewer = org or ADMIN
-    built = stored_days(session, tz, first, last)
+    built, rows = stored_rows(
+        session,
+        FigureCell,
+        tz,
+        org or ADMIN,
+        first,
+        last,
+        FigureCell.day,
+        FigureCell.target_org,
+        FigureCell.line_id,
+        FigureCell.calls,
+        FigureCell.connected,
+        FigureCell.callbacks,
+        FigureCell.minutes_saved,
+        FigureCell.answer_times,
+    )
     out: dict[tuple[date, str, str], Cell] = {}
-    if built:
-        for day, target, line, calls, conn, cbs, saved, answers in session.execute(
-            select(
-                FigureCell.day,
-                FigureCell.target_org,
-                FigureCell.line_id,
-                FigureCell.calls,
-                FigureCell.connected,
-                FigureCell.callbacks,
-                FigureCell.minutes_saved,
-                FigureCell.answer_times,
-            ).where(
-                FigureCell.tz == tz.key,
-                FigureCell.viewer == viewer,
-                FigureCell.day >= first,
-                FigureCell.day <= last,
-            )
-        ):
-            if day in built:
-                out[(day, target, line)] = Cell(
-                    calls,
-                    conn,
-                    cbs,
-                    saved,
-                    Counter({int(k): int(v) for k, v in (answers or {}).items()}),
-                )
+    for day, target, line, calls, conn, cbs, saved, answers in rows:
+        out[(day, target, line)] = Cell(
+            calls, conn, cbs, saved, Counter({int(k): int(v) for k, v in (answers or {}).items()})
+        )
     missing = [d for d in _each_day(first, last) if d not in built]
     for a, b in runs(missing):
         for (d, _who, target, line), c in cells(session, tz, a, b, org).items():
@@ -216,19 +234,13 @@ def _store(
     rows, calls = _figure_rows(tz, computed)
     case_rows = _case_rows(tz, computed_cases)
     days = [
-        {"tz": tz.key, "day": d, "built_at": moment, "calls": calls[d]}
+        {"tz": tz.key, "day": d, "built_at": moment, "calls": calls[d], "version": ROLLUP_VERSION}
         for d in _each_day(first, last)
     ]
     with session_factory() as s:
         try:
             db.serialise(s, "rollup")  # against a supervisor's mark (forget_day)
-            if replace:
-                for model in _MODELS:
-                    s.execute(
-                        delete(model).where(
-                            model.tz == tz.key, model.day >= first, model.day <= last
-                        )
-                    )
+            _drop(s, tz, first, last, everything=replace)
             s.execute(insert(FigureDay), days)  # the claim, before the cells
             if _marked_since(s, tz, first, last, moment - MARK_MARGIN):
                 s.rollback()
@@ -299,6 +311,31 @@ def _case_rows(tz: ZoneInfo, computed: dict) -> list[dict]:
     ]
 
 
+def _drop(s, tz: ZoneInfo, first: date, last: date, everything: bool) -> None:
+    """Drop the stored days first..last (`everything`: a rebuild), or those of them stored by
+    an older version of the rollup."""
+    if everything:
+        days = None
+    else:
+        days = list(
+            s.scalars(
+                select(FigureDay.day).where(
+                    FigureDay.tz == tz.key,
+                    FigureDay.day >= first,
+                    FigureDay.day <= last,
+                    FigureDay.version < ROLLUP_VERSION,
+                )
+            )
+        )
+        if not days:
+            return
+    for model in _MODELS:
+        where = [model.tz == tz.key, model.day >= first, model.day <= last]
+        if days is not None:
+            where.append(model.day.in_(days))
+        s.execute(delete(model).where(*where))
+
+
 def _marked_since(s, tz: ZoneInfo, first: date, last: date, since: datetime) -> bool:
     """Whether a supervisor marked a transfer of the local days first..last at `since` or
     later (the days' stored evidence would miss it)."""
@@ -308,6 +345,7 @@ def _marked_since(s, tz: ZoneInfo, first: date, last: date, since: datetime) -> 
             .where(
                 Transfer.created_at >= day_start(first, tz),
                 Transfer.created_at < day_start(last + timedelta(days=1), tz),
+                Transfer.result == "wrong-line",  # a mark's result, and an index to find it
                 Transfer.result_by == "supervisor",
                 Transfer.result_at >= since,
             )
@@ -322,7 +360,10 @@ def stored_days(session, tz: ZoneInfo, first: date, last: date) -> set[date]:
     return set(
         session.scalars(
             select(FigureDay.day).where(
-                FigureDay.tz == tz.key, FigureDay.day >= first, FigureDay.day <= last
+                FigureDay.tz == tz.key,
+                FigureDay.day >= first,
+                FigureDay.day <= last,
+                FigureDay.version >= ROLLUP_VERSION,
             )
         )
     )

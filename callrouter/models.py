@@ -423,6 +423,9 @@ class FigureDay(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     built_at: Mapped[datetime] = mapped_column(TS)
     calls: Mapped[int] = mapped_column(Integer, default=0)
+    # What the stored day holds (callrouter.figures.ROLLUP_VERSION); 0 for a day stored
+    # before versions were kept, or by a builder of an older release.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class CaseFigureCell(Base):

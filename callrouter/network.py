@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased
 from callrouter import db, figures, network_cells
 from callrouter.figure_cells import day_start
 from callrouter.flows import network as nflow
-from callrouter.models import Case, Transfer
+from callrouter.models import Case, NetworkCell, Transfer
 
 
 def collect(
@@ -54,9 +54,10 @@ def collect_days(
     tz = directory.tz
     conn = session.connection()
     sink: network_cells.Sink = ({}, {})
-    built = figures.stored_days(session, tz, first, last)
-    if built:
-        network_cells.add_stored(session, tz, org, first, last, built, sink)
+    built, rows = figures.stored_rows(
+        session, NetworkCell, tz, org or figures.ADMIN, first, last, *network_cells.STORED
+    )
+    network_cells.add_stored(rows, sink)
     missing = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     for a, b in figures.runs([d for d in missing if d not in built]):
         where = network_cells.period(day_start(a, tz), day_start(b + timedelta(days=1), tz), org)
@@ -70,7 +71,8 @@ def _report(conn, directory, since, until, org, sink, thresholds) -> nflow.Repor
     """The report from the lines' and terms' evidence: where calls went after a wrong line
     and the lines together in cases (small look-ups of the period), and the suggestions."""
     t = thresholds or nflow.Thresholds()
-    lines, terms = sink
+    # Lines in a fixed order, whatever order the rows came in: the suggestions follow it.
+    lines, terms = dict(sorted(sink[0].items())), sink[1]
     _count_after_wrong_line(conn, since, until, org, lines, terms)
     org_of = {ln.id: ln.organisation_id for ln in directory.lines}
     case_lines = _case_lines(conn, network_cells.period(since, until, org))

@@ -75,7 +75,8 @@ def _grouped(conn, keys: list, aggregates: list, where, per_orgs: bool) -> list[
 def count_hours(conn, where, tz: ZoneInfo, sinks: Sinks | Sink) -> None:
     """Transfers and answered transfers per line, in total and per local weekday and hour."""
     # Grouped by the database (a few thousand groups, no conversion); UTC hours are folded
-    # into local weekdays and hours here (DST-safe).
+    # into local weekdays and hours here (DST-safe). In a zone whose offset is not whole
+    # hours (India, Nepal) a UTC hour counts in the local hour it starts in.
     hour = db.utc_text(conn.dialect, Transfer.created_at, "hour")
     answered = func.sum(case((Transfer.accepted_at.is_not(None), 1), else_=0))
     per_orgs, route = _route(sinks)
@@ -172,30 +173,23 @@ def rows(tz: ZoneInfo, cells: dict[tuple[date, str], Sink]) -> list[dict]:
     return out
 
 
-def add_stored(
-    session, tz: ZoneInfo, org: str | None, first: date, last: date, days: set[date], sink: Sink
-) -> None:
-    """Add the stored cells of `days` (within first..last) of one viewer to `sink`."""
+# The columns of a stored cell that `add_stored` reads (figures.stored_rows).
+STORED = (
+    NetworkCell.day,
+    NetworkCell.line_id,
+    NetworkCell.transfers,
+    NetworkCell.answered,
+    NetworkCell.slots,
+    NetworkCell.answer_times,
+    NetworkCell.results,
+    NetworkCell.terms,
+)
+
+
+def add_stored(stored: list[tuple], sink: Sink) -> None:
+    """Add stored cells (rows of the STORED columns) to `sink`."""
     lines, terms = sink
-    for day, line_id, n, a, slots, answers, results, line_terms in session.execute(
-        select(
-            NetworkCell.day,
-            NetworkCell.line_id,
-            NetworkCell.transfers,
-            NetworkCell.answered,
-            NetworkCell.slots,
-            NetworkCell.answer_times,
-            NetworkCell.results,
-            NetworkCell.terms,
-        ).where(
-            NetworkCell.tz == tz.key,
-            NetworkCell.viewer == (org or ADMIN),
-            NetworkCell.day >= first,
-            NetworkCell.day <= last,
-        )
-    ):
-        if day not in days:
-            continue
+    for _day, line_id, n, a, slots, answers, results, line_terms in stored:
         st = line_stats(lines, line_id)
         st.transfers += n
         st.answered += a

@@ -168,3 +168,26 @@ def test_a_build_meeting_a_recent_mark_stores_the_other_days(app):
     assert marked not in days and stored == len(days) > 10
     assert marked + timedelta(days=1) in days  # the rest of its chunk of days
     assert figures.build(svc.sessions, tz, NOW + figures.MARK_MARGIN * 2) == 1
+
+
+def test_a_day_stored_by_an_older_rollup_is_read_live_and_stored_again(app):
+    """A day an older builder stored (no network evidence, version 0) counts as not stored:
+    the report and the figures read it from the call log, and the next build replaces it."""
+    svc = app.extensions["callrouter"]
+    tz = svc.directory.tz
+    simulate.simulate(svc.engine, svc.directory, 10, 8, (), until=UNTIL)
+    figures.build(svc.sessions, tz, NOW)
+    old = LAST - timedelta(days=3)
+    with svc.sessions.begin() as s:  # what a builder of the previous release leaves
+        s.execute(update(FigureDay).where(FigureDay.day == old).values(version=0))
+        s.execute(NetworkCell.__table__.delete().where(NetworkCell.day == old))
+    live = reports(app, LAST - timedelta(days=9), LAST, stored=False)
+    assert reports(app, LAST - timedelta(days=9), LAST) == live
+    with svc.sessions() as s:
+        assert old not in figures.stored_days(s, tz, FIRST, LAST)
+    assert figures.build(svc.sessions, tz, NOW) == 1
+    with svc.sessions() as s:
+        assert old in figures.stored_days(s, tz, FIRST, LAST)
+        kept = s.scalar(select(func.count()).select_from(NetworkCell).where(NetworkCell.day == old))
+    assert kept > 0
+    assert reports(app, LAST - timedelta(days=9), LAST) == live

@@ -1,4 +1,5 @@
-"""the network report's evidence rolled up per viewer, settled day and line
+"""the network report's evidence rolled up per viewer, settled day and line; what a stored
+day holds (its version)
 
 Revision ID: 0012
 Revises: 0011
@@ -27,6 +28,11 @@ def upgrade() -> None:
         sa.Column("results", sa.JSON(), nullable=False),
         sa.Column("terms", sa.JSON(), nullable=False),
     )
+    # What a stored day holds: 0 for days of an older builder (see figures.ROLLUP_VERSION).
+    with op.batch_alter_table("figure_days") as batch:
+        batch.add_column(
+            sa.Column("version", sa.Integer(), nullable=False, server_default=sa.text("0"))
+        )
     # Days stored before this table existed have no network cells: build them again.
     op.execute("DELETE FROM case_figure_cells")
     op.execute("DELETE FROM figure_cells")
@@ -34,4 +40,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("figure_days") as batch:
+        batch.drop_column("version")
     op.drop_table("network_cells")
