@@ -941,7 +941,7 @@ def whole_reads(engine, statement: str, params, big: dict[str, int]) -> list[str
     loops, reach WHOLE_SHARE of the table. SQLite (whose plan has no row counts): a SCAN of
     a big table (or of an alias of it), with or without a covering index, unless the
     statement ends in a LIMIT that stops a scan in index order early, as the call log's
-    newest-first pages do (not when its rows are sorted in a temporary B-tree first)."""
+    newest-first pages do (not when all its rows are sorted in a temporary B-tree first)."""
     found = []
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
@@ -968,12 +968,13 @@ def whole_reads(engine, statement: str, params, big: dict[str, int]) -> list[str
                 if read >= WHOLE_SHARE * big[rel]:
                     found.append(f"{node['Node Type']} on {rel}: {read:,.0f} of {big[rel]:,} rows")
         else:
-            details = [
-                row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
-            ]
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).fetchall()
+            details = [row[-1] for row in rows]
             # A LIMIT of the statement itself (not of a subquery) stops a scan in index order
-            # early, unless the rows are sorted first.
-            stops = _TOP_LIMIT.search(statement) and not any("TEMP B-TREE" in d for d in details)
+            # early, unless all its rows are sorted first (a sort of the "right part" of the
+            # order only, within equal leading keys, still stops early).
+            sorted_first = any(r[1] == 0 and r[-1] == "USE TEMP B-TREE FOR ORDER BY" for r in rows)
+            stops = _TOP_LIMIT.search(statement) and not sorted_first
             for detail in details if not stops else ():
                 m = re.match(r"SCAN (\w+)", detail)
                 table = m and re.sub(r"_\d+$", "", m.group(1))  # SQLAlchemy's alias table_1
