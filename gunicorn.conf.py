@@ -8,6 +8,17 @@ webhooks, which arrive concurrently (a transfer's status and conference callback
 
 import os
 
+from callrouter import logs, multiproc
+from callrouter.settings import instance_folder
+
+# Before any worker imports prometheus_client: the workers' metrics go to one folder that
+# /metrics sums (callrouter/multiproc.py).
+multiproc.prepare(instance_folder(os.environ))
+
+# LOG_FORMAT=json: gunicorn's own lines as JSON too, one object per line (callrouter/logs.py).
+if _json_logs := logs.gunicorn_config(os.environ.get("LOG_FORMAT", "").strip().lower()):
+    logconfig_dict = _json_logs
+
 
 def _workers() -> int:
     """WEB_CONCURRENCY when it is a positive number; else 2 x the CPUs this process may use
@@ -30,3 +41,7 @@ def post_worker_init(worker):
     import gc
 
     gc.freeze()
+
+
+def child_exit(server, worker):
+    multiproc.worker_exited(worker.pid)

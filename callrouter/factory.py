@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Mapping
 
@@ -41,7 +40,9 @@ def create_app(
         )
     if test_config:
         app.config.update(test_config)
-    _configure_logging(app)
+    from callrouter import logs
+
+    logs.configure(settings.log_format)
 
     directory = load_directory_or_exit(settings)
 
@@ -72,6 +73,10 @@ def create_app(
 
     dashboard.init_app(app)
 
+    from callrouter import metrics
+
+    metrics.init_app(app)  # after the voice routes: it labels their latency by route
+
     from callrouter import cli
 
     cli.init_app(app)
@@ -100,13 +105,3 @@ def load_directory_or_exit(settings: Settings) -> directory_mod.Directory:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def _configure_logging(app: Flask) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # The SDK logs every request's headers at INFO; keep our logs to what we say ourselves.
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

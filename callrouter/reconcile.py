@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from callrouter import callbacks, clock, db, services
+from callrouter import callbacks, clock, db, metrics_state, services
 from callrouter.flows import routing
 from callrouter.flows import transfer as tflow
 from callrouter.models import Call, CallbackRequest, Event, Leg, Transfer
@@ -75,6 +75,7 @@ def reconcile(window: timedelta = WINDOW) -> dict:
     counts["callbacks"] = _settle_callback_attempts(callback_updates)
     if any(counts.values()):
         log.info("reconciliation filled in: %s", counts)
+        metrics_state.count(svc.redis, "reconcile_repairs", counts)
     return counts
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from redis.exceptions import RedisError
 from sqlalchemy import and_, delete, not_, or_, select, update
 
-from callrouter import clock, services
+from callrouter import clock, metrics_state, services
 from callrouter.dashboard.auth import SESSION_MAX
 from callrouter.models import Call, CallbackRequest, Case, Leg, Transfer, WebSession
 
@@ -135,6 +135,7 @@ def purge(moment: datetime | None = None) -> dict:
         s.execute(delete(WebSession).where(WebSession.created_at < moment - SESSION_MAX))
     if any(counts.values()):
         log.info("retention: personal fields removed from %s", counts)
+        metrics_state.count(svc.redis, "retention_purged", counts)
     return counts
 
 

@@ -39,6 +39,8 @@ class Settings:
     callback_attempts: int
     retention_days: int
     proxies: int = 0  # reverse proxies in front that set X-Forwarded-For / -Proto (0: none)
+    metrics_token: str | None = None  # Bearer token of /metrics; None: the endpoint is off
+    log_format: str = "text"  # text | json
 
     @property
     def production(self) -> bool:
@@ -76,7 +78,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     mode = env.get("CALLROUTER_ENV", "development").strip().lower()
     if mode not in ("production", "development", "test"):
         raise SettingsError(f"CALLROUTER_ENV must be production, development or test, not {mode!r}")
-    instance = Path(env.get("CALLROUTER_INSTANCE", ROOT / "instance")).resolve()
+    instance = instance_folder(env)
     lines = Path(env.get("CALLROUTER_LINES", "config/lines.yaml"))
     if not lines.is_absolute() and not lines.exists() and (ROOT / lines).exists():
         lines = ROOT / lines
@@ -117,6 +119,15 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
 
     if not public.startswith(("http://", "https://")):
         raise SettingsError(f"PUBLIC_BASE_URL must start with http:// or https://, not {public!r}")
+    metrics_token = (env.get("METRICS_TOKEN") or "").strip() or None
+    if metrics_token and len(metrics_token) < METRICS_TOKEN_MIN:
+        raise SettingsError(
+            f"METRICS_TOKEN must be at least {METRICS_TOKEN_MIN} characters "
+            "(for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    log_format = (env.get("LOG_FORMAT") or "text").strip().lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"LOG_FORMAT must be text or json, not {log_format!r}")
 
     return Settings(
         env=mode,
@@ -134,7 +145,17 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         callback_attempts=_int(env, "CALLROUTER_CALLBACK_ATTEMPTS", 3, 1, 20),
         retention_days=_int(env, "CALLROUTER_RETENTION_DAYS", 90, 1, 3650),
         proxies=_int(env, "CALLROUTER_PROXIES", 0, 0, 5),
+        metrics_token=metrics_token,
+        log_format=log_format,
     )
+
+
+METRICS_TOKEN_MIN = 24
+
+
+def instance_folder(env: Mapping[str, str]) -> Path:
+    """The service's own folder (local secrets, the SQLite database, the embedded Redis)."""
+    return Path(env.get("CALLROUTER_INSTANCE", ROOT / "instance")).resolve()
 
 
 SECRET_MIN_LENGTH = 32

@@ -20,12 +20,12 @@ def free_port() -> int:
 
 
 def clean_env(**values: str) -> dict:
-    """The process environment without any callrouter, Twilio, Redis or database setting,
-    plus `values`."""
+    """The process environment without any callrouter, Twilio, Redis, database or metrics
+    setting, plus `values`."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("TWILIO", "CALLROUTER", "REDIS", "DATABASE"))
+        if not k.startswith(("TWILIO", "CALLROUTER", "REDIS", "DATABASE", "PROMETHEUS"))
     }
     env.update(values)
     return env

@@ -164,7 +164,13 @@ class Network:
 
 
 @contextmanager
-def service_on_network(tmp: Path, lines: Path, token: str, web_extra: tuple[str, ...] = ()):
+def service_on_network(
+    tmp: Path,
+    lines: Path,
+    token: str,
+    web_extra: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+):
     """`gunicorn app:app` and `python worker.py` (on the embedded Redis of their own instance
     folder) with a `Network` as their telephone network; yields (network, environment)."""
     from callrouter import redis_conn
@@ -179,6 +185,7 @@ def service_on_network(tmp: Path, lines: Path, token: str, web_extra: tuple[str,
         TWILIO_AUTH_TOKEN=token,
         PUBLIC_BASE_URL=public,
         SECRET_KEY="network-secret-key-0123456789abcdef",
+        **(extra_env or {}),
     )
     net = Network(public, redis_conn.connect(None, instance), token)
     env["TWILIO_API_BASE_URL"] = net.api_base

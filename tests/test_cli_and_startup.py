@@ -146,13 +146,17 @@ def test_hash_pin_prompts_and_prints_a_verifiable_hash(app):
     assert bad.exit_code != 0
 
 
-def test_gunicorn_reads_the_repo_settings_and_web_concurrency(monkeypatch):
+def test_gunicorn_reads_the_repo_settings_and_web_concurrency(monkeypatch, tmp_path):
     """`gunicorn app:app` from the repo root takes gunicorn.conf.py: several sync workers by
     default (so a slow page never holds Twilio's webhooks back), at most 4 (memory);
     WEB_CONCURRENCY wins when it is a positive number."""
     import runpy
 
     from gunicorn.config import Config
+
+    # The settings prepare the metrics folder; here in a folder of the test's own, restored.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    monkeypatch.setenv("CALLROUTER_METRICS_MASTER", "")
 
     def workers(env: str | None) -> int:
         if env is None:

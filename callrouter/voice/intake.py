@@ -10,7 +10,7 @@ import uuid
 from flask import request
 from redis.exceptions import RedisError
 
-from callrouter import callbacks, db, services
+from callrouter import callbacks, db, metrics, services
 from callrouter.flows import pin as policy
 from callrouter.flows import routing, speech
 from callrouter.models import Call
@@ -118,6 +118,7 @@ def _staff_incoming(sid: str, number: str, org):
 def fallback():
     """Twilio's Fallback URL: calm Dutch, needs neither the database nor Redis."""
     svc = services.current()
+    metrics.FALLBACK.inc()
     failed_url = request.form.get("ErrorUrl", "")
     org = None
     m = re.search(r"[?&]org=([a-z0-9_-]+)", failed_url)

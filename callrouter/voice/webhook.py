@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, abort, g, request
 from werkzeug.exceptions import HTTPException
 
-from callrouter import clock, jobs, services, signatures
+from callrouter import clock, jobs, metrics, services, signatures
 from callrouter import twiml as twiml_doc
 from callrouter.flows import speech
 from callrouter.models import Call, Leg, Transfer
@@ -68,6 +68,7 @@ def verify_signature():
         log.warning(
             "rejected %s %s: bad or missing X-Twilio-Signature", request.method, request.path
         )
+        metrics.rejected(request.path)
         abort(403)
     return None
 
@@ -79,6 +80,7 @@ def voice_error(exc):
     log.exception(
         "voice handler %s failed for call %s", request.path, loggable_sid(form_sid("CallSid"))
     )
+    metrics.failed(request.path)
     return twiml(renderer().ask("/voice/retry", speech.ERROR, timeout=6))
 
 
@@ -93,6 +95,7 @@ def unrouted(exc: HTTPException):
     if not signatures.is_valid(
         request, s.public_base_url, [s.twilio_auth_token, s.twilio_auth_token_secondary or ""]
     ):
+        metrics.rejected(request.path)
         return Response("", status=403)
     log.warning(
         "no voice route for %s %s (call %s)",
