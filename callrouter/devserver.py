@@ -60,7 +60,6 @@ def _start_sandbox(settings: Settings, env: dict) -> str:
     from werkzeug.serving import make_server
 
     from callrouter.sandbox.script import SANDBOX_ACCOUNT
-    from callrouter.sandbox.server import create_sandbox_app, service_call_log
 
     sandbox_bind = os.environ.get("CALLROUTER_SANDBOX_BIND", "127.0.0.1:8001")
     host, port = sandbox_bind.rsplit(":", 1)
@@ -68,9 +67,20 @@ def _start_sandbox(settings: Settings, env: dict) -> str:
         TWILIO_ACCOUNT_SID=SANDBOX_ACCOUNT,
         TWILIO_API_BASE_URL=f"http://{sandbox_bind}/sandbox/api",
     )
+    server = make_server(host, int(port), sandbox_app(settings, env), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f" Sandbox phones: http://{sandbox_bind}/sandbox"
+
+
+def sandbox_app(settings: Settings, env: dict):
+    """The sandbox's web application (its phones' page and the REST subset) for the service
+    that `env` configures; builds that service once (checks the directory, migrates)."""
+    from callrouter.sandbox.script import SANDBOX_ACCOUNT
+    from callrouter.sandbox.server import create_sandbox_app, service_call_log
+
     # Every run starts on real time; a trainer may move the clock forward from the page.
     (settings.instance_path / "sandbox-clock").unlink(missing_ok=True)
-    service = create_app(environ=env)  # checks the directory, migrates the database
+    service = create_app(environ=env)
     svc = service.extensions["callrouter"]
 
     def after_clock():
@@ -78,7 +88,7 @@ def _start_sandbox(settings: Settings, env: dict) -> str:
 
         svc.queue("default").enqueue(callbacks.sweep)
 
-    sandbox = create_sandbox_app(
+    return create_sandbox_app(
         settings.public_base_url,
         svc.settings.twilio_auth_token,
         SANDBOX_ACCOUNT,
@@ -87,9 +97,6 @@ def _start_sandbox(settings: Settings, env: dict) -> str:
         after_clock=after_clock,
         call_log=service_call_log(svc),
     )
-    server = make_server(host, int(port), sandbox, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f" Sandbox phones: http://{sandbox_bind}/sandbox"
 
 
 def _start_children(bind: str, env: dict) -> list[subprocess.Popen]:
