@@ -132,6 +132,8 @@ def gunicorn_config(log_format: str) -> dict | None:
         "root": {"level": "INFO", "handlers": ["json"]},
         "loggers": {
             "gunicorn.error": {"level": "INFO", "handlers": ["json"], "propagate": False},
-            "gunicorn.access": {"level": "INFO", "handlers": ["json"], "propagate": False},
+            # gunicorn writes access lines whenever a logging config is given; as without
+            # one, none (a line per webhook costs; the service's own lines name the request).
+            "gunicorn.access": {"level": "WARNING", "handlers": ["json"], "propagate": False},
         },
     }
