@@ -42,7 +42,13 @@ def main(argv: list[str] | None = None) -> int:
             svc.queue(QUEUE_DEFAULT).enqueue(
                 figures.build_job, job_id="figures-rollup-start", result_ttl=3600, failure_ttl=86400
             )
-        worker = Worker([QUEUE_CALLS, QUEUE_DEFAULT], connection=svc.redis)
+        # RQ runs the scheduler (retries, watchdogs, planned callbacks, the sweep) in one
+        # worker, under a lock that lives 61 s; the others try to take it over only at their
+        # maintenance, every 10 minutes by default. A worker killed while it held the lock
+        # then left every scheduled job waiting that long (bench/faults.py found it): at 30 s
+        # another worker takes over within 1.5 minutes, and jobs abandoned by a dead worker
+        # are retried as soon (the maintenance also cleans the registries of started jobs).
+        worker = Worker([QUEUE_CALLS, QUEUE_DEFAULT], connection=svc.redis, maintenance_interval=30)
         logging.getLogger(__name__).info("worker listening on %s", ", ".join(worker.queue_names()))
         burst = "--burst" in (argv or sys.argv[1:])
         # Everything loaded so far lives as long as the process: out of the collector's sight,

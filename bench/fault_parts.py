@@ -54,8 +54,15 @@ SCENARIOS = (
 )
 TALK_S = 1.0  # the worker and a professional talk this long, then the professional hangs up
 PROMPT_S = 1.0  # a prompt nobody answers times out after this long
-ALONE_S = 10.0  # alone in a started conference this long: left alone
-CALL_MAX_S = 90.0  # a worker's call still going after this long is hung up (and reported)
+# Alone in a started conference this long: left alone. (The network is one thread: a pass
+# over every call takes up to seconds under load, so a move takes that long here; see the
+# pass times in the report.)
+ALONE_S = 30.0
+# A worker's call still going after this long is hung up and reported: stuck. (A transfer
+# whose job died with its RQ worker is ended by its watchdog at its ring deadline, 95-150 s
+# here, and the worker offered a callback: slow, but not stuck.)
+CALL_MAX_S = 240.0
+LONG_S = 60.0  # calls longer than this are counted in the table
 
 
 def directory() -> str:
@@ -464,6 +471,8 @@ class Driver:
         self.alone_since: dict[str, float] = {}
         self.alone: set[str] = set()
         self.hung_up_late: list[str] = []
+        self.ended_at: dict[str, float] = {}
+        self.pass_times: list[float] = []
         self.phases: list[tuple[str, float, float]] = []
         self.events: list[tuple[float, str]] = []
         self.sabotage = set(filter(None, (args.sabotage or "").split(",")))
@@ -566,11 +575,30 @@ class Driver:
                 break
             self._pass()
         self.events.append((time.monotonic() - self.t0, f"worker killed {during}"))
-        victim = self.procs.workers[0]
+        victim, holds = self._scheduler_holder()
+        self.events.append((time.monotonic() - self.t0, f"it held the scheduler: {holds}"))
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait()
         self.procs.workers.remove(victim)
         self.procs.worker()  # as systemd or the container runtime restarts it
+
+    def _scheduler_holder(self) -> tuple[subprocess.Popen, bool]:
+        """The worker whose scheduler process holds RQ's scheduler lock (the worst one to
+        lose: scheduled jobs wait for another to take the lock over), else the first."""
+        from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+
+        client = self.redis.client()
+        name = client.get(RQScheduler.get_locking_key("calls"))
+        pid = client.hget(SCHEDULER_KEY_TEMPLATE % name.decode(), "pid") if name else None
+        if pid:
+            try:
+                group = os.getpgid(int(pid))
+            except ProcessLookupError:
+                group = None
+            for worker in self.procs.workers:
+                if worker.pid == group:
+                    return worker, True
+        return self.procs.workers[0], False
 
     def _start_redis(self) -> None:
         self.redis.start()
@@ -645,6 +673,7 @@ class Driver:
             self.net.deliver_due()
             sb.run(max_steps=1)
             self._people(sb, now)
+        self.pass_times.append(time.monotonic() - now)
 
     def _people(self, sb: Sandbox, now: float) -> None:
         for call in list(sb.calls.values()):
@@ -666,7 +695,9 @@ class Driver:
             self._conference(sb, conf, now)
         for c in self.calls:
             call = sb.calls[c["sid"]]
-            if not call.ended and now - c["started"] > CALL_MAX_S:
+            if call.ended:
+                self.ended_at.setdefault(call.sid, now)
+            elif now - c["started"] > CALL_MAX_S:
                 self.hung_up_late.append(call.label)
                 sb.hang_up(call.sid)
 
@@ -686,7 +717,7 @@ class Driver:
         if len(members) == 1 and not conf.members[members[0].sid].get("hold"):
             since = self.alone_since.setdefault(conf.name, now)
             if now - since > ALONE_S:
-                self.alone.add(members[0].label)
+                self.alone.add(f"{members[0].label} in {conf.name}")
         else:
             self.alone_since.pop(conf.name, None)
 
@@ -753,6 +784,7 @@ def check(driver: Driver, env: dict) -> dict:
         problems.append(f"calls still going after {CALL_MAX_S:.0f} s: {driver.hung_up_late[:5]}")
     for missed in sorted(driver.sabotage - driver.sabotaged):
         problems.append(f"the sabotage {missed} found nothing to do")
+    lengths = [driver.ended_at.get(c["sid"], driver.t_end) - c["started"] for c in driver.calls]
     completed = sum(
         1
         for c in driver.calls
@@ -766,6 +798,16 @@ def check(driver: Driver, env: dict) -> dict:
         "lost": lost,
         "duplicates": duplicates,
         "errors": errors,
+        "long": sum(1 for t in lengths if t > LONG_S),
+        "slowest": sorted(
+            (
+                (t, c["scenario"], sb.calls[c["sid"]].label)
+                for t, c in zip(lengths, driver.calls, strict=True)
+            ),
+            reverse=True,
+        )[:8],
+        "median": statistics.median(lengths) if lengths else 0.0,
+        "longest": max(lengths, default=0.0),
         "problems": problems,
     }
 
@@ -773,11 +815,11 @@ def check(driver: Driver, env: dict) -> dict:
 def report(driver: Driver, result: dict) -> str:
     lines = [
         "| calls placed | completed | repaired by reconciliation | lost | duplicate dials |"
-        " application errors heard | proxy retries |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        f" application errors heard | proxy retries | calls over {LONG_S:.0f} s | longest s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {result['placed']} | {result['completed']} | {result['repaired']} |"
         f" {result['lost']} | {result['duplicates']} | {result['errors']} |"
-        f" {driver.proxy.retried} |",
+        f" {driver.proxy.retried} | {result['long']} | {result['longest']:.0f} |",
         "",
         "| phase | s | webhooks | p50 ms | p99 ms | non-200 |",
         "|---|---:|---:|---:|---:|---:|",
@@ -793,6 +835,15 @@ def report(driver: Driver, result: dict) -> str:
             f"| {name} | {end - start:.0f} | {len(recs)} | {p50:.1f} | {p99:.1f} | {bad} |"
         )
     lines.append("")
+    passes = sorted(driver.pass_times) or [0.0]
+    lines.append(
+        f"network passes: {len(passes)}, median {statistics.median(passes) * 1000:.0f} ms,"
+        f" p99 {passes[int(len(passes) * 0.99)] * 1000:.0f} ms, longest {passes[-1]:.1f} s"
+    )
+    lines.append(
+        f"call length: median {result['median']:.0f} s; slowest: "
+        + ", ".join(f"{label} ({scenario}) {t:.0f} s" for t, scenario, label in result["slowest"])
+    )
     lines.append("repairs: " + ", ".join(f"{k} {v}" for k, v in result["repairs"].items()))
     lines.append("events: " + "; ".join(f"{t:.0f} s {e}" for t, e in driver.events))
     return "\n".join(lines)

@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="comma-separated: lose-callback, dial-twice (the checks must then fail)",
     )
+    ap.add_argument("--keep", type=Path, default=None, help="copy the processes' log here")
     args = ap.parse_args(argv)
     unknown = set(filter(None, args.sabotage.split(","))) - {"lose-callback", "dial-twice"}
     if unknown:
@@ -119,12 +120,15 @@ def main(argv: list[str] | None = None) -> int:
             net.stop()
             redis.stop()
             drop()
+        if args.keep:
+            args.keep.write_bytes((tmp / "processes.log").read_bytes())
         print(report(driver, result))
         if result["lost"] or result["duplicates"] or result["problems"]:
+            print("\nproblems:\n" + "\n".join(f"- {p}" for p in result["problems"][:40]))
             log = tmp / "processes.log"
-            print(f"\nproblems: {result['problems'][:20]}", file=sys.stderr)
             print(log.read_text(errors="replace")[-4000:], file=sys.stderr)
             return 1
+        print("\nproblems: none")
         return 0
 
 

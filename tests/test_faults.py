@@ -54,4 +54,4 @@ def test_the_suite_fails_when_a_row_is_lost_or_a_leg_dialled_twice():
     assert code == 1, out
     summary = _summary(out)
     assert summary["lost"] >= 1 and summary["duplicate dials"] == 1
-    assert re.search(r"closed-line call CA\w+: 0 callbacks", err), err[-2000:]
+    assert re.search(r"closed-line call CA\w+: 0 callbacks", out), out
