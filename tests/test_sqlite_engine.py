@@ -150,10 +150,12 @@ def test_the_worker_freezes_before_it_forks(environ, monkeypatch):
     for key, value in environ.items():
         monkeypatch.setenv(key, value)
     seen = []
+    options = {}
 
     class Worker:
-        def __init__(self, queues, connection):
+        def __init__(self, queues, connection, **kwargs):
             self.queues = queues
+            options.update(kwargs)
 
         def queue_names(self):
             return self.queues
@@ -167,6 +169,8 @@ def test_the_worker_freezes_before_it_forks(environ, monkeypatch):
     finally:
         gc.unfreeze()
     assert seen and seen[0] > 0
+    # Another worker takes the scheduler over within a minute of its lock (61 s) expiring.
+    assert options["maintenance_interval"] <= 60
 
 
 EXIT_WHILE_CHECKPOINTING = """
