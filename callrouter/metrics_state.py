@@ -3,7 +3,8 @@ Redis, and the counters that the worker's jobs keep in Redis (`count()`).
 
 Each database query reads a bounded part of an index (the last hour's calls by
 `received_at`, the last hour's transfers by `ix_transfers_report`, callback requests by their
-state), never a whole table, so a scrape costs milliseconds at a million calls. A store that
+state), never a whole table: a scrape's cost follows the last hour's traffic, not the size of
+the call log. A store that
 cannot be reached gives `callrouter_up{store=...} 0` and the rest of the scrape, never an error.
 """
 
