@@ -132,7 +132,10 @@ def _inherited(engine, out) -> None:
     out.put(sum(t.name == "sqlite-checkpoint" for t in threading.enumerate()))
 
 
-def test_gunicorn_workers_freeze_what_they_loaded():
+def test_gunicorn_workers_freeze_what_they_loaded(monkeypatch, tmp_path):
+    # The settings prepare the metrics folder; here in a folder of the test's own, restored.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    monkeypatch.setenv("CALLROUTER_METRICS_MASTER", "")
     spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "gunicorn.conf.py")
     conf = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(conf)
