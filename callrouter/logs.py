@@ -21,9 +21,15 @@ import uuid
 from datetime import UTC, datetime
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# +31612345678, +44 20 7946 0958 (E.164, with spaces or dashes), 0612345678, 030-2860777.
+# +31612345678, 0031612345678, %2B31612345678 (URL-encoded), +44 20 7946 0958, +31 (0)6
+# 12345678, 0612345678, 030-2860777, (030) 2860777, 030 - 286 0777, with dots or
+# non-breaking spaces too.
+_SEP = r"(?:[ .\-\u00a0]{0,3}|\)[ \u00a0]?)"
 _PHONE = re.compile(
-    r"(?<![0-9A-Za-z])(?:\+[1-9](?:[ -]?[0-9]){7,14}|0[1-9](?:[ -]?[0-9]){8})(?![0-9A-Za-z])"
+    r"(?<![0-9A-Za-z])(?:"
+    rf"(?:\+|00|%2[Bb])[1-9](?:{_SEP}(?:\(0\))?{_SEP}[0-9]){{7,14}}"
+    rf"|\(?0[1-9](?:{_SEP}[0-9]){{8}}"
+    r")(?![0-9A-Za-z])"
 )
 _SAFE_ID = re.compile(r"^[0-9A-Za-z_.:-]{1,64}$")
 _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -57,7 +63,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": scrub(record.getMessage()),
         }
-        out.update(context())
+        try:
+            out.update(context())
+        except Exception:  # a broken request body never costs the line itself
+            out["context"] = "unavailable"
         if record.exc_info:
             out["exception"] = scrub(self.formatException(record.exc_info))
         elif record.stack_info:

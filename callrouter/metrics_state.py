@@ -103,10 +103,13 @@ class State:
         callbacks = GaugeMetricFamily(
             "callrouter_callbacks",
             "Callback requests by state: every open one (pending, dialling, connecting, "
-            "connected), and those that ended (done, failed, cancelled) in the last 24 hours.",
+            "connected), and the ended ones (done, failed, cancelled) requested in the last "
+            "24 hours.",
             labels=["state"],
         )
         with self.svc.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # a stalled server: callrouter_up 0, soon
+                conn.exec_driver_sql("SET LOCAL statement_timeout = '3s'")
             rows = conn.execute(
                 select(Call.outcome, func.count())
                 .where(Call.received_at >= since)
@@ -159,9 +162,14 @@ class State:
         for name in (QUEUE_CALLS, QUEUE_DEFAULT):
             queue = Queue(name, connection=redis)
             jobs.add_metric([name, "queued"], queue.count)
-            jobs.add_metric([name, "scheduled"], queue.scheduled_job_registry.count)
-            jobs.add_metric([name, "started"], queue.started_job_registry.count)
-            jobs.add_metric([name, "failed"], queue.failed_job_registry.count)
+            # Counted without RQ's clean-up: that retries abandoned jobs, a worker's work,
+            # which a scrape must never do (twice with a worker's maintenance: a double dial).
+            for state, registry in (
+                ("scheduled", queue.scheduled_job_registry),
+                ("started", queue.started_job_registry),
+                ("failed", queue.failed_job_registry),
+            ):
+                jobs.add_metric([name, state], registry.get_job_count(cleanup=False))
             workers.add_metric([name], Worker.count(queue=queue))
         kept = redis.hgetall(COUNTERS)
         families = {

@@ -52,6 +52,22 @@ def test_numbers_are_cut_out_of_both_formats(number):
 @pytest.mark.parametrize(
     "text",
     [
+        "0031612345678",
+        "POST /voice/%2B31612345678",
+        "+31 (0)6 12345678",
+        "030 - 286 0777",
+        "(030) 2860777",
+        "+31.6.12345678",
+        "+31\u00a06\u00a012345678",
+    ],
+)
+def test_other_ways_of_writing_a_number_are_cut_out(text):
+    assert not any(ch.isdigit() for ch in logs.scrub(text).replace("%2B", "")), logs.scrub(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "call CA0123456789abcdef0123456789abcdef",
         "transfer 061234567812345678901234567890ab",
         "at 2026-12-07 15:57:57,218",

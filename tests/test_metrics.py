@@ -141,6 +141,23 @@ def test_the_call_log_in_figures(phone, app):
     assert value(samples, "callrouter_up", store="redis") == 1
 
 
+def test_a_scrape_leaves_rqs_clean_up_to_the_workers(app, monkeypatch):
+    """Counting a registry with RQ's clean-up would retry abandoned jobs from the web
+    process (a second retry beside a worker's: a leg dialled twice)."""
+    from rq import registry
+
+    def cleanup(*_args, **_kwargs):
+        raise AssertionError("a scrape ran RQ's clean-up")
+
+    for cls in (
+        registry.StartedJobRegistry,
+        registry.ScheduledJobRegistry,
+        registry.FailedJobRegistry,
+    ):
+        monkeypatch.setattr(cls, "cleanup", cleanup)
+    assert value(scrape(app.test_client()), "callrouter_up", store="redis") == 1
+
+
 def test_job_counts_are_shared_through_redis(app):
     svc = app.extensions["callrouter"]
     svc.redis.delete(metrics_state.COUNTERS)

@@ -66,7 +66,9 @@ def verify_signature():
     tokens = [s.twilio_auth_token, s.twilio_auth_token_secondary or ""]
     if not signatures.is_valid(request, s.public_base_url, tokens):
         log.warning(
-            "rejected %s %s: bad or missing X-Twilio-Signature", request.method, request.path
+            "rejected %s %s: bad or missing X-Twilio-Signature",
+            request.method,
+            request.path[:80],
         )
         metrics.rejected(request.path)
         abort(403)
