@@ -25,8 +25,9 @@ def prepare(instance: Path, pid: int | None = None) -> Path:
 
     An operator's own setting is kept (and emptied: its files are of an earlier run). Else the
     folder is `<instance>/metrics/web-<pid of the master>`, so that two gunicorns on one
-    machine never count into each other's files; folders of masters no longer running are
-    removed.
+    machine never count into each other's files (also the new master of a binary upgrade,
+    USR2, which inherits the old one's setting while the old workers still serve); folders of
+    masters no longer running are removed.
     """
     if "prometheus_client.values" in sys.modules and ENV not in os.environ:
         raise RuntimeError(
@@ -34,11 +35,11 @@ def prepare(instance: Path, pid: int | None = None) -> Path:
             "call callrouter.multiproc.prepare() first"
         )
     pid = os.getpid() if pid is None else pid
-    given = os.environ.get(ENV)
-    if given and os.environ.get(_OWNER) == str(pid):
+    given, owner = os.environ.get(ENV), os.environ.get(_OWNER)
+    if given and owner == str(pid):
         return Path(given)  # gunicorn re-reads its settings on HUP: the workers' files stay
-    if given:
-        folder = Path(given)
+    if given and not owner:
+        folder = Path(given)  # the operator's
     else:
         parent = instance / "metrics"
         _remove_stale(parent)

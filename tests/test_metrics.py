@@ -204,8 +204,14 @@ def test_the_multiprocess_folder(tmp_path, monkeypatch):
     # gunicorn reading its settings again (HUP) keeps the running workers' files ...
     assert multiproc.prepare(tmp_path, pid=os.getpid()) == folder
     assert (folder / "counter_2.db").exists()
-    # ... a new master with the operator's folder empties it.
-    assert multiproc.prepare(tmp_path, pid=os.getpid() + 1) == folder
+    # ... a new master that inherited it (a binary upgrade) takes a folder of its own ...
+    upgraded = multiproc.prepare(tmp_path, pid=os.getpid() + 1)
+    assert upgraded == tmp_path / "metrics" / f"web-{os.getpid() + 1}"
+    assert (folder / "counter_2.db").exists()
+    # ... and a folder the operator set is used, emptied of an earlier run's files.
+    monkeypatch.delenv("CALLROUTER_METRICS_MASTER")
+    monkeypatch.setenv(multiproc.ENV, str(folder))
+    assert multiproc.prepare(tmp_path, pid=os.getpid() + 2) == folder
     assert not (folder / "counter_2.db").exists()
 
 
