@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
-from urllib.request import urlopen
 from zoneinfo import ZoneInfo
 
 import redis as redis_lib
@@ -33,7 +32,7 @@ from callrouter.sandbox import api as sandbox_api
 from callrouter.sandbox.provider import Sandbox
 from callrouter.signatures import sign
 
-from procs import clean_env, free_port
+from procs import Stack, clean_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERNAL = "+31880100100"
@@ -243,12 +242,12 @@ def kill_connections(database_url: str) -> int:
 # --------------------------------------------------------------------------- processes
 
 
-class Processes:
-    """The service's processes: gunicorn instances and workers, one log for all."""
+class Processes(Stack):
+    """The service's processes (tests/procs.py's Stack): gunicorn instances of 3 workers and
+    RQ workers in sessions of their own (killed with their work horse), one log for all."""
 
     def __init__(self, env: dict, log_path: Path):
-        self.env = clean_env(**env)
-        self.log = log_path.open("w")
+        super().__init__(clean_env(**env), log_path)
         self.webs: list[subprocess.Popen] = []
         self.workers: list[subprocess.Popen] = []
 
@@ -262,44 +261,14 @@ class Processes:
             stderr=subprocess.STDOUT,
         )
 
-    def web(self) -> tuple[str, int]:
+    def start_web(self) -> tuple[str, int]:
+        """A gunicorn instance of 3 workers; its address."""
         port = free_port()
-        p = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "app:app",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "3",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self.webs.append(p)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-                return ("127.0.0.1", port)
-            except OSError:
-                if time.monotonic() > deadline or p.poll() is not None:
-                    raise RuntimeError("a web service did not start") from None
-                time.sleep(0.2)
+        self.webs.append(self.web(port, workers=3))
+        return ("127.0.0.1", port)
 
-    def worker(self) -> subprocess.Popen:
-        p = subprocess.Popen(
-            [sys.executable, "worker.py"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    def start_worker(self) -> subprocess.Popen:
+        p = self.worker(new_session=True)
         self.workers.append(p)
         return p
 
@@ -316,17 +285,6 @@ class Processes:
         master = self.webs[index].pid
         text = Path(f"/proc/{master}/task/{master}/children").read_text()
         return [int(pid) for pid in text.split()]
-
-    def stop(self) -> None:
-        for p in self.webs + self.workers:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.webs + self.workers:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        self.log.close()
 
 
 class Proxy:
@@ -580,7 +538,7 @@ class Driver:
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait()
         self.procs.workers.remove(victim)
-        self.procs.worker()  # as systemd or the container runtime restarts it
+        self.procs.start_worker()  # as systemd or the container runtime restarts it
 
     def _scheduler_holder(self) -> tuple[subprocess.Popen, bool]:
         """The worker whose scheduler process holds RQ's scheduler lock (the worst one to

@@ -107,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             redis.start()
             procs.migrate()
-            proxy.backends = [procs.web(), procs.web()]
-            procs.worker()
-            procs.worker()
+            proxy.backends = [procs.start_web(), procs.start_web()]
+            procs.start_worker()
+            procs.start_worker()
             procs.wait_for_workers(redis.client(), 2)
             driver = Driver(net, proxy, procs, redis, args)
             driver.run()

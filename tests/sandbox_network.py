@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
@@ -103,6 +104,19 @@ class Network:
         return True
 
     # ------------------------------------------------------------------ people
+
+    def call_in(self, number: str, keys: list[str], to: str) -> str:
+        """The phone `number` calls the internal number `to` and will key `keys` at its
+        prompts, in turn; the professionals' phones are set up by the caller."""
+        sb = self.sandbox
+        sb.phone(number).inputs = deque(keys)
+        with self.lock:
+            return sb.dial_in(
+                number,
+                to,
+                self.public + "/voice/incoming",
+                status_callback=self.public + "/voice/status/call",
+            )
 
     def settle(self, rounds: int = 400, time_out_prompts: bool = True) -> None:
         """Run the calls until nothing moves in the sandbox, in the worker process or in the

@@ -94,15 +94,7 @@ def _chain(net: Network, seed: int, event: str, professionals: list[str]) -> lis
     for number in (TOESLAGEN, KINDERBIJSLAG, IND, AOW):
         phone = sb.phone(number)
         phone.answer, phone.inputs = "answer", deque(["1"])
-    me = f"+3130286{seed:04d}"
-    sb.phone(me).inputs = deque(["0", event, ""])
-    with net.lock:
-        worker = sb.dial_in(
-            me,
-            INTERNAL,
-            net.public + "/voice/incoming",
-            status_callback=net.public + "/voice/status/call",
-        )
+    worker = net.call_in(f"+3130286{seed:04d}", ["0", event, ""], INTERNAL)
     net.settle()
     for number in professionals:
         prof = net.live(number)

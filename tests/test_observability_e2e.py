@@ -46,14 +46,7 @@ def call(tmp_path_factory, pin_hash):
         for number in ("+31883001001", "+31883001002"):
             prof = sb.phone(number)
             prof.answer, prof.inputs = "answer", deque(["1"])
-        sb.phone(WORKER).inputs = deque(["31", "1"])
-        with net.lock:
-            worker = sb.dial_in(
-                WORKER,
-                INTERNAL,
-                net.public + "/voice/incoming",
-                status_callback=net.public + "/voice/status/call",
-            )
+        worker = net.call_in(WORKER, ["31", "1"], INTERNAL)
         net.settle()
         prof = net.live(AOW)
         assert prof is not None and net.together(worker, prof.sid), sb.transcript[-6:]
