@@ -72,8 +72,7 @@ class Call(Base):
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
     caller_org: Mapped[str | None] = mapped_column(String(64))
     identified_by: Mapped[str | None] = mapped_column(String(16))  # number | pin
-    # Not indexed: nothing looks calls up by number (locks and pending callbacks live
-    # elsewhere), and every index costs the incoming webhook's insert.
+    # Not indexed: nothing looks calls up by number; each index costs the incoming insert.
     from_hmac: Mapped[str | None] = mapped_column(String(64))
     from_masked: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(TS, index=True)
@@ -466,3 +465,36 @@ class NetworkCell(Base):
     answer_times: Mapped[dict] = mapped_column(JSON, default=dict)
     results: Mapped[dict] = mapped_column(JSON, default=dict)
     terms: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+_WHERE_UNEXPORTED = {f"{db}_where": text("exported_at IS NULL") for db in ("sqlite", "postgresql")}
+
+
+class LdvRecord(Base):
+    """A processing of personal data (callrouter.ldv); the OTLP export's outbox too."""
+
+    __tablename__ = "ldv_records"
+    __table_args__ = (
+        Index("ix_ldv_trace", "trace_id", "start_time"),
+        Index("ix_ldv_subject", "data_subject_id"),
+        Index("ix_ldv_case", "case_id"),
+        Index("ix_ldv_start", "start_time"),
+        Index("ix_ldv_unexported", "id", **_WHERE_UNEXPORTED),  # the export's queue
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trace_id: Mapped[str] = mapped_column(String(32))
+    span_id: Mapped[str] = mapped_column(String(16), unique=True)
+    parent_span_id: Mapped[str | None] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8))  # Unset | Ok | Error
+    start_time: Mapped[datetime] = mapped_column(TS)
+    end_time: Mapped[datetime] = mapped_column(TS)
+    processing_activity_id: Mapped[str] = mapped_column(String(500))
+    data_subject_id: Mapped[str | None] = mapped_column(String(64))
+    data_subject_id_type: Mapped[str | None] = mapped_column(String(100))
+    case_id: Mapped[str | None] = mapped_column(String(32))
+    attributes: Mapped[dict] = mapped_column(JSON)
+    links: Mapped[list | None] = mapped_column(JSON)  # [[trace_id, span_id], ...]
+    resource: Mapped[dict] = mapped_column(JSON)
+    exported_at: Mapped[datetime | None] = mapped_column(TS)  # acknowledged by the collector

@@ -41,6 +41,10 @@ class Settings:
     proxies: int = 0  # reverse proxies in front that set X-Forwarded-For / -Proto (0: none)
     metrics_token: str | None = None  # Bearer token of /metrics; None: the endpoint is off
     log_format: str = "text"  # text | json
+    # The organisation's LDV collector (OTLP/HTTP traces endpoint); None: records stay in the
+    # table only. The exporter's own OTEL_EXPORTER_OTLP_* variables (headers, certificates)
+    # apply as well.
+    ldv_otlp_endpoint: str | None = None
 
     @property
     def production(self) -> bool:
@@ -147,10 +151,21 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         proxies=_int(env, "CALLROUTER_PROXIES", 0, 0, 5),
         metrics_token=metrics_token,
         log_format=log_format,
+        ldv_otlp_endpoint=_ldv_endpoint(env),
     )
 
 
 METRICS_TOKEN_MIN = 24
+
+
+def _ldv_endpoint(env: Mapping[str, str]) -> str | None:
+    endpoint = (env.get("LDV_OTLP_ENDPOINT") or "").strip() or None
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise SettingsError(
+            "LDV_OTLP_ENDPOINT must be the collector's OTLP/HTTP address, such as "
+            f"https://ldv.example.nl/v1/traces, not {endpoint!r}"
+        )
+    return endpoint
 
 
 def instance_folder(env: Mapping[str, str]) -> Path:

@@ -15,6 +15,8 @@ from sqlalchemy import select, update
 from callrouter import services
 from callrouter.callbacks.plan import ACTIVE, QUEUE, job_id, now
 from callrouter.flows import callback as cflow
+from callrouter.ldv import kinds as ldv
+from callrouter.ldv import store as ldv_store
 from callrouter.models import CallbackRequest
 from callrouter.twilio_adapter import TelephonyError
 
@@ -145,6 +147,22 @@ def _begin_attempt(request_id: str, number_index: int) -> bool:
         req = s.get(CallbackRequest, request_id)
         attempt, line_id = req.attempts, req.line_id
         shown = svc.directory.caller_id_for(req.caller_org)
+        ldv_store.write(
+            s,
+            [
+                ldv.callback_run(
+                    svc.directory.register,
+                    call_id=req.call_id,
+                    request_id=req.id,
+                    attempt=attempt,
+                    case_id=req.case_id,
+                    worker_hmac=req.worker_hmac,
+                    org=req.target_org,
+                    line=line_id,
+                    at=at,
+                )
+            ],
+        )
     line = svc.directory.line(line_id)
     number = line.numbers[number_index % len(line.numbers)]
     try:

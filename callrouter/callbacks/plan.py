@@ -13,6 +13,8 @@ from sqlalchemy import event, select, update
 
 from callrouter import clock, services
 from callrouter.flows import callback as cflow
+from callrouter.ldv import kinds as ldv
+from callrouter.ldv import store as ldv_store
 from callrouter.models import CallbackRequest
 from callrouter.privacy import mask
 
@@ -119,11 +121,28 @@ def create(
     )
     session.add(req)
     session.flush()
+    _logged(session, d.register, req)
     if req.state == "pending":
         svc.pending_workers.add(worker_hmac)
         # The other web processes look again once the request is there for them to see.
         event.listen(session, "after_commit", lambda _s: svc.pending_workers.announce(), once=True)
     return req, False
+
+
+def _logged(session, register, req: CallbackRequest) -> None:
+    """The LDV record of the stored request, in its transaction."""
+    record = ldv.callback_stored(
+        register,
+        call_id=req.call_id,
+        request_id=req.id,
+        case_id=req.case_id,
+        worker_hmac=req.worker_hmac,
+        org=req.target_org,
+        line=req.line_id,
+        reason=req.reason,
+        at=req.requested_at,
+    )
+    ldv_store.write(session, [record])
 
 
 def cancel(request_id: str, by: str) -> bool:

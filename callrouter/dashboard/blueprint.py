@@ -62,8 +62,10 @@ def record(
     obj: str | None = None,
     detail: dict | None = None,
     actor: str | None = None,
+    ldv: list[dict] | None = None,
 ) -> None:
-    """Write one audit entry in its own transaction (a failed read is audited too)."""
+    """Write one audit entry in its own transaction (a failed read is audited too), with the
+    LDV records of what was processed (the audit entry names who; the records name whose)."""
     svc = services.current()
     principal = g.get("principal")
     with svc.sessions.begin() as s:
@@ -76,6 +78,10 @@ def record(
             origin=origin(),
             detail=detail,
         )
+        if ldv:
+            from callrouter.ldv import store as ldv_store
+
+            ldv_store.write(s, ldv)
 
 
 @bp.before_request

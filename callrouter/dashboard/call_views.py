@@ -10,6 +10,8 @@ from callrouter import clock, figures, services
 from callrouter.dashboard import queries
 from callrouter.dashboard.blueprint import bp, current_org, record
 from callrouter.dashboard.scopes import case_scope
+from callrouter.ldv import kinds as ldv
+from callrouter.ldv.records import root_span
 from callrouter.models import Case
 
 
@@ -56,7 +58,22 @@ def call_detail(call_id):
     if detail is None:
         record("view-call", "denied", obj=f"call:{call_id[:40]}")
         abort(404)
-    record("view-call", obj=f"call:{detail.call.id}")
+    call = detail.call
+    record(
+        "view-call",
+        obj=f"call:{call.id}",
+        ldv=[
+            ldv.dashboard(
+                svc.directory.register,
+                "call-viewed",
+                at=clock.now(),
+                subject=call.from_hmac,
+                case_id=call.case_id,
+                attributes={"callrouter.call_id": call.id},
+                links=[(call.id, root_span(call.id))],
+            )
+        ],
+    )
     case_ref = None
     if detail.call.case_id:
         with svc.sessions() as s:

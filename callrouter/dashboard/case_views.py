@@ -7,6 +7,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from callrouter import clock, services
 from callrouter.dashboard import queries
 from callrouter.dashboard.blueprint import bp, current_org, current_principal, record
+from callrouter.ldv import kinds as ldv
+from callrouter.ldv import store as ldv_store
+from callrouter.ldv.records import SUBJECT_CASE
 from callrouter.models import Case
 
 
@@ -43,7 +46,22 @@ def case_page(case_id):
     if detail is None:
         record("view-case", "denied", obj=f"case:{case_id[:40]}")
         abort(404)
-    record("view-case", obj=f"case:{detail.case.reference}")
+    case = detail.case
+    record(
+        "view-case",
+        obj=f"case:{case.reference}",
+        ldv=[
+            ldv.dashboard(
+                svc.directory.register,
+                "case-viewed",
+                at=clock.now(),
+                subject=case.id,
+                subject_type=SUBJECT_CASE,
+                case_id=case.id,
+                links=ldv.case_link(case.call_id),
+            )
+        ],
+    )
     event = svc.directory.life_event(detail.case.life_event)
     return render_template("dashboard/case.html", d=detail, event=event)
 
@@ -59,8 +77,24 @@ def consent_withdraw(case_id, consent_id):
         if consent is None:
             ok = None
         else:
-            ok = cases.withdraw(s, consent.id, current_principal().actor, clock.now())
-            reference = s.get(Case, consent.case_id).reference
+            at = clock.now()
+            ok = cases.withdraw(s, consent.id, current_principal().actor, at)
+            case = s.get(Case, consent.case_id)
+            reference = case.reference
+            if ok:
+                ldv_store.write(
+                    s,
+                    [
+                        ldv.consent_withdrawn(
+                            svc.directory.register,
+                            case_id=case.id,
+                            opening_call_id=case.call_id,
+                            consent_id=consent.id,
+                            org=consent.target_org,
+                            at=at,
+                        )
+                    ],
+                )
     if ok is None:
         record("withdraw-consent", "denied", obj=f"consent:{consent_id[:40]}")
         abort(404)

@@ -11,8 +11,14 @@ from callrouter import clock, services
 from callrouter.dashboard import queries
 from callrouter.dashboard.blueprint import bp, current_org, record
 from callrouter.dashboard.csvsafe import safe_cell
+from callrouter.ldv import kinds as ldv
 
 EXPORT_MAX = 100_000
+
+
+def org_scope(org: str | None) -> str:
+    return org or "*"
+
 
 CSV_COLUMNS = (
     "ontvangen",
@@ -34,7 +40,22 @@ def export():
     svc = services.current()
     f, clean = queries.parse_filters(request.args, svc.directory)
     tz = svc.directory.tz
-    record("export", obj="calls.csv", detail={"filters": clean})
+    record(
+        "export",
+        obj="calls.csv",
+        detail={"filters": clean},
+        ldv=[
+            # One record for the export (its subjects are every worker in the rows): what
+            # was asked for, never who is in it.
+            ldv.dashboard(
+                svc.directory.register,
+                "csv-exported",
+                at=clock.now(),
+                attributes={f"callrouter.filter.{k}": str(v) for k, v in clean.items()}
+                | {"callrouter.scope": org_scope(current_org())},
+            )
+        ],
+    )
     org = current_org()
 
     def rows():

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from callrouter.directory.model import Caller, LifeEvent, Line, Organisation
+from callrouter.ldv.register import BUILTIN, Register
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class Directory:
     callers: tuple[Caller, ...]
     organisations: tuple[Organisation, ...]
     life_events: tuple[LifeEvent, ...] = ()
+    # The register of processing activities (AVG art. 30) that the LDV records refer to.
+    register: Register = BUILTIN
     # Lookup tables, built once after validation.
     _by_number: dict[str, Caller] = field(default_factory=dict, repr=False, compare=False)
     _by_prefix: dict[str, Caller] = field(default_factory=dict, repr=False, compare=False)
@@ -102,5 +105,11 @@ def summary(d: Directory) -> str:
         f"{d.source}: OK\n"
         f"  internal number {d.internal_number}, time zone {d.timezone}, holidays {d.holidays}\n"
         f"  {len(d.callers)} caller organisations, {len(d.organisations)} organisations, "
-        f"{n_lines} lines, {n_numbers} professional numbers, {len(d.life_events)} life events"
+        f"{n_lines} lines, {n_numbers} professional numbers, {len(d.life_events)} life events\n"
+        + (
+            "  processing register: built in (urn:callrouter:...); add processing_activities "
+            "to name your register's addresses"
+            if d.register.builtin
+            else f"  processing register: {len(d.register.activities)} activities"
+        )
     )

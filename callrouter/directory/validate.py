@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from callrouter.directory.activities import _RegisterReader
 from callrouter.directory.entries import _EntryReader
 from callrouter.directory.located import _Located
 from callrouter.directory.lookup import Directory, _indexed
@@ -45,7 +46,7 @@ def loads(text: str, file: str = "<string>") -> Directory:
     return directory
 
 
-class _Validator(_EntryReader):
+class _Validator(_EntryReader, _RegisterReader):
     """The whole file: the top-level keys, every section, and the checks across entries."""
 
     TOP_KEYS = {
@@ -58,6 +59,7 @@ class _Validator(_EntryReader):
         "callers",
         "organisations",
         "life_events",
+        "processing_activities",
     }
 
     def directory(self, data: Any) -> Directory | None:
@@ -120,6 +122,7 @@ class _Validator(_EntryReader):
             if (e := self.life_event(raw, f"life_events[{i}]", line_ids)) is not None
         ]
         self.unique_events(raw_events)
+        register = self.register(top.get("processing_activities"))
         if self.loc.problems or internal is None:
             return None
         return _indexed(
@@ -134,6 +137,7 @@ class _Validator(_EntryReader):
                 callers=tuple(callers),
                 organisations=tuple(orgs),
                 life_events=tuple(events),
+                register=register,
             )
         )
 

@@ -17,6 +17,8 @@ from sqlalchemy import Table, bindparam, exists, func, insert, select, update
 
 from callrouter import cases, db
 from callrouter.flows import reference as refs
+from callrouter.ldv import kinds as ldv
+from callrouter.ldv import store as ldv_store
 from callrouter.models import Call, Case, CaseStep, Consent
 
 _calls = cast(Table, Call.__table__)
@@ -102,6 +104,7 @@ def choose_line(
     term: str | None,
     at: datetime,
     new_case: Callable[[str], dict],
+    register,
 ) -> Chosen:
     """Record the choice: the call's case (opened now if it has none, `new_case(reference)`
     giving its row), a new pending step on `line`, the call's chosen line."""
@@ -117,6 +120,20 @@ def choose_line(
     else:  # no case yet (or its row is gone): a new one, which has no steps or consents
         row = _open(conn, new_case)
         case_id, reference, position, withdrawn = row["id"], row["reference"], 0, False
+        ldv_store.write(
+            conn,
+            [
+                ldv.case_opened(
+                    register,
+                    call_id=call.id,
+                    case_id=case_id,
+                    worker_hmac=row["worker_hmac"],
+                    caller_org=row["caller_org"],
+                    life_event=None,
+                    at=at,
+                )
+            ],
+        )
     # A plain insert: a step taken meanwhile at this position is an error, as through the ORM.
     db.run_prepared(conn, _ADD_STEP, cases.step_values(case_id, position, line, at))
     db.run_prepared(

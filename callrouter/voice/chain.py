@@ -7,6 +7,8 @@ from flask import request
 from callrouter import callbacks, cases, jobs, services
 from callrouter.flows import menu as mflow
 from callrouter.flows import routing, speech
+from callrouter.ldv import kinds as ldv
+from callrouter.ldv import store as ldv_store
 from callrouter.models import Call, Case, Transfer
 from callrouter.voice.webhook import now, renderer
 
@@ -38,6 +40,20 @@ def ensure_case(s, row: Call, at, life_event: str | None = None) -> tuple[Case, 
         life_event=life_event,
     )
     row.case_id = case.id
+    ldv_store.write(
+        s,
+        [
+            ldv.case_opened(
+                svc.directory.register,
+                call_id=row.id,
+                case_id=case.id,
+                worker_hmac=case.worker_hmac,
+                caller_org=case.caller_org,
+                life_event=life_event,
+                at=at,
+            )
+        ],
+    )
     return case, True
 
 

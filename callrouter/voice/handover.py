@@ -13,6 +13,8 @@ from callrouter import jobs, services
 from callrouter.flows import routing, speech
 from callrouter.flows import transfer as tflow
 from callrouter.flows import warm_transfer as wt
+from callrouter.ldv import kinds as ldv
+from callrouter.ldv import store as ldv_store
 from callrouter.privacy import mask
 from callrouter.store import legs
 from callrouter.store import transfers as store
@@ -117,7 +119,24 @@ def citizen():
             kind = run(s, loaded, wt.Return())
             return twiml(_reply(s, loaded, kind, speech.CITIZEN_INVALID + " " + speech.RETURNING))
         pseudonym = svc.pseudonyms.pseudonym(number)
-        leg_id = legs.add_citizen(s, loaded.row, pseudonym, mask(number), now())
+        at = now()
+        leg_id = legs.add_citizen(s, loaded.row, pseudonym, mask(number), at)
+        if leg_id is not None:
+            ldv_store.write(
+                s,
+                [
+                    ldv.citizen_dialled(
+                        svc.directory.register,
+                        call_id=loaded.row.call_id,
+                        transfer_id=tr_id,
+                        leg_id=leg_id,
+                        case_id=loaded.row.case_id,
+                        citizen_hmac=pseudonym,
+                        org=loaded.row.target_org,
+                        at=at,
+                    )
+                ],
+            )
         kind = run(s, loaded, wt.Return())
         body = _reply(s, loaded, kind, speech.CITIZEN_CALLING)
     if leg_id is not None:

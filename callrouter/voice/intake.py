@@ -13,6 +13,8 @@ from redis.exceptions import RedisError
 from callrouter import callbacks, db, metrics, services
 from callrouter.flows import pin as policy
 from callrouter.flows import routing, speech
+from callrouter.ldv import records as ldv
+from callrouter.ldv import store as ldv_store
 from callrouter.models import Call
 from callrouter.privacy import loggable_sid, mask
 from callrouter.voice.menu import menu_with_pending
@@ -72,8 +74,9 @@ def incoming():
     # the insert commits by itself (the pending check after it only reads). A retried webhook
     # finds the call it made before (the insert does nothing).
     pending = None
+    records = _arrival_records(svc.directory.register, row, caller)
     with db.hot(svc.engine, each_statement=True) as conn:
-        db.insert_ignore(conn, Call.__table__, row)
+        ldv_store.with_call(conn, row, records)
         if caller is not None:
             pending = callbacks.pending_for_worker(from_hmac, conn)
     if caller is not None:
@@ -81,6 +84,29 @@ def incoming():
             return twiml(menu_with_pending(caller, pending))
         return twiml(menu_prompt(0, intro=speech.welcome(caller)))
     return _pin_reply(policy.on_arrival(locked), 0)
+
+
+def _arrival_records(register, row: dict, caller) -> list[dict]:
+    """The LDV records of a call's arrival: received, and (a known number) identified."""
+    at, trace = row["received_at"], row["id"]
+    out = [ldv.record(register, "call-received", trace_id=trace, at=at, subject=row["from_hmac"])]
+    if caller is not None or row.get("identified_by"):
+        out.append(_identified(register, trace, at, row["from_hmac"], row["caller_org"], row))
+    return out
+
+
+def _identified(register, trace: str, at, subject, caller_org, row: dict) -> dict:
+    return ldv.record(
+        register,
+        "caller-identified",
+        trace_id=trace,
+        at=at,
+        subject=subject,
+        attributes={
+            "callrouter.caller_org": caller_org,
+            "callrouter.identified_by": row.get("identified_by"),
+        },
+    )
 
 
 def _pin_reply(verdict: str, tries: int):
@@ -94,23 +120,20 @@ def _pin_reply(verdict: str, tries: int):
 def _staff_incoming(sid: str, number: str, org):
     """A professional of `org` calls the internal number: the way back to a case's worker."""
     svc = services.current()
+    row = dict(
+        id=uuid.uuid4().hex,
+        call_sid=sid,
+        received_at=now(),
+        from_hmac=svc.pseudonyms.pseudonym(number),
+        from_masked=mask(number),
+        status="in-progress",
+        caller_org=org.id,
+        identified_by="staff",
+        urgent=False,
+        consent=False,
+    )
     with svc.engine.begin() as s:
-        db.insert_ignore(
-            s,
-            Call.__table__,
-            dict(
-                id=uuid.uuid4().hex,
-                call_sid=sid,
-                received_at=now(),
-                from_hmac=svc.pseudonyms.pseudonym(number),
-                from_masked=mask(number),
-                status="in-progress",
-                caller_org=org.id,
-                identified_by="staff",
-                urgent=False,
-                consent=False,
-            ),
-        )
+        ldv_store.with_call(s, row, _arrival_records(svc.directory.register, row, None))
     return twiml(ask_reference(org, 0))
 
 
@@ -196,6 +219,19 @@ def intake_pin():
         if caller is None or call is None:
             return _pin_failed(s, call, tries)
         call.caller_org, call.identified_by = caller.id, "pin"
+        ldv_store.write(
+            s,
+            [
+                _identified(
+                    svc.directory.register,
+                    call.id,
+                    now(),
+                    call.from_hmac,
+                    caller.id,
+                    {"identified_by": "pin"},
+                )
+            ],
+        )
     try:
         svc.redis.delete(_lock_keys(from_hmac)[1])
     except RedisError:

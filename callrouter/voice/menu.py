@@ -129,6 +129,7 @@ def _open_line_chosen(step):
                 pseudonyms=svc.pseudonyms,
                 at=at,
             ),
+            register=svc.directory.register,
         )
     return twiml(_options(org, line, chosen.position, chosen.reference, chosen.withdrawn))
 

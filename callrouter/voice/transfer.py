@@ -10,6 +10,8 @@ from flask import request
 from callrouter import cases, jobs, services
 from callrouter.flows import menu as mflow
 from callrouter.flows import speech
+from callrouter.ldv import kinds as ldv
+from callrouter.ldv import store as ldv_store
 from callrouter.models import Call, Case, Transfer
 from callrouter.store import transfers as store
 from callrouter.voice.chain import chain_next, step_state
@@ -115,7 +117,7 @@ def _start_transfer(s, call: Call, case: Case | None, step, org, line, pos, opts
     )
     s.add(tr)
     if case is not None:
-        cases.record_consent(
+        consent = cases.record_consent(
             s,
             case,
             org.id,
@@ -124,6 +126,21 @@ def _start_transfer(s, call: Call, case: Case | None, step, org, line, pos, opts
             by_hmac=call.from_hmac,
             transfer_id=tr.id,
             at=at,
+        )
+        ldv_store.write(
+            s,
+            [
+                ldv.consent_recorded(
+                    services.current().directory.register,
+                    call_id=call.id,
+                    case_id=case.id,
+                    opening_call_id=case.call_id,
+                    consent_id=consent.id,
+                    org=org.id,
+                    choice=level,
+                    at=at,
+                )
+            ],
         )
         if step is not None:
             cases.set_step(s, step.id, "ringing", at, transfer_id=tr.id)

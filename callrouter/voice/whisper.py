@@ -8,7 +8,9 @@ from callrouter import cases, services
 from callrouter.flows import speech
 from callrouter.flows import transfer as tflow
 from callrouter.flows import warm_transfer as wt
-from callrouter.models import Case, Leg, Transfer
+from callrouter.ldv import kinds as ldv
+from callrouter.ldv import store as ldv_store
+from callrouter.models import Call, Case, Leg, Transfer
 from callrouter.store import transfers as store
 from callrouter.voice.effects import run
 from callrouter.voice.prompts import professional_conference
@@ -72,7 +74,31 @@ def whisper():
             gone = speech.WHISPER_TAKEN if tr.state == "connected" else speech.WHISPER_GONE
             return twiml(renderer().say(gone, hangup=True))
         leg.whisper_plays += 1
+        _context_shared(s, tr)
         return twiml(_whisper_prompt(tr, leg, s))
+
+
+def _context_shared(s, tr: Transfer) -> None:
+    """The LDV record of the whisper: once per transfer (the organisation it reaches), in
+    the whisper's transaction."""
+    call = s.get(Call, tr.call_id)
+    ldv_store.write(
+        s,
+        [
+            ldv.context_shared(
+                services.current().directory.register,
+                call_id=tr.call_id,
+                transfer_id=tr.id,
+                case_id=tr.case_id,
+                worker_hmac=call.from_hmac if call is not None else None,
+                org=tr.target_org,
+                line=tr.line_id,
+                consent_level=tr.consent_level,
+                direction=tr.direction,
+                at=now(),
+            )
+        ],
+    )
 
 
 @bp.post("/whisper/answer")

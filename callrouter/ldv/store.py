@@ -1,0 +1,96 @@
+"""Writing LDV records, in the transaction of the change they describe.
+
+`write` adds records on an open connection, ORM session or hot connection (`db.hot`); a
+record whose span id is already there (a webhook delivered again, a job run twice) is left
+as it is. `with_call` is the incoming webhook's: the call's row and its records in one
+statement on PostgreSQL, where that webhook's insert commits by itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+from sqlalchemy import String, Table, bindparam, exists, literal_column, select, union_all
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.types import JSON
+
+from callrouter import db
+from callrouter.models import Call, LdvRecord
+
+TABLE = cast(Table, LdvRecord.__table__)
+COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "processing_activity_id",
+    "data_subject_id",
+    "data_subject_id_type",
+    "case_id",
+    "attributes",
+    "links",
+    "resource",
+)
+
+
+def write(conn, rows: list[dict]) -> int:
+    """Add the records; how many were new."""
+    return sum(db.insert_ignore(conn, TABLE, row) for row in rows)
+
+
+def with_call(conn, call_row: dict, rows: list[dict]) -> None:
+    """Insert the call (nothing when its CallSid is there) and, only if it was new, its
+    records: a retried webhook makes a new call id, whose records would be a second set."""
+    if conn.dialect.name != "postgresql":
+        if db.insert_ignore(conn, cast(Table, Call.__table__), call_row):
+            write(conn, rows)
+        return
+    stmt = _call_and_records(tuple(call_row), len(rows))
+    params = dict(call_row)
+    for i, row in enumerate(rows):
+        for col in COLUMNS:
+            value = row[col]
+            if isinstance(TABLE.c[col].type, JSON):
+                value = None if value is None else json.dumps(value)
+            params[f"r{i}_{col}"] = value
+    db.run_prepared(conn, stmt, params)
+
+
+_STATEMENTS: dict = {}
+
+
+def _call_and_records(call_keys: tuple[str, ...], n: int):
+    """WITH new_call AS (INSERT INTO calls ... ON CONFLICT DO NOTHING RETURNING id)
+    INSERT INTO ldv_records SELECT ... WHERE EXISTS (SELECT FROM new_call): built once."""
+    key = (call_keys, n)
+    if key in _STATEMENTS:
+        return _STATEMENTS[key]
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    calls = cast(Table, Call.__table__)
+    new_call = (
+        pg_insert(calls)
+        .values({k: bindparam(k, type_=calls.c[k].type) for k in call_keys})
+        .on_conflict_do_nothing()
+        .returning(calls.c.id)
+        .cte("new_call")
+    )
+    made = exists(select(literal_column("1")).select_from(new_call))
+    selects = []
+    for i in range(n):
+        values = []
+        for col in COLUMNS:
+            ctype = TABLE.c[col].type
+            param = bindparam(f"r{i}_{col}", type_=String() if isinstance(ctype, JSON) else ctype)
+            # Typed: a NULL of the SELECT list would otherwise be text, which a timestamp or
+            # JSON column does not take.
+            values.append(sql_cast(param, ctype).label(col))
+        selects.append(select(*values).where(made))
+    body = selects[0] if n == 1 else union_all(*selects)
+    stmt = TABLE.insert().from_select(list(COLUMNS), body).add_cte(new_call)
+    _STATEMENTS[key] = stmt
+    return stmt
