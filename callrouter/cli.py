@@ -450,6 +450,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(retention_cli)
     app.cli.add_command(figures_cli)
     app.cli.add_command(network_cli)
+    from callrouter.ldv.cli import ldv_cli
+
+    app.cli.add_command(ldv_cli)
 
 
 def main() -> None:

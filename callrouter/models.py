@@ -467,7 +467,7 @@ class NetworkCell(Base):
     terms: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
-_WHERE_UNEXPORTED = {f"{db}_where": text("exported_at IS NULL") for db in ("sqlite", "postgresql")}
+_UNSENT: dict = {f"{db}_where": text("exported_at IS NULL") for db in ("sqlite", "postgresql")}
 
 
 class LdvRecord(Base):
@@ -479,7 +479,7 @@ class LdvRecord(Base):
         Index("ix_ldv_subject", "data_subject_id"),
         Index("ix_ldv_case", "case_id"),
         Index("ix_ldv_start", "start_time"),
-        Index("ix_ldv_unexported", "id", **_WHERE_UNEXPORTED),  # the export's queue
+        Index("ix_ldv_unexported", "id", **_UNSENT),  # the export's queue
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

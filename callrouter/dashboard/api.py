@@ -14,6 +14,7 @@ from callrouter import services
 from callrouter.dashboard import auth, queries
 from callrouter.dashboard.blueprint import origin, security_headers
 from callrouter.dashboard.dates import DateOutOfRange
+from callrouter.ldv.records import case_traceparent, transfer_traceparent
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.after_request(security_headers)
@@ -145,6 +146,9 @@ def transfers():
                 "result_by": t.result_by,
                 "right_organisation": t.right_org,
                 "right_line": t.right_line,
+                # W3C Trace Context of the context shared with the organisation (its LDV
+                # record): the receiving organisation's own systems continue this trace.
+                "traceparent": transfer_traceparent(t.call_id, t.id),
             }
             for t in rows
         ],
@@ -220,6 +224,7 @@ def cases():
                 "state": c.state,
                 "worker": c.worker_masked,
                 "opened_at": _iso(c.opened_at),
+                "traceparent": case_traceparent(c.call_id),
                 "steps": [
                     {
                         "position": st.position,
@@ -254,6 +259,7 @@ def cases():
                         "result": t.result,
                         "right_line": t.right_line,
                         "created_at": _iso(t.created_at),
+                        "traceparent": transfer_traceparent(t.call_id, t.id),
                     }
                     for t in parts[c.id]["transfers"]
                 ],

@@ -26,6 +26,7 @@ from callrouter import services
 from callrouter.dashboard import auth, queries
 from callrouter.dashboard.dates import DateOutOfRange
 from callrouter.flows.reference import grouped
+from callrouter.ldv.records import case_traceparent, transfer_traceparent
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="../templates")
 
@@ -188,6 +189,8 @@ def template_globals():
         "CONSENTS": queries.CONSENT_CHOICES,
         "RESULTS": queries.RESULTS,
         "CALLBACK_STATES": queries.CALLBACK_STATES,
+        "transfer_traceparent": transfer_traceparent,
+        "case_traceparent": case_traceparent,
     }
 
 

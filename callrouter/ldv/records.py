@@ -59,6 +59,13 @@ def transfer_traceparent(call_id: str, transfer_id: str) -> str:
     return traceparent(call_id, span_id(call_id, "context-shared", transfer_id))
 
 
+def case_traceparent(opening_call_id: str | None) -> str | None:
+    """The case's own trace: its opening call's case-opened record."""
+    if not opening_call_id:
+        return None
+    return traceparent(opening_call_id, span_id(opening_call_id, "case-opened"))
+
+
 def record(
     register: Register,
     kind: str,
