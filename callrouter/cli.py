@@ -450,9 +450,10 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(retention_cli)
     app.cli.add_command(figures_cli)
     app.cli.add_command(network_cli)
-    from callrouter.ldv.cli import ldv_cli
+    from callrouter.ldv.cli import ldv_cli, privacy_cli
 
     app.cli.add_command(ldv_cli)
+    app.cli.add_command(privacy_cli)
 
 
 def main() -> None:

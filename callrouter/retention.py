@@ -2,10 +2,13 @@
 
 The period is `CALLROUTER_RETENTION_DAYS` (default 90), or a caller organisation's own
 `retention_days` in the directory. Removed are the number pseudonyms and masked numbers of
-calls and legs, and the worker's (encrypted) number of finished callback requests and of cases
-(which are closed then; any case closes after 30 days, ending the way back to it); what the
-figures count (times, organisations, lines, outcomes, durations, minutes saved) stays. Rows are
-changed in small batches so that the webhooks' writes never wait long. A daily RQ job runs it.
+calls and legs, the worker's (encrypted) number of finished callback requests and of cases
+(which are closed then; any case closes after 30 days, ending the way back to it), and the
+pseudonym of who recorded a consent; what the figures count (times, organisations, lines,
+outcomes, durations, minutes saved) stays. LDV records are deleted after their processing
+activity's own period (the register in the directory), and each purge is an LDV record too.
+Rows are changed in small batches so that the webhooks' writes never wait long. A daily RQ
+job runs it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sqlalchemy import and_, delete, not_, or_, select, update
 
 from callrouter import clock, metrics_state, services
 from callrouter.dashboard.auth import SESSION_MAX
-from callrouter.models import Call, CallbackRequest, Case, Leg, Transfer, WebSession
+from callrouter.models import Call, CallbackRequest, Case, Consent, Leg, Transfer, WebSession
 
 log = logging.getLogger(__name__)
 BATCH = 2000
@@ -31,7 +34,7 @@ def now() -> datetime:
 
 
 def policies(directory, default_days: int) -> list[tuple]:
-    """(call, transfer, callback and case conditions, days) per retention period."""
+    """(call, transfer, callback, case and consent conditions, days) per retention period."""
     custom = {c.id: c.retention_days for c in directory.callers if c.retention_days}
     out: list[tuple] = [
         (
@@ -39,6 +42,7 @@ def policies(directory, default_days: int) -> list[tuple]:
             Transfer.caller_org == cid,
             CallbackRequest.caller_org == cid,
             Case.caller_org == cid,
+            Consent.recorded_by_org == cid,
             days,
         )
         for cid, days in custom.items()
@@ -54,6 +58,7 @@ def policies(directory, default_days: int) -> list[tuple]:
             rest(Transfer.caller_org),
             rest(CallbackRequest.caller_org),
             rest(Case.caller_org),
+            rest(Consent.recorded_by_org),
             default_days,
         )
     )
@@ -66,8 +71,8 @@ def purge(moment: datetime | None = None) -> dict:
 
     svc = services.current()
     moment = moment or now()
-    counts = {"calls": 0, "legs": 0, "callbacks": 0, "cases": 0}
-    for call_cond, transfer_cond, cb_cond, case_cond, days in policies(
+    counts = {"calls": 0, "legs": 0, "callbacks": 0, "cases": 0, "consents": 0}
+    for call_cond, transfer_cond, cb_cond, case_cond, consent_cond, days in policies(
         svc.directory, svc.settings.retention_days
     ):
         cutoff = moment - timedelta(days=days)
@@ -123,6 +128,13 @@ def purge(moment: datetime | None = None) -> dict:
                 closed_at=moment,
             ),
         )
+        counts["consents"] += _batched(  # who recorded it: the worker's pseudonym
+            svc,
+            Consent,
+            Consent.id,
+            and_(consent_cond, Consent.recorded_at < cutoff, Consent.recorded_by_hmac.is_not(None)),
+            dict(recorded_by_hmac=None),
+        )
     # A case stays open for the way back for CASE_OPEN_DAYS, then it is closed.
     _batched(
         svc,
@@ -133,10 +145,36 @@ def purge(moment: datetime | None = None) -> dict:
     )
     with svc.sessions.begin() as s:  # sessions past their maximum age (never logged out)
         s.execute(delete(WebSession).where(WebSession.created_at < moment - SESSION_MAX))
+    counts["ldv_records"] = _accountable(svc, moment, counts)
     if any(counts.values()):
         log.info("retention: personal fields removed from %s", counts)
         metrics_state.count(svc.redis, "retention_purged", counts)
     return counts
+
+
+def _accountable(svc, moment: datetime, counts: dict) -> int:
+    """LDV records past their activity's period are deleted (while an export is configured,
+    only those the collector acknowledged); the purge itself gets a record (no subject: it
+    concerns every subject in the rows, whose pseudonyms it removes)."""
+    from callrouter.ldv import kinds
+    from callrouter.ldv import store as ldv_store
+
+    register = svc.directory.register
+    removed = ldv_store.purge(
+        svc.engine, register, moment, keep_unsent=bool(svc.settings.ldv_otlp_endpoint)
+    )
+    if any(counts.values()) or removed:
+        attributes = {f"callrouter.purged.{k}": n for k, n in sorted(counts.items())}
+        record = kinds.dashboard(
+            register,
+            "retention-purge",
+            at=moment,
+            key=moment.isoformat(),
+            attributes=attributes | {"callrouter.purged.ldv_records": removed},
+        )
+        with svc.engine.begin() as conn:
+            ldv_store.write(conn, [record])
+    return removed
 
 
 def _batched(svc, model, key, condition, values: dict) -> int:

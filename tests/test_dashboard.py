@@ -543,8 +543,9 @@ def test_retention_removes_personal_fields_and_keeps_the_figures(app, ctx, momen
     with svc.sessions() as s:
         before = queries.figures(s, None, svc.directory, first, last).total
     counts = retention.purge()
-    assert counts == {"calls": 1, "legs": 1, "callbacks": 1, "cases": 0}
-    assert retention.purge() == {"calls": 0, "legs": 0, "callbacks": 0, "cases": 0}
+    nothing = {"calls": 0, "legs": 0, "callbacks": 0, "cases": 0, "consents": 0}
+    assert counts == nothing | {"calls": 1, "legs": 1, "callbacks": 1, "ldv_records": 0}
+    assert retention.purge() == nothing | {"ldv_records": 0}
     with svc.sessions() as s:
         after = queries.figures(s, None, svc.directory, first, last).total
         gone = s.get(Call, old["call"])

@@ -10,6 +10,7 @@ registers it:
 - case_views.py: cases and the withdrawal of a consent
 - callback_views.py: callback requests (cancel, reschedule)
 - report_views.py: the figures, the learning network, the live view
+- privacy_views.py: the subject's own view and erasure (administrators)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from callrouter.dashboard import (
     callback_views,
     case_views,
     export_views,
+    privacy_views,
     report_views,
 )
 from callrouter.dashboard.blueprint import bp, current_principal, origin, unmatched
@@ -45,6 +47,7 @@ __all__ = [
     "callback_views",
     "case_views",
     "export_views",
+    "privacy_views",
     "report_views",
     "unmatched",
 ]

@@ -94,3 +94,38 @@ def _call_and_records(call_keys: tuple[str, ...], n: int):
     stmt = TABLE.insert().from_select(list(COLUMNS), body).add_cte(new_call)
     _STATEMENTS[key] = stmt
     return stmt
+
+
+PURGE_BATCH = 2000
+
+
+def purge(engine, register, moment, keep_unsent: bool) -> int:
+    """Delete the records past their activity's retention (`keep_unsent`: only those the
+    collector has acknowledged, so that an export that waits loses nothing); how many."""
+    from datetime import timedelta
+
+    from sqlalchemy import and_, delete, not_
+
+    longest = max(a.retention_days for a in register.activities)
+    known = [a.uri for a in register.activities]
+    periods = [
+        (TABLE.c.processing_activity_id == a.uri, a.retention_days) for a in register.activities
+    ]
+    # A record of an activity that the register no longer lists: its longest period.
+    periods.append((not_(TABLE.c.processing_activity_id.in_(known)), longest))
+    total = 0
+    for condition, days in periods:
+        cond = and_(condition, TABLE.c.end_time < moment - timedelta(days=days))
+        if keep_unsent:
+            cond = and_(cond, TABLE.c.exported_at.is_not(None))
+        while True:
+            with engine.begin() as conn:
+                ids = (
+                    conn.execute(select(TABLE.c.id).where(cond).limit(PURGE_BATCH)).scalars().all()
+                )
+                if ids:
+                    conn.execute(delete(TABLE).where(TABLE.c.id.in_(ids)))
+            total += len(ids)
+            if len(ids) < PURGE_BATCH:
+                break
+    return total
