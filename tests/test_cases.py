@@ -517,3 +517,32 @@ def test_retention_closes_old_cases_and_removes_the_worker_number(phone, app):
     (after,) = rows(app, Case)
     assert counts["cases"] == 1 and after.worker_hmac is None
     assert after.worker_number_enc is None and after.worker_masked is None
+
+
+def test_way_back_records_are_a_trace_of_their_own_linked_to_the_case(phone, app):
+    """The professional's call on the way back has its own trace; the context it shares
+    with the worker links to the case's trace (the opening call's case-opened record)."""
+    from callrouter.ldv import records as ldv
+    from callrouter.models import LdvRecord
+
+    case = open_case_with_svb(phone, app)
+    phone.drain()
+    root = phone.post("/voice/incoming", CallSid="CAback9", From=SVB_STAFF)
+    phone.post(action_of(root), CallSid="CAback9", From=SVB_STAFF, Digits=case.reference)
+    phone.drain()
+    leg = leg_for(phone, WORKER)
+    phone.post(leg["Url"], CallSid=leg["Sid"])
+    back = rows(app, Call, call_sid="CAback9")[0]
+    records = rows(app, LdvRecord, trace_id=back.id)
+    assert sorted(r.name for r in records) == [
+        "call-received",
+        "caller-identified",
+        "context-shared",
+    ]
+    shared = next(r for r in records if r.name == "context-shared")
+    assert shared.links == [[case.call_id, ldv.span_id(case.call_id, "case-opened")]]
+    assert shared.attributes["callrouter.direction"] == "to-worker"
+    identified = next(r for r in records if r.name == "caller-identified")
+    assert identified.attributes["callrouter.identified_by"] == "staff"
+    opened = rows(app, LdvRecord, name="case-opened")
+    assert [r.span_id for r in opened] == [ldv.span_id(case.call_id, "case-opened")]

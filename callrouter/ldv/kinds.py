@@ -111,6 +111,7 @@ def context_shared(
     consent_level: str | None,
     at: datetime,
     direction: str | None = None,
+    links: list[tuple[str, str]] | None = None,
 ) -> dict:
     """The whisper: the context of the case told to a professional of `org`. Its span is
     the `traceparent` that the receiving organisation continues (records.transfer_traceparent)."""
@@ -132,6 +133,7 @@ def context_shared(
             "callrouter.shared": ",".join(SHARED.get(consent_level or "none", SHARED["none"])),
             "callrouter.direction": direction,
         },
+        links=links,
     )
 
 

@@ -82,6 +82,9 @@ def _context_shared(s, tr: Transfer) -> None:
     """The LDV record of the whisper: once per transfer (the organisation it reaches), in
     the whisper's transaction."""
     call = s.get(Call, tr.call_id)
+    case = s.get(Case, tr.case_id) if tr.case_id else None
+    # A later call of the case (the way back, a second call on it): linked to the case's trace.
+    opening = case.call_id if case is not None and case.call_id != tr.call_id else None
     ldv_store.write(
         s,
         [
@@ -96,6 +99,7 @@ def _context_shared(s, tr: Transfer) -> None:
                 consent_level=tr.consent_level,
                 direction=tr.direction,
                 at=now(),
+                links=ldv.case_link(opening),
             )
         ],
     )
