@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         from callrouter import retention
 
         retention.schedule()  # daily: personal fields past their retention period
+        from callrouter.ldv import export as ldv_export
+
+        ldv_export.schedule()  # every 10 s: the LDV records to the collector (if configured)
         from callrouter import figures
 
         # The figures of days that settled while no worker ran (the daily job does the rest).

@@ -67,74 +67,11 @@ def policies(directory, default_days: int) -> list[tuple]:
 
 def purge(moment: datetime | None = None) -> dict:
     """Remove personal fields past their period; returns how many rows of each kind changed."""
-    from callrouter.callbacks import OPEN
-
     svc = services.current()
     moment = moment or now()
     counts = {"calls": 0, "legs": 0, "callbacks": 0, "cases": 0, "consents": 0}
-    for call_cond, transfer_cond, cb_cond, case_cond, consent_cond, days in policies(
-        svc.directory, svc.settings.retention_days
-    ):
-        cutoff = moment - timedelta(days=days)
-        counts["calls"] += _batched(
-            svc,
-            Call,
-            Call.id,
-            and_(call_cond, Call.received_at < cutoff, Call.purged_at.is_(None)),
-            dict(from_hmac=None, from_masked=None, purged_at=moment),
-        )
-        old_transfers = select(Transfer.id).where(transfer_cond, Transfer.created_at < cutoff)
-        counts["legs"] += _batched(
-            svc,
-            Leg,
-            Leg.id,
-            and_(Leg.transfer_id.in_(old_transfers), Leg.number_hmac != ""),
-            dict(number_hmac="", number_masked="verwijderd"),
-        )
-        counts["callbacks"] += _batched(
-            svc,
-            CallbackRequest,
-            CallbackRequest.id,
-            and_(
-                cb_cond,
-                CallbackRequest.requested_at < cutoff,
-                CallbackRequest.state.not_in(OPEN),
-                or_(
-                    CallbackRequest.worker_hmac.is_not(None),
-                    CallbackRequest.worker_number_enc.is_not(None),
-                    CallbackRequest.worker_masked.is_not(None),
-                ),
-            ),
-            dict(worker_number_enc=None, worker_hmac=None, worker_masked=None),
-        )
-        counts["cases"] += _batched(
-            svc,
-            Case,
-            Case.id,
-            and_(
-                case_cond,
-                Case.opened_at < cutoff,
-                or_(
-                    Case.worker_hmac.is_not(None),
-                    Case.worker_number_enc.is_not(None),
-                    Case.worker_masked.is_not(None),
-                ),
-            ),
-            dict(
-                worker_number_enc=None,
-                worker_hmac=None,
-                worker_masked=None,
-                state="closed",
-                closed_at=moment,
-            ),
-        )
-        counts["consents"] += _batched(  # who recorded it: the worker's pseudonym
-            svc,
-            Consent,
-            Consent.id,
-            and_(consent_cond, Consent.recorded_at < cutoff, Consent.recorded_by_hmac.is_not(None)),
-            dict(recorded_by_hmac=None),
-        )
+    for *conditions, days in policies(svc.directory, svc.settings.retention_days):
+        _purge_period(svc, conditions, moment - timedelta(days=days), moment, counts)
     # A case stays open for the way back for CASE_OPEN_DAYS, then it is closed.
     _batched(
         svc,
@@ -150,6 +87,72 @@ def purge(moment: datetime | None = None) -> dict:
         log.info("retention: personal fields removed from %s", counts)
         metrics_state.count(svc.redis, "retention_purged", counts)
     return counts
+
+
+def _purge_period(svc, conditions: list, cutoff: datetime, moment: datetime, counts: dict):
+    """One retention period's rows older than `cutoff`: their personal fields removed."""
+    from callrouter.callbacks import OPEN
+
+    call_cond, transfer_cond, cb_cond, case_cond, consent_cond = conditions
+    counts["calls"] += _batched(
+        svc,
+        Call,
+        Call.id,
+        and_(call_cond, Call.received_at < cutoff, Call.purged_at.is_(None)),
+        dict(from_hmac=None, from_masked=None, purged_at=moment),
+    )
+    old_transfers = select(Transfer.id).where(transfer_cond, Transfer.created_at < cutoff)
+    counts["legs"] += _batched(
+        svc,
+        Leg,
+        Leg.id,
+        and_(Leg.transfer_id.in_(old_transfers), Leg.number_hmac != ""),
+        dict(number_hmac="", number_masked="verwijderd"),
+    )
+    counts["callbacks"] += _batched(
+        svc,
+        CallbackRequest,
+        CallbackRequest.id,
+        and_(
+            cb_cond,
+            CallbackRequest.requested_at < cutoff,
+            CallbackRequest.state.not_in(OPEN),
+            or_(
+                CallbackRequest.worker_hmac.is_not(None),
+                CallbackRequest.worker_number_enc.is_not(None),
+                CallbackRequest.worker_masked.is_not(None),
+            ),
+        ),
+        dict(worker_number_enc=None, worker_hmac=None, worker_masked=None),
+    )
+    counts["cases"] += _batched(
+        svc,
+        Case,
+        Case.id,
+        and_(
+            case_cond,
+            Case.opened_at < cutoff,
+            or_(
+                Case.worker_hmac.is_not(None),
+                Case.worker_number_enc.is_not(None),
+                Case.worker_masked.is_not(None),
+            ),
+        ),
+        dict(
+            worker_number_enc=None,
+            worker_hmac=None,
+            worker_masked=None,
+            state="closed",
+            closed_at=moment,
+        ),
+    )
+    counts["consents"] += _batched(  # who recorded it: the worker's pseudonym
+        svc,
+        Consent,
+        Consent.id,
+        and_(consent_cond, Consent.recorded_at < cutoff, Consent.recorded_by_hmac.is_not(None)),
+        dict(recorded_by_hmac=None),
+    )
 
 
 def _accountable(svc, moment: datetime, counts: dict) -> int:

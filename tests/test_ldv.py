@@ -450,3 +450,38 @@ def test_a_retried_incoming_webhook_writes_its_records_once(app, phone):
     assert [r.name for r in rows] == ["call-received", "caller-identified"]
     with app.extensions["callrouter"].sessions() as s:
         assert [c.id for c in s.scalars(select(Call))] == [rows[0].trace_id]
+
+
+def test_a_whole_call_reaches_an_otlp_receiver_once_even_across_its_restart(app, harness, clock):
+    """The chain call's records arrive at a local OTLP receiver (protobuf decoded) as the
+    same spans; with the receiver stopped during a second call, none is lost or sent twice."""
+    from test_ldv_export import Receiver
+
+    from callrouter.ldv import export
+
+    svc = app.extensions["callrouter"]
+    receiver = Receiver()
+    harness.mock.add_passthru(f"http://127.0.0.1:{receiver.port}")  # a real HTTP receiver
+    receiver.start()
+    try:
+        _chain_call(harness, clock)
+        assert export.export_pending(svc.engine, receiver.endpoint) == len(_records(app))
+        receiver.stop()
+        _chain_call(harness, clock)
+        assert export.export_pending(svc.engine, receiver.endpoint, timeout=1.0) == 0
+        receiver.start()
+        assert export.export_pending(svc.engine, receiver.endpoint) > 0
+        assert export.export_pending(svc.engine, receiver.endpoint) == 0
+    finally:
+        receiver.stop()
+    rows = _records(app)
+    got = [span.span_id.hex() for span in receiver.spans]
+    assert sorted(got) == sorted(r.span_id for r in rows)  # each once, none missing
+    by_span = {span.span_id.hex(): span for span in receiver.spans}
+    for r in rows:
+        span = by_span[r.span_id]
+        assert span.trace_id.hex() == r.trace_id and span.name == r.name
+        attrs = {kv.key: kv.value.string_value for kv in span.attributes}
+        assert attrs["dpl.core.processing_activity_id"] == r.processing_activity_id
+        assert attrs.get("dpl.core.data_subject_id") == r.data_subject_id
+    assert len({r.trace_id for r in rows}) == 2  # two calls, a trace each

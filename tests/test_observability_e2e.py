@@ -28,7 +28,18 @@ FORGED = "CA" + "f0" * 16
 
 
 @pytest.fixture(scope="module")
-def call(tmp_path_factory, pin_hash):
+def receiver():
+    """The organisation's LDV collector: a local OTLP/HTTP receiver."""
+    from test_ldv_export import Receiver
+
+    r = Receiver()
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="module")
+def call(tmp_path_factory, pin_hash, receiver):
     """One warm transfer to the SVB's AOW line, accepted, talked and hung up."""
     tmp = tmp_path_factory.mktemp("observability")
     lines = tmp / "lines.yaml"
@@ -40,7 +51,11 @@ def call(tmp_path_factory, pin_hash):
         amsterdam_id=AMSTERDAM_ID,
     )
     lines.write_text(text, encoding="utf-8")
-    env = {"LOG_FORMAT": "json", "METRICS_TOKEN": METRICS_TOKEN}
+    env = {
+        "LOG_FORMAT": "json",
+        "METRICS_TOKEN": METRICS_TOKEN,
+        "LDV_OTLP_ENDPOINT": receiver.endpoint,
+    }
     with service_on_network(tmp, lines, TOKEN, extra_env=env) as (net, _env):
         sb = net.new_call_network(None)
         for number in ("+31883001001", "+31883001002"):
@@ -146,3 +161,22 @@ def test_the_grafana_dashboard_reads_only_series_that_exist(call):
         if name not in samples and re.sub(r"_(total|bucket|count|sum)$", "", name) not in families
     }
     assert len(used) >= 12 and missing == set()
+
+
+def test_the_worker_exports_the_calls_ldv_records(call, receiver):
+    """`python worker.py` sends the call's LDV records to the collector by itself (a run every
+    10 s): one trace, the processings of a warm transfer, no number in any attribute."""
+    import time
+
+    want = {"call-received", "caller-identified", "case-opened", "consent-recorded"}
+    want.add("context-shared")
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline and not want <= {s.name for s in receiver.spans}:
+        time.sleep(0.5)
+    spans = receiver.spans
+    assert want <= {s.name for s in spans}, sorted(s.name for s in spans)
+    assert len({s.trace_id for s in spans if s.name in want}) == 1
+    assert len({s.span_id for s in spans}) == len(spans)  # none twice
+    values = " ".join(str(kv.value) for s in spans for kv in s.attributes)
+    for number in (WORKER, AOW, INTERNAL):
+        assert number[3:] not in values

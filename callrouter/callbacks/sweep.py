@@ -105,6 +105,9 @@ def sweep_and_reschedule() -> dict:
     """RQ job: sweep, then schedule the next sweep (one job per minute, by its id)."""
     counts = sweep()
     schedule_sweep()
+    from callrouter.ldv import export as ldv_export
+
+    ldv_export.schedule()  # the export's chain of runs again, should one have been lost
     return counts
 
 
