@@ -57,6 +57,10 @@ class UTCDateTime(TypeDecorator):
 TS = UTCDateTime()
 
 
+def _where(condition: str) -> dict:  # a partial index's condition, on both databases
+    return {f"{db}_where": text(condition) for db in ("sqlite", "postgresql")}
+
+
 class Call(Base):
     """One inbound call to the internal number."""
 
@@ -332,8 +336,7 @@ class Case(Base):
             "uq_cases_open_reference",
             "reference",
             unique=True,
-            sqlite_where=text("state = 'open'"),
-            postgresql_where=text("state = 'open'"),
+            **_where("state = 'open'"),
         ),
     )
 
@@ -467,9 +470,6 @@ class NetworkCell(Base):
     terms: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
-_UNSENT: dict = {f"{db}_where": text("exported_at IS NULL") for db in ("sqlite", "postgresql")}
-
-
 class LdvRecord(Base):
     """A processing of personal data (callrouter.ldv); the OTLP export's outbox too."""
 
@@ -477,9 +477,9 @@ class LdvRecord(Base):
     __table_args__ = (
         Index("ix_ldv_trace", "trace_id", "start_time"),
         Index("ix_ldv_subject", "data_subject_id"),
-        Index("ix_ldv_case", "case_id"),
-        Index("ix_ldv_start", "start_time"),
-        Index("ix_ldv_unexported", "id", **_UNSENT),  # the export's queue
+        Index("ix_ldv_case", "case_id", **_where("case_id IS NOT NULL")),
+        Index("ix_ldv_retention", "processing_activity_id", "end_time"),
+        Index("ix_ldv_unexported", "id", **_where("exported_at IS NULL")),  # the outbox
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

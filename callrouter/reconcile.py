@@ -20,6 +20,8 @@ from sqlalchemy import select
 from callrouter import callbacks, clock, db, metrics_state, services
 from callrouter.flows import routing
 from callrouter.flows import transfer as tflow
+from callrouter.ldv import kinds as ldv
+from callrouter.ldv import store as ldv_store
 from callrouter.models import Call, CallbackRequest, Event, Leg, Transfer
 from callrouter.privacy import mask
 from callrouter.twilio_adapter import TelephonyError
@@ -175,9 +177,10 @@ def _reconstruct_calls(s, svc, provider: dict, at: datetime) -> int:
             continue
         number = routing.normalise_number(pc.from_)
         caller = routing.identify(svc.directory, number)
+        call_id = uuid.uuid4().hex
         s.add(
             Call(
-                id=uuid.uuid4().hex,
+                id=call_id,
                 call_sid=pc.sid,
                 caller_org=caller.id if caller else None,
                 identified_by="number" if caller else None,
@@ -191,6 +194,18 @@ def _reconstruct_calls(s, svc, provider: dict, at: datetime) -> int:
                 urgent=False,
                 consent=False,
             )
+        )
+        subject = svc.pseudonyms.pseudonym(number or pc.from_ or None)
+        ldv_store.write(  # the call was received and identified, though no webhook told us
+            s,
+            ldv.arrival(
+                svc.directory.register,
+                call_id=call_id,
+                at=pc.start_time or at,
+                subject=subject,
+                caller_org=caller.id if caller else None,
+                identified_by="number" if caller else None,
+            ),
         )
         _event(s, pc.sid, pc.status or "-")
         added += 1

@@ -79,10 +79,11 @@ def purge(moment: datetime | None = None) -> dict:
         Case.id,
         and_(Case.state == "open", Case.opened_at < moment - CASE_OPEN_DAYS),
         dict(state="closed", closed_at=moment),
+        logged=False,  # closes cases; removes nothing personal
     )
     with svc.sessions.begin() as s:  # sessions past their maximum age (never logged out)
         s.execute(delete(WebSession).where(WebSession.created_at < moment - SESSION_MAX))
-    counts["ldv_records"] = _accountable(svc, moment, counts)
+    counts["ldv_records"] = _accountable(svc, moment)
     if any(counts.values()):
         log.info("retention: personal fields removed from %s", counts)
         metrics_state.count(svc.redis, "retention_purged", counts)
@@ -155,32 +156,38 @@ def _purge_period(svc, conditions: list, cutoff: datetime, moment: datetime, cou
     )
 
 
-def _accountable(svc, moment: datetime, counts: dict) -> int:
+def _accountable(svc, moment: datetime) -> int:
     """LDV records past their activity's period are deleted (while an export is configured,
-    only those the collector acknowledged); the purge itself gets a record (no subject: it
-    concerns every subject in the rows, whose pseudonyms it removes)."""
-    from callrouter.ldv import kinds
+    only those the collector acknowledged)."""
     from callrouter.ldv import store as ldv_store
 
-    register = svc.directory.register
-    removed = ldv_store.purge(
-        svc.engine, register, moment, keep_unsent=bool(svc.settings.ldv_otlp_endpoint)
+    return ldv_store.purge(
+        svc.engine,
+        svc.directory.register,
+        moment,
+        keep_unsent=bool(svc.settings.ldv_otlp_endpoint),
+        record_of=lambda first, n: _purge_record(svc, moment, "ldv_records", first, n),
     )
-    if any(counts.values()) or removed:
-        attributes = {f"callrouter.purged.{k}": n for k, n in sorted(counts.items())}
-        record = kinds.dashboard(
-            register,
-            "retention-purge",
-            at=moment,
-            key=moment.isoformat(),
-            attributes=attributes | {"callrouter.purged.ldv_records": removed},
-        )
-        with svc.engine.begin() as conn:
-            ldv_store.write(conn, [record])
-    return removed
 
 
-def _batched(svc, model, key, condition, values: dict) -> int:
+def _purge_record(svc, moment: datetime, table: str, first, n: int) -> dict:
+    """The LDV record of one batch of the purge, written in the batch's transaction (no
+    subject: it concerns every subject in the rows, whose pseudonyms it removes)."""
+    from callrouter.ldv import kinds
+
+    return kinds.dashboard(
+        svc.directory.register,
+        "retention-purge",
+        at=moment,
+        key=f"{table}/{moment.isoformat()}/{first}",
+        attributes={"callrouter.purged.table": table, "callrouter.purged.rows": n},
+    )
+
+
+def _batched(svc, model, key, condition, values: dict, logged: bool = True) -> int:
+    """Change the rows in batches; each batch's transaction records it (`logged`)."""
+    from callrouter.ldv import store as ldv_store
+
     total = 0
     while True:
         with svc.engine.begin() as conn:
@@ -188,6 +195,9 @@ def _batched(svc, model, key, condition, values: dict) -> int:
             if not ids:
                 return total
             conn.execute(update(model).where(key.in_(ids)).values(**values))
+            if logged:
+                record = _purge_record(svc, now(), model.__tablename__, ids[0], len(ids))
+                ldv_store.write(conn, [record])
         total += len(ids)
         if len(ids) < BATCH:
             return total

@@ -540,9 +540,9 @@ def test_way_back_records_are_a_trace_of_their_own_linked_to_the_case(phone, app
         "context-shared",
     ]
     shared = next(r for r in records if r.name == "context-shared")
-    assert shared.links == [[case.call_id, ldv.span_id(case.call_id, "case-opened")]]
+    assert shared.links == [[case.call_id, ldv.case_span(case.call_id, case.id)]]
     assert shared.attributes["callrouter.direction"] == "to-worker"
     identified = next(r for r in records if r.name == "caller-identified")
     assert identified.attributes["callrouter.identified_by"] == "staff"
     opened = rows(app, LdvRecord, name="case-opened")
-    assert [r.span_id for r in opened] == [ldv.span_id(case.call_id, "case-opened")]
+    assert [r.span_id for r in opened] == [ldv.case_span(case.call_id, case.id)]

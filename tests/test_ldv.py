@@ -334,6 +334,9 @@ def test_callback_records_stored_and_run_in_the_asking_calls_trace(app, harness,
     assert run[0].trace_id == stored[0].trace_id and run[0].parent_span_id == stored[0].span_id
     pseudonym = app.extensions["callrouter"].pseudonyms.pseudonym(me)
     assert stored[0].data_subject_id == run[0].data_subject_id == pseudonym
+    # The professional who answers the callback hears whose request it is: context shared.
+    (told,) = [r for r in rows if r.attributes.get("callrouter.callback_id")]
+    assert told.name == "context-shared" and told.parent_span_id == run[0].span_id
     assert_standard_fields(app, rows)
 
 
@@ -414,7 +417,7 @@ def test_traceparent_of_each_transfer_on_the_api_and_the_case_page(app, harness,
     assert [t["traceparent"] for t in body["data"]] == [expected]
     cases = app.test_client().get("/api/v1/cases", headers=auth).get_json()["data"]
     assert [t["traceparent"] for t in cases[0]["transfers"] if t["id"] == svb.id] == [expected]
-    assert cases[0]["traceparent"] == ldv.case_traceparent(case.call_id)
+    assert cases[0]["traceparent"] == ldv.case_traceparent(case.call_id, case.id)
     make_user(app, "sup@svb.nl", org="svb")
     client = app.test_client()
     login(client, "sup@svb.nl")

@@ -66,6 +66,12 @@ def test_dropped_final_callbacks_filled_in_and_unknown_call_reconstructed(phone,
     lost = calls["CAlost9"]
     assert lost.outcome == "reconstructed" and lost.caller_org == "amsterdam"
     assert lost.from_masked == "+31 2 ****0100" and lost.from_hmac
+    from callrouter.models import LdvRecord
+
+    # Its reception is accounted for too, though no webhook told of it (LDV).
+    records = [r for r in rows(app, LdvRecord) if r.trace_id == lost.id]
+    assert sorted(r.name for r in records) == ["call-received", "caller-identified"]
+    assert {r.data_subject_id for r in records} == {lost.from_hmac}
     first = [x for x in rows(app, Leg) if x.position == 0][0]
     assert first.status == "no-answer" and first.outcome == "no-answer"
 

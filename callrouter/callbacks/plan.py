@@ -91,6 +91,7 @@ def create(
             same.urgent = same.urgent or urgent
             same.consent = consent
             same.updated_at = at
+            _logged(session, svc.directory.register, same, call_id, at)  # this call's ask
             return same, True
     d = svc.directory
     line = d.line(line_id)
@@ -121,7 +122,7 @@ def create(
     )
     session.add(req)
     session.flush()
-    _logged(session, d.register, req)
+    _logged(session, d.register, req, call_id, at)
     if req.state == "pending":
         svc.pending_workers.add(worker_hmac)
         # The other web processes look again once the request is there for them to see.
@@ -129,18 +130,19 @@ def create(
     return req, False
 
 
-def _logged(session, register, req: CallbackRequest) -> None:
-    """The LDV record of the stored request, in its transaction."""
+def _logged(session, register, req: CallbackRequest, call_id: str, at: datetime) -> None:
+    """The LDV record of the stored (or, by a later call, renewed) request, in its
+    transaction and in the trace of the call that asked."""
     record = ldv.callback_stored(
         register,
-        call_id=req.call_id,
+        call_id=call_id,
         request_id=req.id,
         case_id=req.case_id,
         worker_hmac=req.worker_hmac,
         org=req.target_org,
         line=req.line_id,
         reason=req.reason,
-        at=req.requested_at,
+        at=at,
     )
     ldv_store.write(session, [record])
 

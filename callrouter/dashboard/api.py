@@ -224,7 +224,7 @@ def cases():
                 "state": c.state,
                 "worker": c.worker_masked,
                 "opened_at": _iso(c.opened_at),
-                "traceparent": case_traceparent(c.call_id),
+                "traceparent": case_traceparent(c.call_id, c.id),
                 "steps": [
                     {
                         "position": st.position,

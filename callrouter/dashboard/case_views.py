@@ -58,7 +58,7 @@ def case_page(case_id):
                 subject=case.id,
                 subject_type=SUBJECT_CASE,
                 case_id=case.id,
-                links=ldv.case_link(case.call_id),
+                links=ldv.case_link(case.call_id, case.id),
             )
         ],
     )

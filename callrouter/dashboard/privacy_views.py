@@ -43,14 +43,16 @@ def privacy_subject():
     pseudonym = svc.pseudonyms.pseudonym(e164)
     erase = request.form.get("erase") == "1"
     at = clock.now()
+    days = svc.settings.retention_days
+    with svc.sessions() as s:  # the read, outside any write transaction
+        held = subjects.find(s, pseudonym, svc.directory, days, at)
     with svc.sessions.begin() as s:
-        held = subjects.find(s, pseudonym, svc.directory, svc.settings.retention_days)
         subjects.viewed(s, pseudonym, held, svc.directory.register, at)
         erased = subjects.erase(s, pseudonym, held, svc.directory.register, at) if erase else None
     record("erase-subject" if erase else "view-subject", detail={"rows": len(held)})
     if erased is not None:
         with svc.sessions() as s:
-            held = subjects.find(s, pseudonym, svc.directory, svc.settings.retention_days)
+            held = subjects.find(s, pseudonym, svc.directory, days, at)
     return render_template(
         "dashboard/subject.html",
         held=held,

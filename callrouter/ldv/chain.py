@@ -36,7 +36,8 @@ def render(case: Case, records: list[LdvRecord], tz) -> list[str]:
     """Lines of text: per trace its records as a tree (children under their parent)."""
     from callrouter.ldv.records import case_traceparent
 
-    out = [f"case {case.reference} ({case.state}), traceparent {case_traceparent(case.call_id)}"]
+    parent = case_traceparent(case.call_id, case.id)
+    out = [f"case {case.reference} ({case.state}), traceparent {parent}"]
     by_trace: dict[str, list[LdvRecord]] = {}
     for r in records:
         by_trace.setdefault(r.trace_id, []).append(r)

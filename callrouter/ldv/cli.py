@@ -54,8 +54,9 @@ def subject(number: str, erase: bool) -> None:
     assert pseudonym is not None
     tz = svc.directory.tz
     at = clock.now()
+    with svc.sessions() as s:  # the read, outside any write transaction
+        held = subjects.find(s, pseudonym, svc.directory, svc.settings.retention_days, at)
     with svc.sessions.begin() as s:
-        held = subjects.find(s, pseudonym, svc.directory, svc.settings.retention_days)
         subjects.viewed(s, pseudonym, held, svc.directory.register, at)
         for h in held:
             until = h.kept_until.astimezone(tz).strftime("%Y-%m-%d") if h.kept_until else "-"

@@ -7,16 +7,54 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from callrouter.ldv.records import SUBJECT_CASE, SUBJECT_NUMBER, new_trace, record, span_id
+from callrouter.ldv.records import (
+    SUBJECT_CASE,
+    SUBJECT_NUMBER,
+    case_span,
+    new_trace,
+    record,
+    span_id,
+)
 from callrouter.ldv.register import Register
 
 
-def case_link(opening_call_id: str | None) -> list[tuple[str, str]] | None:
+def arrival(
+    register: Register,
+    *,
+    call_id: str,
+    at: datetime,
+    subject: str | None,
+    caller_org: str | None,
+    identified_by: str | None,
+) -> list[dict]:
+    """A call's arrival: received, and identified when the number (or, on the way back, a
+    professional's number) told who calls. `subject`: the number's pseudonym; None for a
+    withheld number, which identifies nobody."""
+    out = [record(register, "call-received", trace_id=call_id, at=at, subject=subject)]
+    if identified_by:
+        out.append(identified(register, call_id, at, subject, caller_org, identified_by))
+    return out
+
+
+def identified(
+    register: Register, call_id: str, at: datetime, subject, caller_org, identified_by: str
+) -> dict:
+    return record(
+        register,
+        "caller-identified",
+        trace_id=call_id,
+        at=at,
+        subject=subject,
+        attributes={"callrouter.caller_org": caller_org, "callrouter.identified_by": identified_by},
+    )
+
+
+def case_link(opening_call_id: str | None, case_id: str) -> list[tuple[str, str]] | None:
     """A link to the case's own trace (its opening call's case-opened record), for the
     records of the case that belong to later calls or to the dashboard."""
     if not opening_call_id:
         return None
-    return [(opening_call_id, span_id(opening_call_id, "case-opened"))]
+    return [(opening_call_id, case_span(opening_call_id, case_id))]
 
 
 def case_opened(
@@ -33,6 +71,7 @@ def case_opened(
         register,
         "case-opened",
         trace_id=call_id,
+        key=case_id,  # two deliveries of one menu webhook racing may each open a case
         at=at,
         subject=worker_hmac,
         case_id=case_id,
@@ -62,7 +101,7 @@ def consent_recorded(
         subject_type=SUBJECT_CASE,
         case_id=case_id,
         attributes={"callrouter.organisation": org, "callrouter.consent": choice},
-        links=case_link(opening_call_id) if opening_call_id != call_id else None,
+        links=case_link(opening_call_id, case_id) if opening_call_id != call_id else None,
     )
 
 
@@ -87,7 +126,7 @@ def consent_withdrawn(
         subject_type=SUBJECT_CASE,
         case_id=case_id,
         attributes={"callrouter.organisation": org},
-        links=case_link(opening_call_id),
+        links=case_link(opening_call_id, case_id),
     )
 
 
@@ -134,6 +173,42 @@ def context_shared(
             "callrouter.direction": direction,
         },
         links=links,
+    )
+
+
+def callback_context_shared(
+    register: Register,
+    *,
+    call_id: str,
+    request_id: str,
+    attempt: int,
+    case_id: str | None,
+    worker_hmac: str | None,
+    org: str,
+    line: str,
+    consented: bool,
+    at: datetime,
+) -> dict:
+    """The whisper of a callback: whose request it is, told to the professional who answered."""
+    level = "case" if consented else "none"
+    subject, kind = (case_id, SUBJECT_CASE) if case_id else (worker_hmac, SUBJECT_NUMBER)
+    return record(
+        register,
+        "context-shared",
+        trace_id=call_id,
+        key=f"callback/{request_id}/{attempt}",
+        parent=span_id(call_id, "callback-run", f"{request_id}/{attempt}"),
+        at=at,
+        subject=subject,
+        subject_type=kind,
+        case_id=case_id,
+        attributes={
+            "callrouter.organisation": org,
+            "callrouter.line": line,
+            "callrouter.callback_id": request_id,
+            "callrouter.consent": level,
+            "callrouter.shared": ",".join(SHARED[level]),
+        },
     )
 
 

@@ -59,11 +59,16 @@ def transfer_traceparent(call_id: str, transfer_id: str) -> str:
     return traceparent(call_id, span_id(call_id, "context-shared", transfer_id))
 
 
-def case_traceparent(opening_call_id: str | None) -> str | None:
+def case_span(opening_call_id: str, case_id: str) -> str:
+    """The span of a case's case-opened record, in its opening call's trace."""
+    return span_id(opening_call_id, "case-opened", case_id)
+
+
+def case_traceparent(opening_call_id: str | None, case_id: str) -> str | None:
     """The case's own trace: its opening call's case-opened record."""
     if not opening_call_id:
         return None
-    return traceparent(opening_call_id, span_id(opening_call_id, "case-opened"))
+    return traceparent(opening_call_id, case_span(opening_call_id, case_id))
 
 
 def record(

@@ -45,22 +45,40 @@ def write(conn, rows: list[dict]) -> int:
 def with_call(conn, call_row: dict, rows: list[dict]) -> None:
     """Insert the call (nothing when its CallSid is there) and, only if it was new, its
     records: a retried webhook makes a new call id, whose records would be a second set."""
-    if conn.dialect.name != "postgresql":
-        if db.insert_ignore(conn, cast(Table, Call.__table__), call_row):
-            write(conn, rows)
-        return
-    stmt = _call_and_records(tuple(call_row), len(rows))
-    params = dict(call_row)
+    params = {}
     for i, row in enumerate(rows):
         for col in COLUMNS:
             value = row[col]
             if isinstance(TABLE.c[col].type, JSON):
                 value = None if value is None else json.dumps(value)
             params[f"r{i}_{col}"] = value
-    db.run_prepared(conn, stmt, params)
+    if conn.dialect.name != "postgresql":
+        # SQLite's INSERT takes no CTE: the call, then (only if it was new) its records in
+        # one statement, inside the caller's transaction.
+        if db.insert_ignore(conn, cast(Table, Call.__table__), call_row) and rows:
+            db.run_prepared(conn, _records_insert(len(rows)), params)
+        return
+    params.update(call_row)
+    db.run_prepared(conn, _call_and_records(tuple(call_row), len(rows)), params)
 
 
 _STATEMENTS: dict = {}
+
+
+def _param(i: int, col: str):
+    """Row i's value of `col` (JSON as its text: the hot path serialises it itself)."""
+    ctype = TABLE.c[col].type
+    return bindparam(f"r{i}_{col}", type_=String() if isinstance(ctype, JSON) else ctype)
+
+
+def _records_insert(n: int):
+    """INSERT INTO ldv_records VALUES (...), (...): n records in one statement, built once."""
+    key = ("records", n)
+    if key not in _STATEMENTS:
+        _STATEMENTS[key] = TABLE.insert().values(
+            [{col: _param(i, col) for col in COLUMNS} for i in range(n)]
+        )
+    return _STATEMENTS[key]
 
 
 def _call_and_records(call_keys: tuple[str, ...], n: int):
@@ -84,11 +102,9 @@ def _call_and_records(call_keys: tuple[str, ...], n: int):
     for i in range(n):
         values = []
         for col in COLUMNS:
-            ctype = TABLE.c[col].type
-            param = bindparam(f"r{i}_{col}", type_=String() if isinstance(ctype, JSON) else ctype)
             # Typed: a NULL of the SELECT list would otherwise be text, which a timestamp or
             # JSON column does not take.
-            values.append(sql_cast(param, ctype).label(col))
+            values.append(sql_cast(_param(i, col), TABLE.c[col].type).label(col))
         selects.append(select(*values).where(made))
     body = selects[0] if n == 1 else union_all(*selects)
     stmt = TABLE.insert().from_select(list(COLUMNS), body).add_cte(new_call)
@@ -99,9 +115,10 @@ def _call_and_records(call_keys: tuple[str, ...], n: int):
 PURGE_BATCH = 2000
 
 
-def purge(engine, register, moment, keep_unsent: bool) -> int:
+def purge(engine, register, moment, keep_unsent: bool, record_of=None) -> int:
     """Delete the records past their activity's retention (`keep_unsent`: only those the
-    collector has acknowledged, so that an export that waits loses nothing); how many."""
+    collector has acknowledged, so that an export that waits loses nothing); how many.
+    `record_of(first id, n)` gives the record of a batch, written in its transaction."""
     from datetime import timedelta
 
     from sqlalchemy import and_, delete, not_
@@ -125,6 +142,8 @@ def purge(engine, register, moment, keep_unsent: bool) -> int:
                 )
                 if ids:
                     conn.execute(delete(TABLE).where(TABLE.c.id.in_(ids)))
+                    if record_of is not None:
+                        write(conn, [record_of(ids[0], len(ids))])
             total += len(ids)
             if len(ids) < PURGE_BATCH:
                 break

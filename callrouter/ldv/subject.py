@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -40,8 +41,14 @@ def _days_for(directory, default_days: int, caller_org: str | None) -> int:
     return caller.retention_days if caller is not None and caller.retention_days else default_days
 
 
-def find(s, pseudonym: str, directory, default_days: int) -> list[Held]:
-    """Everything held about the number whose pseudonym this is, oldest first."""
+# A call longer than this has lost its final status callback (the reconciliation closes
+# it); its number may be erased like that of an ended call.
+LONGEST_CALL = timedelta(hours=12)
+
+
+def find(s, pseudonym: str, directory, default_days: int, at: datetime) -> list[Held]:
+    """Everything held about the number whose pseudonym this is, oldest first. A read: on
+    SQLite it holds no write lock while it reads the call log."""
     out: list[Held] = []
 
     def until(at: datetime, org: str | None) -> datetime:
@@ -50,7 +57,7 @@ def find(s, pseudonym: str, directory, default_days: int) -> list[Held]:
     # calls.from_hmac has no index (each one would cost the incoming webhook's insert): this
     # rare request reads the call log once, by the pseudonym.
     for c in s.scalars(select(Call).where(Call.from_hmac == pseudonym)):
-        ended = c.ended_at is not None
+        ended = c.ended_at is not None or c.received_at < at - LONGEST_CALL
         out.append(
             Held(
                 "call",
@@ -107,7 +114,16 @@ def find(s, pseudonym: str, directory, default_days: int) -> list[Held]:
             )
         )
     for cs in s.scalars(select(Consent).where(Consent.recorded_by_hmac == pseudonym)):
-        out.append(Held("consent", cs.id, cs.recorded_at, "toestemming vastgelegd", None, True))
+        out.append(
+            Held(
+                "consent",
+                cs.id,
+                cs.recorded_at,
+                "toestemming vastgelegd (wie die vastlegde)",
+                until(cs.recorded_at, cs.recorded_by_org),
+                True,
+            )
+        )
     out.extend(_records(s, pseudonym, directory.register))
     return sorted(out, key=lambda h: (h.at, h.kind, h.id))
 
@@ -133,55 +149,45 @@ def _records(s, pseudonym: str, register: Register) -> list[Held]:
 
 
 def erase(s, pseudonym: str, held: list[Held], register: Register, at: datetime) -> dict:
-    """Remove the erasable rows' personal fields (in the caller's transaction) and record
-    the erasure; how many rows of each kind changed."""
+    """Remove the erasable rows' personal fields (in the caller's transaction: a short write
+    after `find`'s read; each update repeats the row's condition, so a row that changed
+    meanwhile is left as it is) and record the erasure; the erasable rows of each kind."""
     ids: dict[str, list[str]] = {}
     for h in held:
         if h.erasable:
             ids.setdefault(h.kind, []).append(h.id)
+    worker = dict(worker_number_enc=None, worker_hmac=None, worker_masked=None)
+    changes: dict[str, tuple[Any, list, dict]] = {
+        "call": (Call, [Call.from_hmac == pseudonym], dict(from_hmac=None, from_masked=None)),
+        "leg": (
+            Leg,
+            [Leg.number_hmac == pseudonym],
+            dict(number_hmac="", number_masked="verwijderd"),
+        ),
+        "callback": (
+            CallbackRequest,
+            [CallbackRequest.worker_hmac == pseudonym, CallbackRequest.state.not_in(OPEN_CALLBACK)],
+            worker,
+        ),
+        "case": (Case, [Case.worker_hmac == pseudonym, Case.state != "open"], worker),
+        "consent": (Consent, [Consent.recorded_by_hmac == pseudonym], dict(recorded_by_hmac=None)),
+    }
+    for kind, (model, conditions, values) in changes.items():
+        if ids.get(kind):
+            if model is Call:
+                values = values | {"purged_at": at}
+            s.execute(update(model).where(model.id.in_(ids[kind]), *conditions).values(**values))
     counts = {kind: len(v) for kind, v in ids.items()}
-    if ids.get("call"):
-        s.execute(
-            update(Call)
-            .where(Call.id.in_(ids["call"]))
-            .values(from_hmac=None, from_masked=None, purged_at=at)
-        )
-    if ids.get("leg"):
-        s.execute(
-            update(Leg)
-            .where(Leg.id.in_(ids["leg"]))
-            .values(number_hmac="", number_masked="verwijderd")
-        )
-    if ids.get("callback"):
-        s.execute(
-            update(CallbackRequest)
-            .where(CallbackRequest.id.in_(ids["callback"]))
-            .values(worker_number_enc=None, worker_hmac=None, worker_masked=None)
-        )
-    if ids.get("case"):
-        s.execute(
-            update(Case)
-            .where(Case.id.in_(ids["case"]))
-            .values(worker_number_enc=None, worker_hmac=None, worker_masked=None)
-        )
-    if ids.get("consent"):
-        s.execute(
-            update(Consent).where(Consent.id.in_(ids["consent"])).values(recorded_by_hmac=None)
-        )
     kept = sum(1 for h in held if not h.erasable)
-    ldv_store.write(
-        s,
-        [
-            kinds.dashboard(
-                register,
-                "subject-erased",
-                at=at,
-                subject=pseudonym,
-                attributes={f"callrouter.erased.{k}": n for k, n in sorted(counts.items())}
-                | {"callrouter.kept": kept},
-            )
-        ],
+    record = kinds.dashboard(
+        register,
+        "subject-erased",
+        at=at,
+        subject=pseudonym,
+        attributes={f"callrouter.erased.{k}": n for k, n in sorted(counts.items())}
+        | {"callrouter.kept": kept},
     )
+    ldv_store.write(s, [record])
     return counts
 
 

@@ -11,6 +11,8 @@ from callrouter import callbacks, jobs, services
 from callrouter.flows import callback as cflow
 from callrouter.flows import callback_leg as leg
 from callrouter.flows import speech
+from callrouter.ldv import kinds as ldv
+from callrouter.ldv import store as ldv_store
 from callrouter.models import CallbackRequest, Case
 from callrouter.voice.webhook import (
     EMPTY,
@@ -48,6 +50,20 @@ def _whisper(req: CallbackRequest, plays: int, s=None) -> str:
         d.line(req.line_id),
     )
     case = s.get(Case, req.case_id) if s is not None and req.case_id else None
+    if s is not None:
+        record = ldv.callback_context_shared(
+            d.register,
+            call_id=req.call_id,
+            request_id=req.id,
+            attempt=req.attempts,
+            case_id=req.case_id,
+            worker_hmac=req.worker_hmac,
+            org=req.target_org,
+            line=req.line_id,
+            consented=req.consent,
+            at=now(),
+        )
+        ldv_store.write(s, [record])
     text = cflow.whisper(
         caller.spoken_name if caller else "Een gemeente",
         org.spoken_name if org else "",

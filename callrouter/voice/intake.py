@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from callrouter import callbacks, db, metrics, services
 from callrouter.flows import pin as policy
 from callrouter.flows import routing, speech
-from callrouter.ldv import records as ldv
+from callrouter.ldv import kinds as ldv
 from callrouter.ldv import store as ldv_store
 from callrouter.models import Call
 from callrouter.privacy import loggable_sid, mask
@@ -74,7 +74,7 @@ def incoming():
     # the insert commits by itself (the pending check after it only reads). A retried webhook
     # finds the call it made before (the insert does nothing).
     pending = None
-    records = _arrival_records(svc.directory.register, row, caller)
+    records = _arrival_records(svc.directory.register, row, number)
     with db.hot(svc.engine, each_statement=True) as conn:
         ldv_store.with_call(conn, row, records)
         if caller is not None:
@@ -86,26 +86,15 @@ def incoming():
     return _pin_reply(policy.on_arrival(locked), 0)
 
 
-def _arrival_records(register, row: dict, caller) -> list[dict]:
-    """The LDV records of a call's arrival: received, and (a known number) identified."""
-    at, trace = row["received_at"], row["id"]
-    out = [ldv.record(register, "call-received", trace_id=trace, at=at, subject=row["from_hmac"])]
-    if caller is not None or row.get("identified_by"):
-        out.append(_identified(register, trace, at, row["from_hmac"], row["caller_org"], row))
-    return out
-
-
-def _identified(register, trace: str, at, subject, caller_org, row: dict) -> dict:
-    return ldv.record(
+def _arrival_records(register, row: dict, number: str | None) -> list[dict]:
+    """The LDV records of a call's arrival (a withheld number is no subject)."""
+    return ldv.arrival(
         register,
-        "caller-identified",
-        trace_id=trace,
-        at=at,
-        subject=subject,
-        attributes={
-            "callrouter.caller_org": caller_org,
-            "callrouter.identified_by": row.get("identified_by"),
-        },
+        call_id=row["id"],
+        at=row["received_at"],
+        subject=row["from_hmac"] if number else None,
+        caller_org=row["caller_org"],
+        identified_by=row["identified_by"],
     )
 
 
@@ -133,7 +122,7 @@ def _staff_incoming(sid: str, number: str, org):
         consent=False,
     )
     with svc.engine.begin() as s:
-        ldv_store.with_call(s, row, _arrival_records(svc.directory.register, row, None))
+        ldv_store.with_call(s, row, _arrival_records(svc.directory.register, row, number))
     return twiml(ask_reference(org, 0))
 
 
@@ -219,19 +208,10 @@ def intake_pin():
         if caller is None or call is None:
             return _pin_failed(s, call, tries)
         call.caller_org, call.identified_by = caller.id, "pin"
-        ldv_store.write(
-            s,
-            [
-                _identified(
-                    svc.directory.register,
-                    call.id,
-                    now(),
-                    call.from_hmac,
-                    caller.id,
-                    {"identified_by": "pin"},
-                )
-            ],
+        record = ldv.identified(
+            svc.directory.register, call.id, now(), call.from_hmac, caller.id, "pin"
         )
+        ldv_store.write(s, [record])
     try:
         svc.redis.delete(_lock_keys(from_hmac)[1])
     except RedisError:

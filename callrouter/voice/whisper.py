@@ -99,7 +99,7 @@ def _context_shared(s, tr: Transfer) -> None:
                 consent_level=tr.consent_level,
                 direction=tr.direction,
                 at=now(),
-                links=ldv.case_link(opening),
+                links=ldv.case_link(opening, tr.case_id) if tr.case_id else None,
             )
         ],
     )

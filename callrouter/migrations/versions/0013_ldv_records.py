@@ -36,8 +36,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_ldv_trace", "ldv_records", ["trace_id", "start_time"])
     op.create_index("ix_ldv_subject", "ldv_records", ["data_subject_id"])
-    op.create_index("ix_ldv_case", "ldv_records", ["case_id"])
-    op.create_index("ix_ldv_start", "ldv_records", ["start_time"])
+    # Partial: a call's first records (the incoming webhook's) have no case yet.
+    op.create_index(
+        "ix_ldv_case",
+        "ldv_records",
+        ["case_id"],
+        sqlite_where=sa.text("case_id IS NOT NULL"),
+        postgresql_where=sa.text("case_id IS NOT NULL"),
+    )
+    # The retention purge: per activity, the records past its period.
+    op.create_index("ix_ldv_retention", "ldv_records", ["processing_activity_id", "end_time"])
     op.create_index(
         "ix_ldv_unexported",
         "ldv_records",
