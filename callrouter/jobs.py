@@ -379,10 +379,13 @@ def end_conference(transfer_id: str, who: str = "worker") -> None:
     with svc.sessions() as s:
         prof = leg_rows.accepted_professional(s, transfer_id)
         sid = prof.call_sid if prof is not None and prof.status not in tflow.TERMINAL else None
-        conf = s.get(Transfer, transfer_id).conference_sid if sid is None else None
+        tr = s.get(Transfer, transfer_id)
+        conf = tr.conference_sid if sid is None else None
+        if who == "worker" and tr.direction == "to-worker":
+            who = "professional"  # the way back: the professional called, the worker answered
     try:
         if sid:
-            path = "/voice/worker-left" + ("?who=citizen" if who == "citizen" else "")
+            path = "/voice/worker-left" + (f"?who={who}" if who != "worker" else "")
             svc.telephony.update_call(sid, url=svc.url(path))
         elif conf:
             svc.telephony.end_conference(conf)

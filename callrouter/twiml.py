@@ -7,6 +7,8 @@ from xml.sax.saxutils import escape
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from callrouter.flows.speech import sentences
+
 LANGUAGE = "nl-NL"
 EMPTY = str(VoiceResponse())  # an empty document: Twilio does nothing more
 VOICE = "Polly.Ruben"
@@ -30,7 +32,10 @@ def fill(prepared: tuple[str, ...], values: dict[str, str]) -> str:
     (what the SDK would have written, up to the escaping of quotes in text)."""
     out = [prepared[0]]
     for i in range(1, len(prepared), 2):
-        out.append(escape(values[prepared[i]], {'"': "&quot;"}))
+        # Capitals as `Renderer` gives them: the value may begin a sentence of a Say.
+        starts = prepared[i - 1].endswith((">", ". ", "? ", "! "))
+        value = sentences(values[prepared[i]], starts)
+        out.append(escape(value, {'"': "&quot;"}))
         out.append(prepared[i + 1])
     return "".join(out)
 
@@ -47,7 +52,7 @@ class Renderer:
         kwargs: dict[str, object] = {"language": self.language, "voice": self.voice}
         if loop is not None:
             kwargs["loop"] = loop
-        node.say(text, **kwargs)
+        node.say(sentences(text), **kwargs)
 
     def say(self, *texts: str, hangup: bool = False, redirect: str | None = None) -> str:
         r = VoiceResponse()

@@ -373,7 +373,7 @@ def test_way_back_connects_the_professional_to_the_worker(phone, app):
     (leg,) = phone.twilio.created
     assert leg["To"] == WORKER
     root = phone.post(leg["Url"], CallSid=leg["Sid"])
-    assert "de S V B belt over zaak " + refs.spoken(case.reference) in says(root)
+    assert "De S V B belt over zaak " + refs.spoken(case.reference) in says(root)
     root = phone.post(action_of(root), CallSid=leg["Sid"], Digits="1")
     conf = root.find("Dial/Conference")
     back = [t for t in rows(app, Transfer) if t.direction == "to-worker"][0]

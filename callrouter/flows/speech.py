@@ -5,6 +5,7 @@ Pure text; the web layer puts it in `<Say language="nl-NL">`.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import phonenumbers
@@ -27,6 +28,16 @@ MONTHS = (
     "december",
 )
 WEEKDAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
+_SENTENCE_START = re.compile(r"(^|[.?!]\s+)([a-zà-ÿ])")
+_INNER_START = re.compile(r"([.?!]\s+)([a-zà-ÿ])")
+
+
+def sentences(text: str, starts: bool = True) -> str:
+    """Every sentence begins with a capital, also one that starts with a spoken name such as
+    "de S V B" or "het U W V" (what a person reading the transcript, or a voice, expects).
+    `starts=False`: a piece in the middle of a sentence, whose first letter stays."""
+    pattern = _SENTENCE_START if starts else _INNER_START
+    return pattern.sub(lambda m: m.group(1) + m.group(2).upper(), text)
 
 
 def clock(moment: datetime) -> str:
@@ -223,6 +234,9 @@ def connecting(org: Organisation, urgent: bool, consent: bool | str) -> str:
 
 
 HOLD = "U wordt zo doorverbonden met een professional. Een ogenblik geduld alstublieft."
+HOLD_FOR_WORKER = (
+    "U wordt zo doorverbonden met de medewerker van de gemeente. Een ogenblik geduld alstublieft."
+)
 PROFESSIONAL_HOLD = "Een ogenblik, de medewerker van de gemeente is zo weer terug."
 
 
@@ -363,7 +377,8 @@ CITIZEN_CALLING = (
     "De inwoner wordt gebeld en komt zo in het gesprek. U gaat terug naar het gesprek."
 )
 WORKER_LEFT = "De medewerker van de gemeente heeft het gesprek beëindigd. Dank u wel, tot ziens."
-CITIZEN_LEFT = "De burger heeft het gesprek beëindigd. Dank u wel, tot ziens."
+CITIZEN_LEFT = "De inwoner heeft het gesprek beëindigd. Dank u wel, tot ziens."
+PROFESSIONAL_LEFT = "De professional heeft het gesprek beëindigd. Dank u wel, tot ziens."
 HANDED_OVER = "U heeft het gesprek overgedragen. Dank u wel, tot ziens."
 HANDED_OVER_NEXT = "U heeft het gesprek overgedragen."
 ENDED_ALONE_SHORT = "Het gesprek is beëindigd."

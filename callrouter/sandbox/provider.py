@@ -68,6 +68,10 @@ class Sandbox:
         self.phones: dict[str, Phone] = {}
         self.messages: list[dict] = []
         self.transcript: list[tuple[str, str]] = []
+        # The same lines with the call each was heard on (the page shows one transcript per
+        # call): (call sid, who, text).
+        self.lines: list[tuple[str, str, str]] = []
+        self.default_answer = "answer"  # how a phone not set up otherwise answers a ring
 
     @property
     def conferences(self) -> dict[str, SimConference]:
@@ -77,7 +81,9 @@ class Sandbox:
     # ------------------------------------------------------------------ phones
 
     def phone(self, number: str) -> Phone:
-        return self.phones.setdefault(number, Phone())
+        if number not in self.phones:
+            self.phones[number] = Phone(answer=self.default_answer)
+        return self.phones[number]
 
     def dial_in(
         self,
@@ -293,9 +299,14 @@ class Sandbox:
             self._dial(call, verb)
 
     def _gather(self, call: SimCall, verb: ET.Element) -> bool:
+        if verb.get("sandbox-seen") is None:  # a new prompt: what it says, and how long
+            verb.set("sandbox-seen", "1")  # a person needs to hear it
+            call.gather_seq += 1
+            call.prompt_words = 0
         for child in list(verb):
             if child.tag == "Say":
                 self._say(call, child.text)
+                call.prompt_words += len((child.text or "").split())
             verb.remove(child)
         phone = self.phone(call.from_ if call.direction == "inbound" else call.to)
         if not phone.inputs:
@@ -362,7 +373,11 @@ class Sandbox:
 
     def _say(self, call: SimCall, text: str | None) -> None:
         if text and text.strip():
-            self.transcript.append((call.label, text.strip()))
+            self._note(call, text.strip())
+
+    def _note(self, call: SimCall, text: str) -> None:
+        self.transcript.append((call.label, text))
+        self.lines.append((call.sid, call.label, text))
 
     def _params(self, call: SimCall) -> dict:
         return {
@@ -382,7 +397,7 @@ class Sandbox:
         root = verbs.parse(status, body)
         if root is None or root.tag != "Response":
             # Twilio would request the Fallback URL here; the sandbox says it and hangs up.
-            self.transcript.append((call.label, f"[toepassingsfout: HTTP {status}]"))
+            self._note(call, f"[toepassingsfout: HTTP {status}]")
             self._end(call, "failed")
             return
         call.verbs = deque(list(root) + getattr(call, "after_load", []))

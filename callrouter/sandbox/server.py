@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 import requests
 from flask import Flask, jsonify, render_template, request
 
+from callrouter.dashboard.labels import STATUSES
+from callrouter.flows import routing
 from callrouter.sandbox import api, verbs
 from callrouter.sandbox.provider import Fetch, Sandbox
 from callrouter.signatures import sign
@@ -25,14 +27,27 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 UTRECHT_CSS = ROOT / "node_modules" / "@utrecht" / "component-library-css" / "dist"
 
 
+# A calm text-to-speech voice says about 150 words a minute: a prompt's timeout starts once
+# it has been said, as on a real phone (the sandbox itself says everything at once).
+WORDS_PER_SECOND = 2.5
+
+
 class Driver:
-    """Advances the sandbox in the background; Gathers time out as their `timeout` says."""
+    """Advances the sandbox in the background; a Gather times out as its `timeout` says,
+    counted from the moment its prompt would have been spoken; `hold` (the page's switch for
+    a person who reads at their own pace) keeps every prompt waiting. Phones other than the
+    desk's ring until a person on the page acts, or answer by themselves as `auto` says
+    (professionals then also accept at once)."""
 
     def __init__(self, sandbox: Sandbox, lock: threading.Lock, ring_timeout: float = 20):
         self.sandbox, self.lock = sandbox, lock
-        self.waiting_since: dict[str, float] = {}
+        self.waiting_since: dict[str, tuple[int, float]] = {}  # sid -> (prompt, since)
         self.ringing_since: dict[str, float] = {}
         self.ring_timeout = ring_timeout
+        self.hold = False
+        self.auto = {"professional": False, "other": True}
+        self.professionals: frozenset[str] = frozenset()
+        self.pressed: dict[str, int] = {}  # sid -> the prompt `auto` answered
         self.stop = threading.Event()
 
     def loop(self) -> None:
@@ -55,18 +70,41 @@ class Driver:
             if gather is None:
                 self.waiting_since.pop(call.sid, None)
             else:
-                since = self.waiting_since.setdefault(call.sid, now)
-                if now - since > float(gather.get("timeout") or 5):
-                    self.sandbox.timeout(call.sid)
-                    self.waiting_since.pop(call.sid, None)
-            if call.status == "ringing" and call.direction != "inbound":
-                since = self.ringing_since.setdefault(call.sid, now)
-                if now - since > min(call.timeout, self.ring_timeout):
-                    self.sandbox.answer(call.sid, "no-answer")
+                self._prompt(call, gather, now)
+            if call.direction != "inbound":
+                self._outbound(call, gather, now)
+
+    def _prompt(self, call, gather, now: float) -> None:
+        seq, since = self.waiting_since.get(call.sid, (-1, now))
+        if seq != call.gather_seq:  # a new prompt: its time starts now
+            seq, since = call.gather_seq, now
+            self.waiting_since[call.sid] = (seq, since)
+        speaking = call.prompt_words / WORDS_PER_SECOND
+        if self.hold:
+            self.waiting_since[call.sid] = (seq, now)  # released: its full time again
+        elif now - since > speaking + float(gather.get("timeout") or 5):
+            self.sandbox.timeout(call.sid)
+            self.waiting_since.pop(call.sid, None)
+
+    def _outbound(self, call, gather, now: float) -> None:
+        kind = "professional" if call.to in self.professionals else "other"
+        if call.status == "ringing":
+            if self.auto[kind]:
+                self.sandbox.answer(call.sid)
+                return
+            since = self.ringing_since.setdefault(call.sid, now)
+            if now - since > min(call.timeout, self.ring_timeout):
+                self.sandbox.answer(call.sid, "no-answer")
+        elif gather is not None and kind == "professional" and self.auto[kind]:
+            if self.pressed.get(call.sid) != call.gather_seq:  # the whisper: accept
+                self.pressed[call.sid] = call.gather_seq
+                self.sandbox.phone(call.to).inputs = deque(["1"])
 
 
 def service_call_log(svc, limit: int = 15):
-    """The service's newest calls as the page shows them (masked numbers only)."""
+    """The service's newest calls as the page shows them: in Dutch, organisations by name,
+    masked numbers only."""
+    from callrouter.dashboard.labels import OUTCOMES
 
     def rows():
         from sqlalchemy import select
@@ -75,21 +113,33 @@ def service_call_log(svc, limit: int = 15):
 
         with svc.sessions() as s:
             calls = s.scalars(select(Call).order_by(Call.received_at.desc()).limit(limit)).all()
-        tz = svc.directory.tz
+        d = svc.directory
         return [
             {
-                "time": c.received_at.astimezone(tz).strftime("%H:%M:%S"),
-                "caller": c.caller_org or "-",
+                "time": c.received_at.astimezone(d.tz).strftime("%H:%M:%S"),
+                "caller": _org_name(d, c.caller_org),
                 "from": c.from_masked or "-",
-                "line": c.line_id or "-",
+                "line": _line_name(d, c.line_id),
                 "urgent": c.urgent,
                 "consent": c.consent,
-                "outcome": c.outcome or "bezig",
+                "outcome": OUTCOMES.get(c.outcome or "", c.outcome) if c.outcome else "bezig",
             }
             for c in calls
         ]
 
     return rows
+
+
+def _org_name(d, org_id: str | None) -> str:
+    org = d.organisation(org_id) or d.caller(org_id)
+    return org.name if org is not None else "-"
+
+
+def _line_name(d, line_id: str | None) -> str:
+    line = d.line(line_id)
+    if line is None:
+        return "-"
+    return f"{_org_name(d, line.organisation_id)}: {line.topic}"
 
 
 def create_sandbox_app(
@@ -107,19 +157,23 @@ def create_sandbox_app(
     `call_log()` returns the service's newest call-log rows for the page."""
     app = Flask(__name__)
     sandbox = Sandbox(signed_fetch(token), account_sid)
+    # Every phone but the desk's rings until a person on the page acts, or the driver
+    # answers it (the page's "automatically" choices).
+    sandbox.default_answer = "ask"
     lock = threading.Lock()
     app.extensions["callrouter.sandbox"] = sandbox
     app.extensions["callrouter.sandbox.lock"] = lock
     app.extensions["callrouter.sandbox.auth"] = (account_sid, token)
-    for line in directory.lines:  # professionals decide themselves on the page
-        for number in (*line.numbers, *line.urgent_numbers):
-            sandbox.phone(number).answer = "ask"
     app.register_blueprint(api.bp)
     driver = Driver(sandbox, lock, ring_timeout)
+    driver.professionals = frozenset(
+        n for line in directory.lines for n in (*line.numbers, *line.urgent_numbers)
+    )
     app.extensions["callrouter.sandbox.driver"] = driver
     threading.Thread(target=driver.loop, daemon=True, name="sandbox-driver").start()
-    _add_page_routes(app, sandbox, lock, directory, call_log)
-    _add_phone_routes(app, sandbox, lock, directory, service_base)
+    view = PageView(sandbox, driver, directory, call_log, clock_file)
+    _add_page_routes(app, lock, view)
+    _add_phone_routes(app, sandbox, lock, directory, service_base, driver)
     _add_clock_route(app, directory, clock_file, after_clock)
     return app
 
@@ -144,39 +198,83 @@ def signed_fetch(token: str) -> Fetch:
     return fetch
 
 
-def page_state(sandbox: Sandbox, call_log=None) -> dict:
-    """What the page shows: the calls, the transcript, the conferences and the service's log."""
-    calls = []
-    for c in sandbox.calls.values():
-        waiting = bool(c.verbs) and verbs.is_gather(c.verbs[0])
-        calls.append(
-            {
-                "sid": c.sid,
-                "label": c.label,
-                "from": c.from_,
-                "to": c.to,
-                "direction": c.direction,
-                "status": c.status,
-                "ended": c.ended,
-                "conference": c.conference,
-                "waiting": waiting,
-            }
-        )
-    return {
-        "calls": calls,
-        "transcript": [{"who": w, "text": t} for w, t in sandbox.transcript],
-        "conferences": [
-            {"name": c.name, "started": c.started, "ended": c.ended, "members": len(c.members)}
-            for c in sandbox.conferences.values()
-        ],
-        "log": call_log() if call_log is not None else [],
-    }
+class PageView:
+    """What the page shows, in Dutch: the calls with their parties and prompts, the lines
+    each call heard (one transcript per call), the choices, the sandbox's clock, the
+    service's call log."""
+
+    def __init__(self, sandbox: Sandbox, driver: Driver, directory, call_log, clock_file):
+        self.sandbox, self.driver, self.directory = sandbox, driver, directory
+        self.call_log, self.clock_file = call_log, clock_file
+
+    def who(self, call) -> str:
+        d = self.directory
+        if call.direction == "inbound":
+            staff = routing.identify_staff(d, call.from_)
+            if staff is not None:
+                return f"Professional van {staff.name}"
+            return "Medewerker van de gemeente"
+        line = next((ln for ln in d.lines if call.to in (*ln.numbers, *ln.urgent_numbers)), None)
+        if line is not None:
+            return f"Professional van {_line_name(d, line.id)}"
+        if routing.identify(d, call.to) is not None:
+            return "Medewerker van de gemeente (wordt gebeld)"
+        return "Inwoner"
+
+    def state(self, since: int = 0) -> dict:
+        sb = self.sandbox
+        calls = []
+        for c in sb.calls.values():
+            waiting = bool(c.verbs) and verbs.is_gather(c.verbs[0]) and not c.ended
+            calls.append(
+                {
+                    "sid": c.sid,
+                    "who": self.who(c),
+                    "number": c.from_ if c.direction == "inbound" else c.to,
+                    "inbound": c.direction == "inbound",
+                    "status": STATUSES.get(c.status, c.status),
+                    "ringing": c.status == "ringing" and not c.ended,
+                    "ended": c.ended,
+                    "in_conference": c.conference is not None,
+                    "waiting": waiting,
+                    "gather": c.gather_seq,
+                }
+            )
+        names = {c["sid"]: c["who"] for c in calls}
+        lines = [
+            {"n": i, "sid": sid, "who": names.get(sid, who), "text": text}
+            for i, (sid, who, text) in enumerate(sb.lines)
+            if i >= since
+        ]
+        desks = [c for c in sb.calls.values() if c.direction == "inbound"]
+        live = [c for c in desks if not c.ended]
+        desk = (live or desks or [None])[-1]
+        return {
+            "calls": calls,
+            "lines": lines,
+            "desk": desk.sid if desk is not None else None,
+            "hold": self.driver.hold,
+            "auto": dict(self.driver.auto),
+            "clock": self.now().astimezone(self.directory.tz).strftime("%d-%m-%Y %H:%M"),
+            "log": self.call_log() if self.call_log is not None else [],
+        }
+
+    def now(self):
+        """The sandbox clock: real time plus the offset the trainer moved it by."""
+        from datetime import UTC, datetime, timedelta
+
+        shift = 0.0
+        if self.clock_file is not None:
+            try:
+                shift = float(Path(self.clock_file).read_text().strip() or 0)
+            except (OSError, ValueError):
+                shift = 0.0
+        return datetime.now(UTC) + timedelta(seconds=shift)
 
 
-def _add_page_routes(
-    app: Flask, sandbox: Sandbox, lock: threading.Lock, directory, call_log
-) -> None:
+def _add_page_routes(app: Flask, lock: threading.Lock, view: PageView) -> None:
     """The page itself, its style sheets, and the state it polls."""
+    directory = view.directory
 
     @app.get("/sandbox/assets/<name>")
     def assets(name):
@@ -191,25 +289,31 @@ def _add_page_routes(
 
     @app.get("/sandbox")
     def page():
-        callers = [
-            (c.name, c.numbers[0] if c.numbers else c.prefixes[0] + "0000")
-            for c in directory.callers
+        def first(numbers, prefixes):
+            return numbers[0] if numbers else prefixes[0] + "0000"
+
+        callers = [(c.name, first(c.numbers, c.prefixes)) for c in directory.callers]
+        staff = [
+            (f"Professional van {o.name}", first(o.staff_numbers, o.staff_prefixes))
+            for o in directory.organisations
+            if o.staff_numbers or o.staff_prefixes
         ]
-        lines = [(line, directory.organisation(line.organisation_id)) for line in directory.lines]
         return render_template(
-            "sandbox.html", callers=callers, lines=lines, internal=directory.internal_number
+            "sandbox.html", callers=callers, staff=staff, internal=directory.internal_number
         )
 
     @app.get("/sandbox/state")
     def get_state():
+        since = request.args.get("since", "0")
         with lock:
-            return jsonify(page_state(sandbox, call_log))
+            return jsonify(view.state(int(since) if since.isdigit() else 0))
 
 
 def _add_phone_routes(
-    app: Flask, sandbox: Sandbox, lock: threading.Lock, directory, service_base: str
+    app: Flask, sandbox: Sandbox, lock: threading.Lock, directory, service_base: str, driver
 ) -> None:
-    """What the people on the page do: dial in, press keys or speak, answer, hang up."""
+    """What the people on the page do: dial in, press keys or speak, answer, refuse, hang
+    up; and the page's choices (hold the prompts, answer automatically)."""
 
     @app.post("/sandbox/dial")
     def dial():
@@ -225,16 +329,23 @@ def _add_phone_routes(
 
     @app.post("/sandbox/input")
     def give_input():
+        """A key (or words) for the prompt waiting on the call. With `gather` (the page
+        sends the prompt it showed), a key meant for a prompt that is no longer waiting is
+        refused: it never reaches the next one."""
         sid, value = request.form.get("sid", ""), request.form.get("value", "")
+        meant = request.form.get("gather")
         with lock:
             call = sandbox.calls.get(sid)
             if call is None or call.ended:
-                return jsonify(ok=False), 404
+                return jsonify(ok=False, error="Dit gesprek is beëindigd."), 404
             if value == "*" and call.conference is not None:
                 sandbox.press_star(sid)
-            else:
-                phone = sandbox.phone(call.from_ if call.direction == "inbound" else call.to)
-                phone.inputs = deque([value])
+                return jsonify(ok=True)
+            waiting = bool(call.verbs) and verbs.is_gather(call.verbs[0])
+            if meant is not None and (not waiting or meant != str(call.gather_seq)):
+                return jsonify(ok=False, error="Er wacht nu geen vraag op deze toets."), 409
+            phone = sandbox.phone(call.from_ if call.direction == "inbound" else call.to)
+            phone.inputs = deque([value])
         return jsonify(ok=True)
 
     @app.post("/sandbox/answer")
@@ -249,6 +360,18 @@ def _add_phone_routes(
             sandbox.hang_up(request.form.get("sid", ""))
         return jsonify(ok=True)
 
+    @app.post("/sandbox/choices")
+    def choices():
+        """Hold the prompts (a person reading), answer automatically (per kind of party)."""
+        with lock:
+            for key in ("hold",):
+                if key in request.form:
+                    driver.hold = request.form[key] == "1"
+            for kind in ("professional", "other"):
+                if f"auto-{kind}" in request.form:
+                    driver.auto[kind] = request.form[f"auto-{kind}"] == "1"
+            return jsonify(ok=True, hold=driver.hold, auto=driver.auto)
+
 
 def _add_clock_route(app: Flask, directory, clock_file, after_clock) -> None:
     """A trainer moves the service's sandbox clock forward."""
@@ -262,11 +385,11 @@ def _add_clock_route(app: Flask, directory, clock_file, after_clock) -> None:
         try:
             moment = datetime.fromisoformat(request.form.get("to", ""))
         except ValueError:
-            return jsonify(ok=False, error="to: a time such as 2026-11-26T08:30"), 400
+            return jsonify(ok=False, error="Vul een datum en tijd in, zoals 26-11-2026 08:30."), 400
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=directory.tz)
         if clock_file is None:
-            return jsonify(ok=False, error="no clock"), 409
+            return jsonify(ok=False, error="De klok kan hier niet worden verzet."), 409
         shift = clock.skip_to(moment, clock_file)
         if after_clock is not None:
             after_clock()

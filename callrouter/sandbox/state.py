@@ -45,6 +45,8 @@ class SimCall:
     timeout: int = 60
     ended: bool = False
     after_load: list = field(default_factory=list)
+    gather_seq: int = 0  # which prompt is waiting (a key belongs to the one it was meant for)
+    prompt_words: int = 0  # words of that prompt (the page's time to hear it)
 
     def follow_dial_action(self) -> None:
         """The call's Dial is over: what comes next is the Dial action's TwiML."""

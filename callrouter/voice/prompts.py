@@ -54,12 +54,17 @@ def event_prompt(tries: int, intro: str = "") -> str:
     )
 
 
-def worker_conference(tr_id: str, intro: str | None, start_on_enter: bool) -> str:
+def worker_conference(
+    tr_id: str, intro: str | None, start_on_enter: bool, reaching: str = "professional"
+) -> str:
+    """The caller's side of a transfer's conference; `reaching`: whom the caller waits for
+    ("worker" on the way back, where a professional calls the worker)."""
+    wait = f"/voice/wait?tr={tr_id}" + ("&to=worker" if reaching == "worker" else "")
     return renderer().conference(
         tr_id,
         intro=intro,
         action=f"/voice/conference/done?tr={tr_id}",
-        wait_url=f"/voice/wait?tr={tr_id}",
+        wait_url=wait,
         status_callback=f"/voice/status/conference?tr={tr_id}",
         start_on_enter=start_on_enter,
         end_on_exit=False,

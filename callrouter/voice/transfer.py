@@ -151,6 +151,8 @@ def _start_transfer(s, call: Call, case: Case | None, step, org, line, pos, opts
 
 @bp.route("/wait", methods=["GET", "POST"])
 def wait():
+    if request.args.get("to") == "worker":  # the way back: a professional waits for the worker
+        return twiml(renderer().hold_loop(speech.HOLD_FOR_WORKER, "/voice/wait?to=worker"))
     return twiml(renderer().hold_loop(speech.HOLD, "/voice/wait"))
 
 

@@ -53,7 +53,9 @@ def wayback():
             log.info("call %s: way back to an unknown case", loggable_sid(call.call_sid))
             return twiml(renderer().say(speech.UNKNOWN_CASE, hangup=True))
         tr = _transfer_to_worker(s, call, case, org)
-        return twiml(worker_conference(tr.id, speech.CALLING_WORKER, start_on_enter=False))
+        return twiml(
+            worker_conference(tr.id, speech.CALLING_WORKER, start_on_enter=False, reaching="worker")
+        )
 
 
 def _transfer_to_worker(s, call: Call, case, org) -> Transfer:

@@ -137,7 +137,10 @@ def whisper_answer():
 def worker_left():
     """Said to a professional whose conversation ended with nobody else left (the worker
     left, or after a hand-over the citizen did), before hanging up."""
-    text = speech.CITIZEN_LEFT if request.args.get("who") == "citizen" else speech.WORKER_LEFT
+    who = request.args.get("who")
+    text = {"citizen": speech.CITIZEN_LEFT, "professional": speech.PROFESSIONAL_LEFT}.get(
+        who or "", speech.WORKER_LEFT
+    )
     return twiml(renderer().say(text, hangup=True))
 
 
