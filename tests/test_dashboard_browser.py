@@ -188,8 +188,22 @@ def _seed(app) -> dict:
     }
 
 
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_FOUND: dict[str, list] = {}  # page -> axe-core's violations, asserted at the very end
+AXE_SEEN: list[tuple[str, int]] = []  # page -> how many rules passed on it
+
+
 def _shot(page, name: str) -> None:
+    """A screenshot of the page as it is, and axe-core's check of it."""
     page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    found = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+    ]
+    AXE_SEEN.append((name, len(result["passes"])))
+    if found:
+        AXE_FOUND[name] = found
 
 
 def _log_rows(page) -> list[dict]:
@@ -230,7 +244,10 @@ def test_supervisor_works_through_the_dashboard(dashboard):
             ],
         )
         context = browser.new_context(
-            accept_downloads=True, locale="nl-NL", viewport={"width": 1280, "height": 900}
+            accept_downloads=True,
+            locale="nl-NL",
+            viewport={"width": 1280, "height": 900},
+            bypass_csp=True,  # for axe-core's script only; the CSP itself is tested elsewhere
         )
         page = context.new_page()
         page.set_default_timeout(15_000)
@@ -485,3 +502,99 @@ def test_supervisor_works_through_the_dashboard(dashboard):
     # WCAG 2.5.3 (Label in Name, level A): a button's accessible name contains its visible
     # text, so a speech user who says what they see reaches it.
     assert label_in_name == [], label_in_name
+    assert AXE_FOUND == {}, AXE_FOUND  # axe-core: no violation on any page it saw
+    assert len(AXE_SEEN) >= 8 and all(passed > 10 for _, passed in AXE_SEEN), AXE_SEEN
+
+
+def _a_case(app, call_id: str) -> str:
+    """A case of Utrecht with a step, a consent and the call's transfer on it."""
+    from callrouter.models import Call, Case, CaseStep, Consent, Transfer
+
+    svc = app.extensions["callrouter"]
+    now = datetime.now(UTC)
+    case_id = uuid.uuid4().hex
+    with svc.sessions.begin() as s:
+        s.add(
+            Case(
+                id=case_id,
+                reference="1234566",
+                caller_org="utrecht",
+                call_id=call_id,
+                worker_masked="+31 3 ****0123",
+                state="open",
+                opened_at=now,
+                updated_at=now,
+            )
+        )
+        s.add(
+            CaseStep(
+                id=uuid.uuid4().hex,
+                case_id=case_id,
+                position=0,
+                line_id="svb-aow",
+                target_org="svb",
+                state="done",
+                updated_at=now,
+            )
+        )
+        s.add(
+            Consent(
+                id=uuid.uuid4().hex,
+                case_id=case_id,
+                target_org="svb",
+                choice="case",
+                recorded_at=now,
+                recorded_by_org="utrecht",
+            )
+        )
+        s.get(Call, call_id).case_id = case_id
+        for tr in s.scalars(select(Transfer).where(Transfer.call_id == call_id)):
+            tr.case_id = case_id
+    return case_id
+
+
+def test_every_page_passes_axe_core(dashboard):
+    """An administrator opens every page of the dashboard, the subject view and an unknown
+    path included: axe-core (from npm) finds no violation on any of them."""
+    from playwright.sync_api import sync_playwright
+
+    app, base = dashboard["app"], dashboard["base"]
+    make_user(app, "beheer@gemeente.example.nl", "admin")
+    call_id = next(c[0] for c in dashboard["calls"] if c[1] == "connected")
+    case_id = _a_case(app, call_id)
+    seen: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        context = browser.new_context(
+            locale="nl-NL", viewport={"width": 1280, "height": 900}, bypass_csp=True
+        )
+        page = context.new_page()
+        page.goto(base + "/dashboard/login")
+        page.get_by_label("E-mailadres").fill("beheer@gemeente.example.nl")
+        page.get_by_label("Wachtwoord").fill(PASSWORD)
+        page.get_by_role("button", name="Inloggen").click()
+        page.wait_for_url(re.compile(r"/dashboard/calls"))
+        for path in (
+            "/dashboard/calls",
+            f"/dashboard/calls/{call_id}",
+            "/dashboard/cases",
+            f"/dashboard/cases/{case_id}",
+            "/dashboard/callbacks",
+            "/dashboard/figures",
+            "/dashboard/network",
+            "/dashboard/live",
+            "/dashboard/privacy/subject",
+            "/dashboard/no-such-page",
+        ):
+            page.goto(base + path)
+            _shot(page, "axe-" + path.strip("/").replace("/", "-")[:40])
+            seen.append(path)
+        page.goto(base + "/dashboard/privacy/subject")
+        page.get_by_label("Telefoonnummer").fill("+31302860123")
+        page.get_by_role("button", name="Zoeken").click()
+        page.get_by_role("heading", name=re.compile("gegevens over dit nummer")).wait_for()
+        _shot(page, "axe-subject-found")
+        browser.close()
+    found = {k: v for k, v in AXE_FOUND.items() if k.startswith("axe-")}
+    assert found == {}, found
+    assert len(seen) == 10
