@@ -23,7 +23,7 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from callrouter import services
-from callrouter.dashboard import auth, queries
+from callrouter.dashboard import auth, case_queries, queries
 from callrouter.dashboard.dates import DateOutOfRange
 from callrouter.flows.reference import grouped
 from callrouter.ldv.records import case_traceparent, transfer_traceparent
@@ -173,6 +173,11 @@ def template_globals():
         ln = d.line(line_id) if line_id else None
         return ln.organisation_id if ln else None
 
+    def minutes(seconds):
+        """A duration as a person reads it: `4 min 05 s`, `35 s`."""
+        whole = int(round(seconds))
+        return f"{whole // 60} min {whole % 60:02d} s" if whole >= 60 else f"{whole} s"
+
     def local(moment, fmt="%d-%m-%Y %H:%M:%S"):
         return moment.astimezone(d.tz).strftime(fmt) if moment else "-"
 
@@ -182,6 +187,8 @@ def template_globals():
         "line_name": line_name,
         "line_org": line_org,
         "local": local,
+        "minutes": minutes,
+        "step_state": case_queries.step_state,
         "OUTCOMES": queries.OUTCOMES,
         "status_nl": queries.status_nl,
         "grouped": grouped,

@@ -52,6 +52,17 @@ class CaseDetail:
     timeline: list[tuple[datetime, str, str]]
 
 
+def step_state(step: CaseStep, transfers: list[Transfer]) -> str:
+    """A step's state as it is now: one still "ringing" or "connected" whose transfer has
+    ended (its final callbacks settled the transfer, not the step) reads as that end."""
+    if step.state not in ("ringing", "connected") or not step.transfer_id:
+        return step.state
+    tr = next((t for t in transfers if t.id == step.transfer_id), None)
+    if tr is None or tr.state != "ended":
+        return step.state
+    return "done" if tr.accepted_at is not None else "unanswered"
+
+
 def case_parts(session, ids: list[str]) -> dict[str, dict]:
     """Steps, consents, transfers and callbacks of several cases (for lists and the API)."""
     out: dict[str, dict] = {

@@ -254,7 +254,10 @@ class CallDetail:
     transfers: list[Transfer]
     legs: dict[str, list[Leg]]
     callbacks: list[CallbackRequest]
-    timeline: list[tuple[datetime, str, str]]  # (when, what, detail)
+    timeline: list[tuple[datetime, str, str]]  # (when, what, detail), in Dutch sentences
+    events: list[tuple[datetime, str]]  # the provider's raw events, for whoever needs them
+    people: list[tuple[str, str, str, float | None]]  # (who, number, part, seconds in it)
+    duration_s: float | None  # the call's, from its end when the provider gave none
 
 
 def call_detail(session, org: str | None, call_id: str, directory=None) -> CallDetail | None:
@@ -313,14 +316,10 @@ def call_detail(session, org: str | None, call_id: str, directory=None) -> CallD
         if cb.done_at:
             state = CALLBACK_STATES.get(cb.state, cb.state)
             timeline.append((cb.done_at, f"terugbelverzoek {state}", cb.reference))
-    for ev in events:
-        timeline.append(
-            (
-                ev.received_at,
-                f"melding {EVENT_SOURCES.get(ev.source, ev.source)}: {status_nl(ev.event)}",
-                "",
-            )
-        )
+    raw = [
+        (ev.received_at, f"{EVENT_SOURCES.get(ev.source, ev.source)}: {status_nl(ev.event)}")
+        for ev in events
+    ]
     if call.ended_at:
         timeline.append(
             (
@@ -330,7 +329,32 @@ def call_detail(session, org: str | None, call_id: str, directory=None) -> CallD
             )
         )
     timeline.sort(key=lambda item: item[0])
-    return CallDetail(call, transfers, legs, cbs, timeline)
+    duration = call.duration_s
+    if duration is None and call.ended_at is not None:
+        duration = (call.ended_at - call.received_at).total_seconds()
+    people = [p for t in transfers for p in _people(t, legs.get(t.id, []), line_label)]
+    return CallDetail(call, transfers, legs, cbs, timeline, raw, people, duration)
+
+
+def _people(t: Transfer, legs: list[Leg], line_label) -> list[tuple[str, str, str, float | None]]:
+    """Who was rung for a transfer, the part each had, and how long each was in the call."""
+    out = []
+    for leg in legs:
+        if leg.kind == "citizen":
+            who = "inwoner"
+        elif t.direction == "to-worker":
+            who = "medewerker van de gemeente (de weg terug)"
+        else:
+            who = f"professional, {line_label(t.line_id)}"
+        joined = leg.accepted_at if leg.kind != "citizen" else (leg.answered_at or leg.accepted_at)
+        left = leg.left_at or leg.ended_at
+        seconds = (left - joined).total_seconds() if joined and left and left > joined else None
+        if joined is not None:
+            part = "in het gesprek"
+        else:
+            part = status_nl(leg.outcome or leg.status)
+        out.append((who, leg.number_masked or "-", part, seconds))
+    return out
 
 
 # --------------------------------------------------------------------------- transfers (API)
