@@ -25,9 +25,8 @@ def prompts(texts: list[str]):
         text = next(answers, None)
         if text is None:
             return 200, "<Response><Hangup/></Response>"
-        return 200, (
-            f'<Response><Gather action="https://svc/next" timeout="2" actionOnEmptyResult="true"><Say>{text}</Say></Gather></Response>'
-        )
+        gather = '<Gather action="https://svc/next" timeout="2" actionOnEmptyResult="true">'
+        return 200, f"<Response>{gather}<Say>{text}</Say></Gather></Response>"
 
     return fetch
 
