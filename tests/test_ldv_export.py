@@ -206,7 +206,7 @@ def test_records_arrive_as_spans_with_their_fields(svc, receiver):
     """Each record arrives as one span: ids, parent, name, status, times, dpl.core attributes,
     links, resource and scope as stored; all are then marked exported."""
     rows = write_call(svc)
-    assert export.run(svc) == len(rows)
+    assert export.run(svc, budget=60) == len(rows)
     got = {span.span_id.hex(): (res, scope, span) for res, scope, span in receiver.requests[0]}
     assert len(receiver.requests) == 1 and set(got) == {r["span_id"] for r in rows}
     codes = {"Ok": Status.STATUS_CODE_OK, "Error": Status.STATUS_CODE_ERROR}
@@ -237,21 +237,21 @@ def test_a_collector_that_is_down_loses_nothing(svc, receiver):
     """Receiver stopped: nothing is acknowledged or marked; started again, every record
     arrives exactly once (over several batches), and a further run sends nothing."""
     first = write_call(svc)
-    assert export.run(svc, batch=3) == len(first)
+    assert export.run(svc, budget=60, batch=3) == len(first)
     receiver.stop()
     later = write_call(svc) + write_call(svc)
     began = time.monotonic()
-    assert export.run(svc, batch=3, timeout=1.0) == 0
+    assert export.run(svc, budget=60, batch=3, timeout=1.0) == 0
     assert time.monotonic() - began < 5
     assert sorted(unexported(svc)) == sorted(r["span_id"] for r in later)
     receiver.start()  # the same port
-    assert export.run(svc, batch=3) == len(later)
+    assert export.run(svc, budget=60, batch=3) == len(later)
     counts = span_ids(receiver.spans)
     assert set(counts) == {r["span_id"] for r in first + later}
     assert set(counts.values()) == {1}
     assert unexported(svc) == []
     n = len(receiver.requests)
-    assert export.run(svc, batch=3) == 0
+    assert export.run(svc, budget=60, batch=3) == 0
     assert len(receiver.requests) == n
 
 
@@ -259,20 +259,20 @@ def test_a_redirect_is_no_acknowledgement(svc, receiver):
     """A collector that answers 302 has not taken the spans: nothing is marked exported."""
     rows = write_call(svc)
     receiver.redirect = True
-    assert export.run(svc) == 0
+    assert export.run(svc, budget=60) == 0
     assert receiver.spans == [] and len(unexported(svc)) == len(rows)
     receiver.redirect = False
-    assert export.run(svc) == len(rows) and unexported(svc) == []
+    assert export.run(svc, budget=60) == len(rows) and unexported(svc) == []
 
 
 def test_records_added_between_runs_go_in_the_next_run_only(svc, receiver):
     """A second run sends only the records written since the first."""
     first = write_call(svc)
-    assert export.run(svc) == len(first)
+    assert export.run(svc, budget=60) == len(first)
     assert span_ids(receiver.spans) == Counter(r["span_id"] for r in first)
     n = len(receiver.requests)
     second = write_call(svc, AT + timedelta(minutes=5))
-    assert export.run(svc) == len(second)
+    assert export.run(svc, budget=60) == len(second)
     assert span_ids(s for req in receiver.requests[n:] for _, _, s in req) == Counter(
         r["span_id"] for r in second
     )
@@ -287,7 +287,7 @@ def test_two_runs_at_once_send_each_record_once(svc, receiver):
 
     def one_run():
         barrier.wait()
-        results.append(export.run(svc, batch=5))
+        results.append(export.run(svc, budget=60, batch=5))
 
     threads = [threading.Thread(target=one_run) for _ in range(2)]
     for t in threads:
@@ -338,3 +338,17 @@ def test_after_a_failed_run_the_next_waits(app, svc, receiver):
     with app.app_context():
         assert export.run_and_reschedule() == 7
     assert not svc.redis.exists(export.BACKOFF_KEY)
+
+
+def test_a_run_stops_at_its_budget_and_the_next_goes_on(svc, receiver):
+    """A run sends batches for `budget` seconds at most (the worker serves transfer legs
+    between jobs); the next run sends the rest, each record once."""
+    rows = write_call(svc) + write_call(svc)
+    receiver.delay = 0.4
+    first = export.run(svc, batch=2, budget=0.5)
+    assert first is not None and 0 < first < len(rows)
+    rest = 0
+    while n := export.run(svc, batch=2, budget=60):
+        rest += n
+    assert first + rest == len(rows)
+    assert span_ids(receiver.spans) == Counter(r["span_id"] for r in rows)
