@@ -23,7 +23,7 @@ OK, UNSET, ERROR = "Ok", "Unset", "Error"  # the standard's status values
 SUBJECT_NUMBER = "urn:callrouter:betrokkene:telefoonnummer-pseudoniem"
 SUBJECT_CASE = "urn:callrouter:betrokkene:zaak"
 ROOT = "call-received"
-SERVICE = {"service.name": "callrouter", "service.version": "0.1.0"}
+SERVICE = {"service.name": "callrouter", "service.version": "0.1.0"}  # never changed in place
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 

@@ -45,21 +45,68 @@ def write(conn, rows: list[dict]) -> int:
 def with_call(conn, call_row: dict, rows: list[dict]) -> None:
     """Insert the call (nothing when its CallSid is there) and, only if it was new, its
     records: a retried webhook makes a new call id, whose records would be a second set."""
-    params = {}
-    for i, row in enumerate(rows):
-        for col in COLUMNS:
-            value = row[col]
-            if isinstance(TABLE.c[col].type, JSON):
-                value = None if value is None else json.dumps(value)
-            params[f"r{i}_{col}"] = value
     if conn.dialect.name != "postgresql":
         # SQLite's INSERT takes no CTE: the call, then (only if it was new) its records in
         # one statement, inside the caller's transaction.
         if db.insert_ignore(conn, cast(Table, Call.__table__), call_row) and rows:
-            db.run_prepared(conn, _records_insert(len(rows)), params)
+            sql, processors = _sqlite_records(conn.dialect, len(rows))
+            conn.exec_driver_sql(sql, _values(rows, processors))
         return
+    params = {}
+    for i, row in enumerate(rows):
+        for col in COLUMNS:
+            value = row[col]
+            if col in _JSON:
+                value = _json(value)
+            params[f"r{i}_{col}"] = value
     params.update(call_row)
     db.run_prepared(conn, _call_and_records(tuple(call_row), len(rows)), params)
+
+
+_JSON = frozenset(c for c in COLUMNS if isinstance(TABLE.c[c].type, JSON))
+# The resource is one shared dict (records.SERVICE): its text, once.
+_SERVICE_JSON: dict[int, str] = {}
+
+
+def _json(value) -> str | None:
+    if not _SERVICE_JSON:
+        from callrouter.ldv.records import SERVICE
+
+        _SERVICE_JSON[id(SERVICE)] = json.dumps(SERVICE)
+    if value is None:
+        return None
+    key = id(value)
+    if key in _SERVICE_JSON:
+        return _SERVICE_JSON[key]
+    return json.dumps(value)
+
+
+def _values(rows: list[dict], processors: tuple) -> tuple:
+    """The rows' values in column order, each as the driver takes it (JSON as text)."""
+    out = []
+    for row in rows:
+        for col, proc in zip(COLUMNS, processors, strict=True):
+            value = row[col]
+            if col in _JSON:
+                value = _json(value)
+            out.append(proc(value) if proc is not None and value is not None else value)
+    return tuple(out)
+
+
+_SQLITE: dict = {}
+
+
+def _sqlite_records(dialect, n: int) -> tuple[str, tuple]:
+    """INSERT of n records as SQLite's positional SQL, and each column's bind processing
+    (a timestamp as SQLAlchemy stores it): built once, without SQLAlchemy per request."""
+    if n not in _SQLITE:
+        marks = "(" + ", ".join("?" for _ in COLUMNS) + ")"
+        sql = f"INSERT INTO ldv_records ({', '.join(COLUMNS)}) VALUES " + ", ".join([marks] * n)
+        processors = tuple(
+            None if col in _JSON else TABLE.c[col].type.bind_processor(dialect) for col in COLUMNS
+        )
+        _SQLITE[n] = (sql, processors)
+    return _SQLITE[n]
 
 
 _STATEMENTS: dict = {}
@@ -69,16 +116,6 @@ def _param(i: int, col: str):
     """Row i's value of `col` (JSON as its text: the hot path serialises it itself)."""
     ctype = TABLE.c[col].type
     return bindparam(f"r{i}_{col}", type_=String() if isinstance(ctype, JSON) else ctype)
-
-
-def _records_insert(n: int):
-    """INSERT INTO ldv_records VALUES (...), (...): n records in one statement, built once."""
-    key = ("records", n)
-    if key not in _STATEMENTS:
-        _STATEMENTS[key] = TABLE.insert().values(
-            [{col: _param(i, col) for col in COLUMNS} for i in range(n)]
-        )
-    return _STATEMENTS[key]
 
 
 def _call_and_records(call_keys: tuple[str, ...], n: int):
