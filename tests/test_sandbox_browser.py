@@ -82,7 +82,11 @@ def stack(tmp_path, lines_file, redis_url, redis_client):
 
 @pytest.fixture
 def page(stack):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # What the page shows next may wait for the worker process (a leg is placed by a job):
+    # on a loaded machine that takes longer than expect's 5 s.
+    expect.set_options(timeout=30_000)
 
     assert Path(CHROMIUM).exists(), "Debian's chromium is needed: `make test` installs it"
     ARTIFACTS.mkdir(exist_ok=True)
